@@ -1,0 +1,159 @@
+"""The connector contract the engine drives: every system implements `Connector` and nothing more.
+
+Values travel as the system's own field names; names, conversions and directions live in `mapping/`.
+A connector knows nothing of tables, queues or scenarios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.errors import ConnectorError
+
+SessionUnit = Literal["item", "container"]
+
+
+class FieldSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    type: str = "string"  # string | html | integer | double | boolean | datetime | identity | tree_path | …
+    read_only: bool = False
+    label: str = ""
+
+
+class EntitySpec(BaseModel):
+    """One kind of record the system holds (work item, task, release definition, user…)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    session_unit: SessionUnit = "item"  # what must be written serially on this system
+    fields: tuple[FieldSpec, ...] = ()
+
+
+class CheckReport(BaseModel):
+    ok: bool
+    problems: list[str] = Field(default_factory=list)  # each says what is wrong and what to do
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scope(BaseModel):
+    """Which source items a direction cares about; applied by the connector when listing changes."""
+
+    containers: list[str] = Field(default_factory=list)  # projects / plans; empty = all
+    types: list[str] = Field(default_factory=list)  # work item types, task kinds; empty = all
+    start: datetime | None = None  # items last changed before this are ignored
+    filter: str | None = None  # system-specific extra condition (e.g. a WIQL clause)
+
+
+class Watermark(BaseModel):
+    """Where the last poll of one direction got to: a server time and/or an opaque cursor."""
+
+    at: datetime | None = None
+    cursor: str | None = None
+
+
+class Change(BaseModel):
+    """One changed item: ids and a version, never field values."""
+
+    id: str
+    version: str
+    container: str | None = None
+    changed_at: datetime | None = None
+    deleted: bool = False
+
+
+class ChangePage(BaseModel):
+    changes: list[Change]
+    next_watermark: Watermark  # safe to store once every change of this page is enqueued
+
+
+class Item(BaseModel):
+    """Fresh values of one item, as the system names them."""
+
+    id: str
+    version: str  # what the system checks for concurrency: ADO rev, Planner ETag, PWA modified date
+    container: str | None = None  # project / plan the item lives in
+    type: str | None = None  # work item type, task kind
+    changed_at: datetime | None = None
+    changed_by: str | None = None
+    created_at: datetime | None = None
+    parent_id: str | None = None
+    correlation_id: str | None = None  # stamped by the engine on items it created
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class Write(BaseModel):
+    """Create (id None) or update one item; `expected_version` makes the update conditional."""
+
+    id: str | None = None
+    container: str | None = None
+    type: str | None = None
+    expected_version: str | None = None
+    correlation_id: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = None
+    set_parent: bool = False  # True: make parent_id the parent (None removes the parent link)
+
+    @property
+    def is_create(self) -> bool:
+        return self.id is None
+
+
+@dataclass
+class WriteResult:
+    """Outcome of one write: the item as written, or the error that stopped it."""
+
+    item: Item | None = None
+    error: ConnectorError | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.item is not None
+
+
+class HookEvent(BaseModel):
+    """One item change announced by a service hook, parsed from the system's own payload."""
+
+    event_type: str  # e.g. workitem.updated
+    entity: str
+    id: str
+    version: str
+    container: str | None = None
+    changed_at: datetime | None = None
+    deleted: bool = False
+
+
+class HookPayloadError(ValueError):
+    """A hook body that is not a known event of this system; the HTTP layer answers 400 with the message."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    system: str  # a short stable name: ado_services, ado_server, pwa, planner…
+
+    def check(self) -> CheckReport: ...
+
+    def entities(self) -> list[EntitySpec]: ...
+
+    def changes(self, entity: str, since: Watermark, scope: Scope) -> Iterator[ChangePage]: ...
+
+    def read(self, entity: str, ids: Sequence[str]) -> list[Item]: ...
+
+    def write(self, entity: str, writes: Sequence[Write]) -> list[WriteResult]: ...
+
+    def find_by_correlation(self, entity: str, correlation_id: str) -> Item | None: ...
+
+
+@runtime_checkable
+class HookParser(Protocol):
+    """Implemented by connectors whose system pushes events (ADO service hooks)."""
+
+    def parse_hook(self, payload: Any) -> list[HookEvent]: ...

@@ -1,0 +1,346 @@
+"""Pieces every emulator shares: a uvicorn server on a background thread, a controllable clock,
+per-test fault injection, call/write counters and the generic part of the `/_emulator/` control API.
+
+Nothing here knows a vendor's wire format; each emulator turns a `FaultRule` into its own error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+__all__ = [
+    "Clock",
+    "Counters",
+    "FaultInjector",
+    "FaultRule",
+    "ServerThread",
+    "common_control_routes",
+    "json_response",
+    "wait_until",
+]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Compact JSON (the real services do not pretty-print) with UTF-8 kept readable."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text, status_code=status, headers=headers, media_type="application/json; charset=utf-8")
+
+
+class Clock:
+    """Wall-clock UTC time that tests can shift forward or freeze; every timestamp an emulator writes comes
+    from here so that watermark logic can be tested without sleeping."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self._frozen: float | None = None
+
+    def timestamp(self) -> float:
+        with self._lock:
+            if self._frozen is not None:
+                return self._frozen
+            return time.time() + self._offset
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp(), tz=UTC)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            if self._frozen is not None:
+                self._frozen += seconds
+            else:
+                self._offset += seconds
+
+    def freeze(self, at: datetime | None = None) -> None:
+        """Stop the clock at `at` (default: now). Writes still get strictly increasing times per item."""
+        ts = at.timestamp() if at is not None else self.timestamp()
+        with self._lock:
+            self._frozen = ts
+
+    def unfreeze(self) -> None:
+        with self._lock:
+            if self._frozen is not None:
+                self._offset = self._frozen - time.time()
+            self._frozen = None
+
+
+class Counters:
+    """How often each endpoint was called and how many writes of each kind succeeded (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._writes: Counter[str] = Counter()
+
+    def record_call(self, endpoint: str) -> None:
+        with self._lock:
+            self._calls[endpoint] += 1
+
+    def record_write(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self._writes[kind] += n
+
+    def calls(self, endpoint: str | None = None) -> int:
+        """Calls to one endpoint (fnmatch pattern allowed, e.g. ``wit.workitems.*``) or to all."""
+        with self._lock:
+            if endpoint is None:
+                return sum(self._calls.values())
+            return sum(n for name, n in self._calls.items() if fnmatch.fnmatchcase(name, endpoint))
+
+    def writes(self, kind: str | None = None) -> int:
+        with self._lock:
+            return sum(self._writes.values()) if kind is None else self._writes[kind]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": dict(sorted(self._calls.items())),
+                "writes": dict(sorted(self._writes.items())),
+                "totalCalls": sum(self._calls.values()),
+                "totalWrites": sum(self._writes.values()),
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._writes.clear()
+
+
+class FaultRule(BaseModel):
+    """One injected fault: the next `times` calls matching `endpoint` (an fnmatch pattern over the
+    emulator's endpoint names) and `method` get `status` (or pass through when `status` is None, still
+    delayed by `latency_ms` and carrying `retry_after`/`headers`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str = "*"
+    method: str | None = None
+    times: int | None = Field(default=1, ge=1)  # None = until cleared
+    status: int | None = Field(default=503, ge=100, le=599)
+    retry_after: float | None = Field(default=None, ge=0)
+    latency_ms: int = Field(default=0, ge=0)
+    message: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    def matches(self, method: str, endpoint: str) -> bool:
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return fnmatch.fnmatchcase(endpoint, self.endpoint)
+
+
+class FaultInjector:
+    """Ordered fault rules plus a global latency; `take` consumes one use of the first matching rule."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._remaining: list[int | None] = []
+        self.latency_ms = 0
+
+    def add(self, rule: FaultRule | None = None, /, **kwargs: Any) -> FaultRule:
+        """Add a rule, e.g. ``faults.add(endpoint="wit.wiql", status=429, retry_after=2, times=3)``."""
+        rule = rule if rule is not None else FaultRule(**kwargs)
+        with self._lock:
+            self._rules.append(rule)
+            self._remaining.append(rule.times)
+        return rule
+
+    def take(self, method: str, endpoint: str) -> FaultRule | None:
+        with self._lock:
+            for i, rule in enumerate(self._rules):
+                if rule.matches(method, endpoint):
+                    left = self._remaining[i]
+                    if left is not None:
+                        if left <= 1:
+                            del self._rules[i]
+                            del self._remaining[i]
+                        else:
+                            self._remaining[i] = left - 1
+                    return rule
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self._remaining.clear()
+            self.latency_ms = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "latencyMs": self.latency_ms,
+                "rules": [
+                    {**rule.model_dump(), "remaining": left}
+                    for rule, left in zip(self._rules, self._remaining, strict=True)
+                ],
+            }
+
+
+async def apply_latency(faults: FaultInjector, rule: FaultRule | None) -> None:
+    delay_ms = faults.latency_ms + (rule.latency_ms if rule is not None else 0)
+    if delay_ms > 0:
+        await asyncio.sleep(delay_ms / 1000)
+
+
+class ServerThread:
+    """Runs an ASGI app with uvicorn on a daemon thread; `start` returns once the socket accepts."""
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, name: str = "emulator") -> None:
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self.name = name
+        self.port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0) -> int:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.requested_port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            http="h11",
+            ws="none",
+            loop="asyncio",
+            timeout_keep_alive=30,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                sock.close()
+                raise RuntimeError(f"{self.name} did not start on {self.host}:{self.port}")
+            time.sleep(0.005)
+        return self.port
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._server = None
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def common_control_routes(
+    faults: FaultInjector, counters: Counters, clock: Clock, prefix: str = "/_emulator"
+) -> list[Route]:
+    """`/_emulator/` routes every emulator offers: faults, latency, counters, clock and health."""
+
+    async def health(_: Request) -> Response:
+        return json_response({"ok": True})
+
+    async def get_counters(_: Request) -> Response:
+        return json_response(counters.snapshot())
+
+    async def reset_counters(_: Request) -> Response:
+        counters.reset()
+        return json_response(counters.snapshot())
+
+    async def get_faults(_: Request) -> Response:
+        return json_response(faults.snapshot())
+
+    async def add_faults(request: Request) -> Response:
+        body = await _json_body(request)
+        items = body if isinstance(body, list) else [body]
+        try:
+            rules = [FaultRule.model_validate(item) for item in items]
+        except ValueError as exc:
+            return json_response({"message": f"invalid fault rule: {exc}"}, 400)
+        for rule in rules:
+            faults.add(rule)
+        return json_response(faults.snapshot())
+
+    async def clear_faults(_: Request) -> Response:
+        faults.clear()
+        return json_response(faults.snapshot())
+
+    async def set_latency(request: Request) -> Response:
+        body = await _json_body(request)
+        ms = body.get("ms") if isinstance(body, dict) else None
+        if not isinstance(ms, int) or ms < 0:
+            return json_response({"message": 'body must be {"ms": <non-negative int>}'}, 400)
+        faults.latency_ms = ms
+        return json_response(faults.snapshot())
+
+    async def clock_route(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_body(request)
+            if not isinstance(body, dict):
+                return json_response({"message": "body must be a JSON object"}, 400)
+            try:
+                if "advanceSeconds" in body:
+                    clock.advance(float(body["advanceSeconds"]))
+                if "freeze" in body:
+                    frozen = body["freeze"]
+                    clock.freeze(None if frozen is True else datetime.fromisoformat(str(frozen)))
+                if body.get("unfreeze"):
+                    clock.unfreeze()
+            except (TypeError, ValueError) as exc:
+                return json_response({"message": f"invalid clock change: {exc}"}, 400)
+        return json_response({"now": clock.now().isoformat().replace("+00:00", "Z")})
+
+    return [
+        Route(f"{prefix}/health", health, methods=["GET"]),
+        Route(f"{prefix}/counters", get_counters, methods=["GET"]),
+        Route(f"{prefix}/reset-counters", reset_counters, methods=["POST"]),
+        Route(f"{prefix}/faults", get_faults, methods=["GET"]),
+        Route(f"{prefix}/faults", add_faults, methods=["POST"]),
+        Route(f"{prefix}/faults", clear_faults, methods=["DELETE"]),
+        Route(f"{prefix}/latency", set_latency, methods=["POST"]),
+        Route(f"{prefix}/clock", clock_route, methods=["GET", "POST"]),
+    ]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll `predicate` until true or `timeout`; returns its last value (for tests and callers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+

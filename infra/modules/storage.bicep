@@ -1,0 +1,87 @@
+// Storage account for the Functions host (blobs, queues), the deployment package and the app's state tables.
+
+@description('Storage account name (3-24 lowercase letters and digits).')
+param name string
+param location string
+param tags object
+
+@description('State tables the app reads and writes (tandem<config|links|...>).')
+param tableNames array
+
+@description('Blob container holding the deployment package of the Flex Consumption app.')
+param deploymentContainerName string
+
+@description('Replication. ZRS keeps links and watermarks through a zone outage at a small premium over LRS.')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
+param skuName string = 'Standard_ZRS'
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_33: queue logging would bill a diagnostic record per host poll; the host queue service only carries Functions internals.
+  // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration has no fixed outbound IPs, so a firewall would lock the app out; every request needs an Entra ID token (shared keys are off).
+  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35; deploy with VNet integration and private endpoints to close public access.
+  // checkov:skip=CKV_AZURE_206: replication is a parameter (default ZRS); geo-replication is the customer's cost decision.
+  // checkov:skip=CKV2_AZURE_1: customer-managed keys need a key lifecycle the customer owns; data is encrypted at rest with Microsoft-managed keys.
+  // checkov:skip=CKV2_AZURE_33: private endpoints need VNet integration, see CKV_AZURE_35.
+  // checkov:skip=CKV2_AZURE_40: shared key access is disabled (allowSharedKeyAccess: false); this check misreads the property.
+  // checkov:skip=CKV2_AZURE_41: no SAS is ever issued: shared keys are off, so SAS expiration policy has nothing to govern.
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: skuName
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
+  }
+]
+
+output id string = account.id
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob

@@ -1,0 +1,1 @@
+"""Field maps: which fields move between two systems, in which direction, converted how."""

@@ -1,0 +1,150 @@
+"""Value conversions applied when a field's value crosses from one side to the other.
+
+A transform is declared in configuration as `{name: {params}}` and converts both ways: `to_right`
+for left→right writes and `to_left` for right→left writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Context(BaseModel):
+    """What a conversion may need beyond the value: the containers (projects) on each side."""
+
+    left_container: str | None = None
+    right_container: str | None = None
+
+
+class ValueMap(BaseModel):
+    """Maps values one to one (e.g. workflow states); `reverse` overrides the inverse map."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["value_map"] = "value_map"
+    map: dict[str, Any]
+    reverse: dict[str, Any] = Field(default_factory=dict)
+    default_right: Any = None  # used when a left value has no entry (None: pass the value through)
+    default_left: Any = None
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        if value is None:
+            return None
+        key = str(value)
+        if key in self.map:
+            return self.map[key]
+        return self.default_right if self.default_right is not None else value
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        if value is None:
+            return None
+        key = str(value)
+        if key in self.reverse:
+            return self.reverse[key]
+        inverse = {str(v): k for k, v in self.map.items()}
+        if key in inverse:
+            return inverse[key]
+        return self.default_left if self.default_left is not None else value
+
+
+class SwapContainer(BaseModel):
+    """Tree paths (area, iteration) whose first segment is the project name: swap it for the other side's."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["swap_container"] = "swap_container"
+    separator: str = "\\"
+
+    def _swap(self, value: Any, old: str | None, new: str | None) -> Any:
+        if value is None or not isinstance(value, str) or old is None or new is None:
+            return value
+        head, sep, tail = value.partition(self.separator)
+        if head.lower() != old.lower():
+            return new  # a path outside the project: fall back to the project root
+        return new + (sep + tail if sep else "")
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        return self._swap(value, ctx.left_container, ctx.right_container)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        return self._swap(value, ctx.right_container, ctx.left_container)
+
+
+class Identity(BaseModel):
+    """People by e-mail; `map` renames addresses that differ between the two directories."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["identity"] = "identity"
+    map: dict[str, str] = Field(default_factory=dict)
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        if not value:
+            return None
+        email = str(value).strip().lower()
+        return {k.lower(): v.lower() for k, v in self.map.items()}.get(email, email)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        if not value:
+            return None
+        email = str(value).strip().lower()
+        return {v.lower(): k.lower() for k, v in self.map.items()}.get(email, email)
+
+
+class Tags(BaseModel):
+    """Semicolon-separated tag lists compared as sets, written sorted."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["tags"] = "tags"
+
+    @staticmethod
+    def _norm(value: Any) -> Any:
+        if value is None:
+            return None
+        tags = sorted({t.strip() for t in str(value).split(";") if t.strip()}, key=str.lower)
+        return "; ".join(tags) if tags else None
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        return self._norm(value)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        return self._norm(value)
+
+
+class Scale(BaseModel):
+    """Numbers in different units (e.g. minutes ↔ hours): right = left × factor."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["scale"] = "scale"
+    factor: float
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        return None if value is None else round(float(value) * self.factor, 6)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        return None if value is None else round(float(value) / self.factor, 6)
+
+
+Transform = ValueMap | SwapContainer | Identity | Tags | Scale
+TRANSFORMS: dict[str, type[BaseModel]] = {
+    "value_map": ValueMap,
+    "swap_container": SwapContainer,
+    "identity": Identity,
+    "tags": Tags,
+    "scale": Scale,
+}
+
+
+def parse_transform(spec: Any) -> Transform | None:
+    """Accepts `{"value_map": {...}}`, `"tags"` or an already-built transform."""
+    if spec is None or isinstance(spec, BaseModel):
+        return spec
+    if isinstance(spec, str):
+        spec = {spec: {}}
+    if isinstance(spec, dict) and spec.get("kind") in TRANSFORMS:
+        return TRANSFORMS[spec["kind"]].model_validate(spec)  # type: ignore[return-value]
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise ValueError(f"a transform is one of {sorted(TRANSFORMS)} with its parameters, e.g. {{tags: {{}}}}")
+    ((name, params),) = spec.items()
+    if name not in TRANSFORMS:
+        raise ValueError(f"unknown transform '{name}'; known: {', '.join(sorted(TRANSFORMS))}")
+    return TRANSFORMS[name].model_validate(params or {})  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Adapters for storage, queues and secrets: Table Storage (Azurite locally), Service Bus / local queue, Key Vault / local."""

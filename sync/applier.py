@@ -1,0 +1,459 @@
+"""Apply one item message: read both sides fresh, merge every mapped field on the snapshot, write the target.
+
+Creates are idempotent (a pending link with a correlation id is saved before the create, the id is
+stamped on the new item and looked up before any retry creates). Writes are conditional on the
+target's version; a lost race re-reads and re-merges, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from connectors.contract import Connector, Item, Write
+from connectors.errors import ConnectorError, NotFoundError, TransientError, VersionConflict
+from mapping.fieldmap import FieldRule, SyncDirection
+from mapping.transforms import Context
+from state.links import Link, LinkConflict, Side
+from state.problems import Conflict, Failure
+from sync import telemetry
+from sync.config import ScenarioConfig, TandemConfig
+from sync.merge import Base, decide, winner_of
+from sync.messages import ItemMessage
+from sync.outcome import DeadLetter, Done, Outcome, Retry
+from sync.services import Services
+
+log = logging.getLogger("tandem.apply")
+PARENT_KEY = "__parent__"
+MAX_MERGE_ROUNDS = 4  # re-read / re-merge after a version conflict or a lost link race
+PARENT_WAITS = 3  # deliveries to wait for a parent's link before creating without the parent
+
+
+def correlation_id_for(scenario: str, side: Side, source_id: str) -> str:
+    return hashlib.sha256(f"{scenario}|{side}|{source_id}".encode()).hexdigest()[:32]
+
+
+def backoff(attempt: int) -> float:
+    return float(min(300, 2 ** max(0, attempt)))
+
+
+@dataclass
+class Plan:
+    fields: dict[str, Any] = field(default_factory=dict)
+    snapshot: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conflicts: list[tuple[FieldRule, Any, Any, Any, Any]] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)  # rule keys whose flagged conflict went away
+    bounce: bool = False  # the target side won a conflict: run the reverse direction for the target
+    parent: tuple[bool, str | None] | None = None  # (set, target parent id)
+    conflict_count: int = 0
+
+
+class Applier:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    # ---- entry point -------------------------------------------------------------------------
+    def apply(self, message: ItemMessage) -> Outcome:
+        services = self.services
+        try:
+            config = services.config()
+            scenario = config.scenario(message.scenario)
+        except Exception as exc:  # a scenario removed while its messages were queued
+            return self._dead(message, f"configuration: {exc}", kind="config")
+        try:
+            for _ in range(MAX_MERGE_ROUNDS):
+                outcome = self._apply_once(config, scenario, message)
+                if outcome is not None:
+                    return outcome
+            services.runs.add(scenario.name, message.run_id, retried=1)
+            return Retry(delay=backoff(message.attempt), reason="target kept changing during the merge")
+        except TransientError as exc:
+            return self._transient(scenario, message, exc)
+        except ConnectorError as exc:
+            return self._dead(message, str(exc), kind="permanent")
+
+    # ---- one merge round; None = lost a race, go again ------------------------------------------
+    def _apply_once(self, config: TandemConfig, scenario: ScenarioConfig, message: ItemMessage) -> Outcome | None:
+        direction: SyncDirection = message.direction
+        src_side: Side = "left" if direction == "left_to_right" else "right"
+        tgt_side: Side = "right" if src_side == "left" else "left"
+        source_conn = self.services.connector(getattr(scenario, src_side))
+        target_conn = self.services.connector(getattr(scenario, tgt_side))
+        src_entity, tgt_entity = scenario.entity_of(src_side), scenario.entity_of(tgt_side)
+        rules = [r for r in config.rules(scenario) if r.flows(direction)]
+
+        link = self.services.links.find(scenario.name, src_side, message.source_id)
+        found = source_conn.read(src_entity, [message.source_id])
+        if not found:
+            # Deleted at the source (deletes are not propagated): nothing to write.
+            return self._done(scenario, message, "skipped", link)
+        source = found[0]
+        if link is None and not self._in_scope(scenario, direction, source):
+            return self._done(scenario, message, "skipped", None)
+        if link is None or link.status == "pending" or link.id_of(tgt_side) is None:
+            return self._create(scenario, message, link, source, source_conn, target_conn, tgt_entity, rules)
+
+        target_id = link.id_of(tgt_side)
+        assert target_id is not None
+        targets = target_conn.read(tgt_entity, [target_id])
+        if not targets:
+            return self._dead(message, f"the linked {tgt_entity} {target_id} no longer exists on {tgt_side}")
+        target = targets[0]
+        plan = self._merge(scenario, direction, link, source, target, rules)
+        if plan.parent is None and scenario.sync_parent:
+            parent = self._parent_plan(scenario, direction, link, source, target)
+            if isinstance(parent, Retry):
+                return parent
+            plan.parent = parent
+        result_item = target
+        if plan.fields or plan.parent is not None:
+            write = Write(
+                id=target.id,
+                expected_version=target.version,
+                fields=plan.fields,
+                parent_id=plan.parent[1] if plan.parent else None,
+                set_parent=plan.parent is not None,
+            )
+            result = target_conn.write(tgt_entity, [write])[0]
+            if isinstance(result.error, VersionConflict):
+                return None
+            if result.error is not None:
+                raise result.error
+            assert result.item is not None
+            result_item = result.item
+        return self._finish_update(scenario, message, link, src_side, source, result_item, plan)
+
+    # ---- create ---------------------------------------------------------------------------------
+    def _create(
+        self,
+        scenario: ScenarioConfig,
+        message: ItemMessage,
+        link: Link | None,
+        source: Item,
+        source_conn: Connector,
+        target_conn: Connector,
+        tgt_entity: str,
+        rules: list[FieldRule],
+    ) -> Outcome | None:
+        direction: SyncDirection = message.direction
+        src_side: Side = "left" if direction == "left_to_right" else "right"
+        tgt_side: Side = "right" if src_side == "left" else "left"
+        target_container = scenario.target_container(direction, source.container)
+        if source.container is not None and target_container is None:
+            return self._dead(
+                message,
+                f"no target project for '{source.container}': add it to scenario.containers",
+                kind="config",
+            )
+        if link is None:
+            pending = Link(
+                scenario=scenario.name,
+                origin=src_side,
+                origin_id=source.id,
+                status="pending",
+                correlation_id=correlation_id_for(scenario.name, src_side, source.id),
+            )
+            pending.set_side(src_side, source.id, None, source.container)
+            try:
+                link = self.services.links.create(pending)
+            except LinkConflict:
+                return None  # another worker created it first: decide again on fresh state
+
+        # A crash between create and link save left the item behind: find it, never create twice.
+        target = target_conn.find_by_correlation(tgt_entity, link.correlation_id)
+        if target is None:
+            parent_id: str | None = None
+            if scenario.sync_parent and source.parent_id:
+                parent_link = self.services.links.find(scenario.name, src_side, source.parent_id)
+                parent_id = parent_link.id_of(tgt_side) if parent_link else None
+                if parent_id is None and message.attempt <= PARENT_WAITS:
+                    self._enqueue_parent(scenario, message, source)
+                    return Retry(delay=2.0 * message.attempt, reason="waiting for the parent to be synced")
+            ctx = self._context(direction, source.container, target_container)
+            fields = {
+                r.target_field(direction): r.convert(source.fields.get(r.source_field(direction)), direction, ctx)
+                for r in rules
+            }
+            write = Write(
+                container=target_container,
+                type=scenario.target_type(direction, source.type),
+                correlation_id=link.correlation_id,
+                fields={k: v for k, v in fields.items() if v is not None},
+                parent_id=parent_id,
+                set_parent=parent_id is not None,
+            )
+            result = target_conn.write(tgt_entity, [write])[0]
+            if result.error is not None:
+                raise result.error
+            assert result.item is not None
+            target = result.item
+            created = True
+        else:
+            created = False
+
+        left, right = (source, target) if src_side == "left" else (target, source)
+        link.set_side(src_side, source.id, source.version, source.container)
+        link.set_side(tgt_side, target.id, target.version, target.container)
+        link.status = "linked"
+        link.snapshot = self._full_snapshot(self.services.config(), scenario, left, right)
+        link.snapshot[PARENT_KEY] = {"left": left.parent_id, "right": right.parent_id}
+        link.last_error = None
+        link.synced_at = self.services.clock()
+        try:
+            self.services.links.save(link, new_index=(tgt_side, target.id))
+        except LinkConflict:
+            return None
+        if not created:
+            # The item existed already: merge once more so nothing written since is lost.
+            return None
+        return self._done(scenario, message, "created", link)
+
+    # ---- merge ----------------------------------------------------------------------------------
+    def _merge(
+        self,
+        scenario: ScenarioConfig,
+        direction: SyncDirection,
+        link: Link,
+        source: Item,
+        target: Item,
+        rules: list[FieldRule],
+    ) -> Plan:
+        src_side: Side = "left" if direction == "left_to_right" else "right"
+        tgt_side: Side = "right" if src_side == "left" else "left"
+        ctx = self._context(direction, source.container, target.container)
+        plan = Plan()
+        for rule in rules:
+            s_val = source.fields.get(rule.source_field(direction))
+            t_val = target.fields.get(rule.target_field(direction))
+            stored = link.snapshot.get(rule.key)
+            base = Base(stored.get(src_side), stored.get(tgt_side)) if stored is not None else None
+            decided_side = (stored or {}).get("winner")
+            if decided_side in ("left", "right"):
+                winner = "source" if decided_side == src_side else "target"
+            else:
+                winner = winner_of(
+                    rule.conflict or scenario.conflict, direction, source.changed_at, target.changed_at
+                )
+            converted = rule.convert(s_val, direction, ctx)
+            d = decide(s_val, t_val, converted, base, winner)  # type: ignore[arg-type]
+            if d.action == "write":
+                plan.fields[rule.target_field(direction)] = d.value
+            if d.new_base is not None:
+                plan.snapshot[rule.key] = {src_side: d.new_base[0], tgt_side: d.new_base[1]}
+                if stored is not None and stored.get("flagged"):
+                    plan.resolved.append(rule.key)
+            if d.conflict:
+                plan.conflict_count += 1
+            if d.action == "target_wins":
+                # Remember the decision so the reverse direction applies it instead of re-deciding.
+                plan.snapshot[rule.key] = dict(stored or {}) | {"winner": tgt_side}
+                plan.bounce = True
+            elif d.action == "conflict_flagged":
+                plan.snapshot[rule.key] = dict(stored or {}) | {"flagged": True}
+                plan.conflicts.append((rule, s_val, t_val, base.source if base else None, base.target if base else None))
+        return plan
+
+    def _parent_plan(
+        self, scenario: ScenarioConfig, direction: SyncDirection, link: Link, source: Item, target: Item
+    ) -> tuple[bool, str | None] | Retry | None:
+        src_side: Side = "left" if direction == "left_to_right" else "right"
+        tgt_side: Side = "right" if src_side == "left" else "left"
+        base = link.snapshot.get(PARENT_KEY, {})
+        if source.parent_id == base.get(src_side):
+            return None  # the source's parent did not change
+        if source.parent_id is None:
+            return (True, None) if target.parent_id is not None else None
+        parent_link = self.services.links.find(scenario.name, src_side, source.parent_id)
+        parent_target = parent_link.id_of(tgt_side) if parent_link else None
+        if parent_target is None:
+            return None
+        if parent_target == target.parent_id:
+            return None
+        return (True, parent_target)
+
+    # ---- bookkeeping ----------------------------------------------------------------------------
+    def _finish_update(
+        self,
+        scenario: ScenarioConfig,
+        message: ItemMessage,
+        link: Link,
+        src_side: Side,
+        source: Item,
+        target: Item,
+        plan: Plan,
+    ) -> Outcome | None:
+        tgt_side: Side = "right" if src_side == "left" else "left"
+        link.snapshot.update(plan.snapshot)
+        link.snapshot[PARENT_KEY] = {
+            src_side: source.parent_id,
+            tgt_side: target.parent_id,
+        }
+        link.set_side(src_side, source.id, source.version, source.container)
+        link.set_side(tgt_side, target.id, target.version, target.container)
+        link.last_error = None
+        link.synced_at = self.services.clock()
+        try:
+            self.services.links.save(link)
+        except LinkConflict:
+            return None
+        now = self.services.clock()
+        for rule, s_val, t_val, b_s, b_t in plan.conflicts:
+            left_val, right_val = (s_val, t_val) if src_side == "left" else (t_val, s_val)
+            base_l, base_r = (b_s, b_t) if src_side == "left" else (b_t, b_s)
+            self.services.conflicts.record(
+                Conflict(
+                    scenario=scenario.name,
+                    link_id=link.link_id,
+                    rule=rule.key,
+                    left_value=left_val,
+                    right_value=right_val,
+                    base_left=base_l,
+                    base_right=base_r,
+                    at=now,
+                )
+            )
+            telemetry.conflict(scenario.name, message.direction)
+        for key in plan.resolved:
+            self.services.conflicts.clear(scenario.name, link.link_id, key)
+        if plan.bounce:
+            self._bounce(scenario, message, target)
+        result = "updated" if plan.fields or plan.parent is not None else "unchanged"
+        if plan.conflict_count:
+            self.services.runs.add(scenario.name, message.run_id, conflicts=plan.conflict_count)
+        return self._done(scenario, message, result, link)
+
+    def _full_snapshot(
+        self, config: TandemConfig, scenario: ScenarioConfig, left: Item, right: Item
+    ) -> dict[str, dict[str, Any]]:
+        return {
+            r.key: {"left": left.fields.get(r.left), "right": right.fields.get(r.right)}
+            for r in config.rules(scenario)
+        }
+
+    def _in_scope(self, scenario: ScenarioConfig, direction: SyncDirection, item: Item) -> bool:
+        cfg = scenario.directions.get(direction)
+        if cfg is None:
+            return False
+        containers = scenario.source_containers(direction)
+        if containers and (item.container or "").lower() not in {c.lower() for c in containers}:
+            return False
+        types = scenario.source_types(direction)
+        if types and item.type not in types:
+            return False
+        if cfg.start is not None:
+            changed = item.changed_at or item.created_at
+            if changed is not None and _aware(changed) < _aware(cfg.start):
+                return False
+        return all(item.fields.get(name) == value for name, value in cfg.match.items())
+
+    @staticmethod
+    def _context(direction: SyncDirection, source_container: str | None, target_container: str | None) -> Context:
+        if direction == "left_to_right":
+            return Context(left_container=source_container, right_container=target_container)
+        return Context(left_container=target_container, right_container=source_container)
+
+    def _enqueue_parent(self, scenario: ScenarioConfig, message: ItemMessage, source: Item) -> None:
+        from sync.runtime import enqueue_items  # local import: runtime depends on this module
+
+        parent = message.model_copy(
+            update={
+                "source_id": source.parent_id,
+                "source_version": "parent-of-" + source.id,
+                "origin": "parent",
+                "attempt": 1,
+                "session": message.session.rsplit("|", 1)[0] + "|" + str(source.parent_id)
+                if "|i|" in message.session
+                else message.session,
+            }
+        )
+        enqueue_items(self.services, [parent])
+
+    def _bounce(self, scenario: ScenarioConfig, message: ItemMessage, target: Item) -> None:
+        from sync.runtime import enqueue_items
+
+        reverse: SyncDirection = "right_to_left" if message.direction == "left_to_right" else "left_to_right"
+        bounce = ItemMessage(
+            scenario=scenario.name,
+            direction=reverse,
+            entity=scenario.entity_of("left" if reverse == "left_to_right" else "right"),
+            source_id=target.id,
+            source_version=target.version,
+            session=f"{scenario.name}|{reverse}|i|{target.id}",
+            origin="bounce",
+            run_id=message.run_id,
+        )
+        enqueue_items(self.services, [bounce])
+
+    def _done(self, scenario: ScenarioConfig, message: ItemMessage, result: str, link: Link | None) -> Done:
+        self.services.runs.add(scenario.name, message.run_id, **{result: 1})
+        self.services.failures.clear(scenario.name, message.direction, message.entity, message.source_id)
+        if result in ("created", "updated"):
+            telemetry.items_synced(scenario.name, message.direction)
+            if message.origin == "hook" and message.enqueued_at is not None:
+                seconds = (self.services.clock() - _aware(message.enqueued_at)).total_seconds()
+                telemetry.hook_to_write_latency(scenario.name, message.direction, seconds)
+        log.info(
+            "item %s",
+            result,
+            extra={
+                "scenario": scenario.name,
+                "direction": message.direction,
+                "source_id": message.source_id,
+                "link": link.link_id if link else None,
+            },
+        )
+        return Done(result)
+
+    def _transient(self, scenario: ScenarioConfig, message: ItemMessage, exc: TransientError) -> Outcome:
+        if message.attempt >= self.services.settings.max_attempts:
+            return self._dead(
+                message,
+                f"gave up after {message.attempt} attempts: {exc}",
+                kind="exhausted",
+            )
+        delay = max(exc.retry_after or 0.0, backoff(message.attempt) if exc.retry_after is None else 0.0)
+        self.services.runs.add(scenario.name, message.run_id, retried=1)
+        telemetry.failure(scenario.name, message.direction, "transient")
+        return Retry(delay=delay, reason=str(exc))
+
+    def _dead(self, message: ItemMessage, reason: str, kind: str = "permanent") -> DeadLetter:
+        services = self.services
+        services.failures.record(
+            Failure(
+                scenario=message.scenario,
+                direction=message.direction,
+                entity=message.entity,
+                source_id=message.source_id,
+                kind=kind,
+                reason=reason,
+                message_id=message.message_id,
+                run_id=message.run_id,
+                attempts=message.attempt,
+                at=services.clock(),
+            )
+        )
+        src_side: Literal["left", "right"] = "left" if message.direction == "left_to_right" else "right"
+        try:
+            link = services.links.find(message.scenario, src_side, message.source_id)
+            if link is not None:
+                link.last_error = reason[:2000]
+                link.last_error_at = services.clock()
+                services.links.save(link)
+        except LinkConflict:
+            pass  # the failure row above already records it
+        services.runs.add(message.scenario, message.run_id, failed=1)
+        telemetry.failure(message.scenario, message.direction, kind)
+        log.warning(
+            "item dead-lettered",
+            extra={"scenario": message.scenario, "direction": message.direction, "source_id": message.source_id},
+        )
+        return DeadLetter(reason=reason[:1000], description=kind)
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

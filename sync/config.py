@@ -1,0 +1,207 @@
+"""Configuration: connections, field maps and scenarios, validated with errors that name the field.
+
+Secrets are named (looked up in the secret store), never inlined.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mapping.fieldmap import ConflictRule, FieldRule, SyncDirection
+
+ConnectionType = Literal["azure_devops", "pwa", "planner", "memory"]
+DIRECTIONS: tuple[SyncDirection, SyncDirection] = ("left_to_right", "right_to_left")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message lists each problem with the path of the field."""
+
+
+class AuthConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["pat", "entra", "basic", "oauth_refresh_token", "user_password", "ntlm", "none"]
+    secret: str | None = None  # the NAME of the secret in the secret store
+    username: str | None = None
+    client_id: str | None = None
+    tenant: str | None = None
+
+    @model_validator(mode="after")
+    def _secret_named(self) -> AuthConfig:
+        if self.kind not in ("entra", "none") and not self.secret:
+            raise ValueError(f"auth kind '{self.kind}' needs 'secret': the name of a secret, not its value")
+        return self
+
+
+class ConnectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: ConnectionType
+    url: str
+    auth: AuthConfig = AuthConfig(kind="none")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "memory://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+
+class DirectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str = "0 */5 * * * *"  # NCRONTAB, 6 fields (seconds first)
+    start: datetime | None = None  # items last changed before this are ignored
+    hooks: bool = False  # near-real-time through service hooks
+    enabled: bool = True
+    filter: str | None = None  # connector-specific extra scope clause (e.g. WIQL)
+    match: dict[str, Any] = Field(default_factory=dict)  # source fields that must hold these values
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        parts = value.split()
+        if len(parts) != 6:
+            raise ValueError("must be a 6-field NCRONTAB expression 'sec min hour day month weekday'")
+        five = " ".join(parts[1:])
+        if not croniter.is_valid(five) or not (parts[0] == "*" or parts[0].isdigit() or "/" in parts[0]):
+            raise ValueError(f"'{value}' is not a valid NCRONTAB expression")
+        return value
+
+
+class ContainerPair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    left: str
+    right: str
+
+
+class ScenarioConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+    kind: str = "generic"
+    left: str  # connection name
+    right: str
+    entity: str = "workitem"  # entity name on both sides unless left_entity/right_entity say otherwise
+    left_entity: str | None = None
+    right_entity: str | None = None
+    field_map: str | list[FieldRule]
+    containers: list[ContainerPair] = Field(default_factory=list)  # project pairs; empty = same names
+    types: list[str] = Field(default_factory=list)  # item types in scope (same name on both sides)
+    type_map: dict[str, str] = Field(default_factory=dict)  # left type -> right type when names differ
+    sync_parent: bool = True
+    conflict: ConflictRule = "newest_wins"
+    hook_secret: str | None = None  # name of the secret the hooks' basic auth must match
+    hook_username: str = "tandem"
+    options: dict[str, Any] = Field(default_factory=dict)
+    directions: dict[SyncDirection, DirectionConfig]
+
+    def entity_of(self, side: Literal["left", "right"]) -> str:
+        return (self.left_entity if side == "left" else self.right_entity) or self.entity
+
+    def enabled_directions(self) -> list[SyncDirection]:
+        return [d for d in DIRECTIONS if d in self.directions and self.directions[d].enabled]
+
+    def target_container(self, direction: SyncDirection, source_container: str | None) -> str | None:
+        if source_container is None:
+            return None
+        for pair in self.containers:
+            src, dst = (pair.left, pair.right) if direction == "left_to_right" else (pair.right, pair.left)
+            if src.lower() == source_container.lower():
+                return dst
+        return None if self.containers else source_container
+
+    def source_containers(self, direction: SyncDirection) -> list[str]:
+        return [p.left if direction == "left_to_right" else p.right for p in self.containers]
+
+    def target_type(self, direction: SyncDirection, source_type: str | None) -> str | None:
+        if source_type is None:
+            return None
+        if direction == "left_to_right":
+            return self.type_map.get(source_type, source_type)
+        inverse = {v: k for k, v in self.type_map.items()}
+        return inverse.get(source_type, source_type)
+
+    def source_types(self, direction: SyncDirection) -> list[str]:
+        if direction == "left_to_right":
+            return list(self.types)
+        return [self.type_map.get(t, t) for t in self.types]
+
+
+class TandemConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    field_maps: dict[str, list[FieldRule]] = Field(default_factory=dict)
+    scenarios: list[ScenarioConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> TandemConfig:
+        problems = []
+        seen: set[str] = set()
+        for i, sc in enumerate(self.scenarios):
+            where = f"scenarios.{i}"
+            if sc.name in seen:
+                problems.append(f"{where}.name: duplicate scenario name '{sc.name}'")
+            seen.add(sc.name)
+            for side in ("left", "right"):
+                name = getattr(sc, side)
+                if name not in self.connections:
+                    known = ", ".join(sorted(self.connections)) or "none defined"
+                    problems.append(f"{where}.{side}: unknown connection '{name}' (known: {known})")
+            if isinstance(sc.field_map, str) and sc.field_map not in self.field_maps:
+                known = ", ".join(sorted(self.field_maps)) or "none defined"
+                problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
+            if not sc.directions:
+                problems.append(f"{where}.directions: at least one of left_to_right, right_to_left is needed")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def scenario(self, name: str) -> ScenarioConfig:
+        for sc in self.scenarios:
+            if sc.name == name:
+                return sc
+        known = ", ".join(s.name for s in self.scenarios) or "none configured"
+        raise ConfigError(f"Unknown scenario '{name}' (configured: {known}).")
+
+    def rules(self, scenario: ScenarioConfig) -> list[FieldRule]:
+        if isinstance(scenario.field_map, str):
+            return self.field_maps[scenario.field_map]
+        return scenario.field_map
+
+
+def _format(error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc or '(top level)'}: {msg}")
+    return "Invalid configuration:\n" + "\n".join(lines)
+
+
+def parse_config(data: Any) -> TandemConfig:
+    try:
+        return TandemConfig.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None
+
+
+def load_config_file(path: str | Path) -> TandemConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Configuration file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data)

@@ -1,0 +1,67 @@
+"""Queue messages of the data path. They carry ids and versions, never field values."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from mapping.fieldmap import SyncDirection
+
+Origin = Literal["timer", "manual", "hook", "bounce", "parent", "demo"]
+
+
+class PollMessage(BaseModel):
+    """Poll one direction of one scenario now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["poll"] = "poll"
+    scenario: str
+    direction: SyncDirection
+    trigger: Origin = "timer"
+    due: datetime  # the schedule slot this poll is for; makes the message id stable per slot
+
+    @property
+    def message_id(self) -> str:
+        return _digest("poll", self.scenario, self.direction, self.due.isoformat())
+
+    @property
+    def session_id(self) -> str:
+        # One poll of a direction at a time; directions never block each other.
+        return f"{self.scenario}|{self.direction}"
+
+
+class ItemMessage(BaseModel):
+    """Apply the change of one source item to its target. Values are re-read fresh at apply time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["item"] = "item"
+    scenario: str
+    direction: SyncDirection
+    entity: str
+    source_id: str
+    source_version: str
+    session: str  # the target unit written serially: see sync.sessions
+    origin: Origin = "timer"
+    run_id: str = ""
+    attempt: int = 1
+    enqueued_at: datetime | None = None  # when the change was first seen (for hook-to-write latency)
+    deleted: bool = False
+
+    @property
+    def message_id(self) -> str:
+        """Same change → same id, whether it came from a poll, a hook or a manual run."""
+        base = item_message_id(self.scenario, self.direction, self.entity, self.source_id, self.source_version)
+        return base if self.attempt <= 1 else f"{base}~{self.attempt}"
+
+
+def item_message_id(scenario: str, direction: str, entity: str, source_id: str, source_version: str) -> str:
+    return _digest(scenario, direction, entity, source_id, source_version)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]

@@ -1,0 +1,58 @@
+"""Builds connectors from connection configuration. Each connection type maps to a factory.
+
+Vendor packages are imported only when a connection of their type is used, so the function app
+starts fast and the engine holds no vendor detail beyond the type name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+
+from connectors.contract import Connector
+from state.secrets import SecretStore
+from sync.config import ConnectionConfig, ConfigError
+
+Factory = Callable[[str, ConnectionConfig, SecretStore], Connector]
+
+# type -> "module:function"; the function takes (connection name, config, secret store)
+BUILTIN: dict[str, str] = {
+    "azure_devops": "connectors.ado.factory:build",
+}
+
+
+class ConnectorRegistry:
+    def __init__(self, secrets: SecretStore) -> None:
+        self.secrets = secrets
+        self._factories: dict[str, Factory] = {}
+        self._instances: dict[str, tuple[str, Connector]] = {}
+
+    def register(self, connection_type: str, factory: Factory) -> None:
+        self._factories[connection_type] = factory
+
+    def _factory(self, connection_type: str) -> Factory:
+        if connection_type in self._factories:
+            return self._factories[connection_type]
+        target = BUILTIN.get(connection_type)
+        if target is None:
+            raise ConfigError(f"No connector for connection type '{connection_type}'.")
+        module, func = target.split(":")
+        factory: Factory = getattr(importlib.import_module(module), func)
+        self._factories[connection_type] = factory
+        return factory
+
+    def get(self, name: str, config: ConnectionConfig) -> Connector:
+        """One connector instance per connection, rebuilt when its configuration changes."""
+        fingerprint = config.model_dump_json()
+        cached = self._instances.get(name)
+        if cached and cached[0] == fingerprint:
+            return cached[1]
+        connector = self._factory(config.type)(name, config, self.secrets)
+        self._instances[name] = (fingerprint, connector)
+        return connector
+
+    def forget(self) -> None:
+        self._instances.clear()
+
+

@@ -1,0 +1,89 @@
+"""Turns queue deliveries into engine calls and engine outcomes into queue actions.
+
+Retry → a copy of the message, attempt + 1, scheduled no sooner than the delay (a new message id,
+so duplicate detection does not drop it); DeadLetter → parked with its reason. Shared by the
+Service Bus triggers and the local queue workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from state.queue import QueueMessage
+from sync.applier import Applier
+from sync.messages import ItemMessage, PollMessage
+from sync.outcome import DeadLetter, Done, Outcome, Retry
+from sync.poller import item_queue_message, poll, poll_queue_message
+from sync.schedule import due_polls
+from sync.services import Services
+
+log = logging.getLogger("tandem.runtime")
+
+
+def enqueue_items(services: Services, items: Sequence[ItemMessage]) -> None:
+    services.queue.send([item_queue_message(services, m) for m in items])
+
+
+def enqueue_polls(services: Services, polls: Sequence[PollMessage]) -> None:
+    services.queue.send([poll_queue_message(services, m) for m in polls])
+
+
+def tick(services: Services, tick_seconds: float = 60.0) -> list[PollMessage]:
+    """Timer: enqueue one poll per scenario direction that is due by its own schedule."""
+    polls = due_polls(services.config(), services.clock(), timedelta(seconds=tick_seconds))
+    if polls:
+        enqueue_polls(services, polls)
+    return polls
+
+
+def handle_poll(services: Services, message: QueueMessage) -> None:
+    try:
+        poll_message = PollMessage.model_validate(message.body)
+    except ValidationError as exc:
+        services.queue.dead_letter(message, "malformed poll message", _first_error(exc))
+        return
+    poll(services, poll_message)
+
+
+def handle_item(services: Services, message: QueueMessage) -> Outcome:
+    try:
+        item = ItemMessage.model_validate(message.body)
+    except ValidationError as exc:
+        outcome: Outcome = DeadLetter("malformed item message", _first_error(exc))
+        services.queue.dead_letter(message, outcome.reason, outcome.description)
+        return outcome
+    outcome = Applier(services).apply(item)
+    if isinstance(outcome, Retry):
+        again = item.model_copy(update={"attempt": item.attempt + 1})
+        copy = item_queue_message(services, again)
+        copy.scheduled_at = services.clock() + timedelta(seconds=outcome.delay)
+        services.queue.send([copy])
+        log.info(
+            "item rescheduled",
+            extra={"scenario": item.scenario, "source_id": item.source_id, "delay": outcome.delay},
+        )
+    elif isinstance(outcome, DeadLetter):
+        services.queue.dead_letter(message, outcome.reason, outcome.description)
+    return outcome
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+def body_of(raw: bytes | str) -> dict[str, Any]:
+    import json
+
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("message body is not a JSON object")
+    return data
+
+
+__all__ = ["Done", "enqueue_items", "enqueue_polls", "handle_item", "handle_poll", "tick"]

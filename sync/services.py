@@ -1,0 +1,99 @@
+"""The composition root: builds the stores, queue, secrets and connectors the engine runs on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from connectors.contract import Connector
+from state.config_store import ConfigStore
+from state.links import LinkStore
+from state.problems import ConflictStore, FailureStore
+from state.queue import MessageQueue
+from state.runs import RunStore
+from state.secrets import SecretStore
+from state.tables import Tables
+from state.watermarks import WatermarkStore
+from sync.config import ConfigError, TandemConfig, parse_config
+from sync.registry import ConnectorRegistry
+from sync.settings import AppSettings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: AppSettings
+    tables: Tables
+    queue: MessageQueue
+    secrets: SecretStore
+    registry: ConnectorRegistry
+    clock: Callable[[], datetime] = utcnow
+    config_ttl: float = 5.0
+    _config: tuple[float, TandemConfig] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.config_store = ConfigStore(self.tables)
+        self.links = LinkStore(self.tables)
+        self.watermarks = WatermarkStore(self.tables)
+        self.runs = RunStore(self.tables)
+        self.failures = FailureStore(self.tables)
+        self.conflicts = ConflictStore(self.tables)
+
+    def config(self) -> TandemConfig:
+        """The applied configuration, cached for a few seconds (edits apply without a restart)."""
+        with self._lock:
+            if self._config and time.monotonic() - self._config[0] < self.config_ttl:
+                return self._config[1]
+            config = parse_config(self.config_store.load())
+            self._config = (time.monotonic(), config)
+            return config
+
+    def apply_config(self, config: TandemConfig) -> None:
+        self.config_store.replace(config.model_dump(mode="json", exclude_none=True))
+        with self._lock:
+            self._config = None
+        self.registry.forget()
+
+    def connector(self, name: str) -> Connector:
+        config = self.config()
+        if name not in config.connections:
+            raise ConfigError(f"Unknown connection '{name}'.")
+        return self.registry.get(name, config.connections[name])
+
+
+def build_services(
+    settings: AppSettings | None = None,
+    *,
+    queue: MessageQueue | None = None,
+    secrets: SecretStore | None = None,
+) -> Services:
+    """Production wiring from app settings; the local stack passes its own queue and secrets."""
+    settings = settings or AppSettings.from_env()
+    tables = Tables.from_settings(settings)
+    tables.create_all()
+    if secrets is None:
+        if settings.key_vault_url:
+            from state.secrets import KeyVaultSecretStore
+
+            secrets = KeyVaultSecretStore(settings.key_vault_url)
+        else:
+            from state.secrets import LocalSecretStore
+
+            secrets = LocalSecretStore()
+    if queue is None:
+        if not settings.servicebus_namespace:
+            raise ConfigError(
+                "No queue configured: set ServiceBusConnection__fullyQualifiedNamespace "
+                "(or run the local stack with `tandem serve`)."
+            )
+        from state.servicebus_queue import ServiceBusQueue
+
+        queue = ServiceBusQueue(settings.servicebus_namespace, deadletter_queue=settings.deadletter_queue)
+    return Services(settings=settings, tables=tables, queue=queue, secrets=secrets, registry=ConnectorRegistry(secrets))

@@ -1,0 +1,25 @@
+"""Session keys: the unit that must be written serially on the target system.
+
+Links are one-to-one, so within one direction a source item always writes the same target item:
+keying item-unit sessions on the source id serializes writes per target item without a lookup.
+Container-unit targets (a PWA project) share one session per target container.
+"""
+
+from __future__ import annotations
+
+from connectors.contract import SessionUnit
+from mapping.fieldmap import SyncDirection
+from sync.config import ScenarioConfig
+
+
+def session_key(
+    scenario: ScenarioConfig,
+    direction: SyncDirection,
+    target_unit: SessionUnit,
+    source_id: str,
+    source_container: str | None,
+) -> str:
+    if target_unit == "container":
+        target = scenario.target_container(direction, source_container) or source_container or "-"
+        return f"{scenario.name}|{direction}|c|{target}"
+    return f"{scenario.name}|{direction}|i|{source_id}"

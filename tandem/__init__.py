@@ -1,0 +1,1 @@
+"""Tandem's command line and local stack (`tandem serve`, `tandem demo`)."""

@@ -1,0 +1,91 @@
+"""Starts and stops Azurite's Table service (from the project's pinned node_modules) on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from sync.settings import AZURITE_ACCOUNT_KEY
+from tandem.ports import free_port, wait_for_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class AzuriteError(RuntimeError):
+    pass
+
+
+class Azurite:
+    """One in-memory Azurite Table service process; `connection_string` points the SDK at it."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def table_endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}/devstoreaccount1"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_ACCOUNT_KEY};TableEndpoint={self.table_endpoint};"
+        )
+
+    @staticmethod
+    def executable() -> str:
+        local = REPO_ROOT / "node_modules" / ".bin" / "azurite-table"
+        if local.exists():
+            return str(local)
+        found = shutil.which("azurite-table")
+        if found:
+            return found
+        raise AzuriteError("Azurite is not installed: run `make test` or `npm ci` in the repository root.")
+
+    def start(self, timeout: float = 20.0) -> Azurite:
+        cmd = [
+            self.executable(),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--tableHost",
+            self.host,
+            "--tablePort",
+            str(self.port),
+        ]
+        # Own process group so stop() also ends node's children, leaving nothing behind.
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not wait_for_port(self.host, self.port, timeout):
+            self.stop()
+            raise AzuriteError(f"Azurite did not start on {self.host}:{self.port} within {timeout:.0f} s.")
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,132 @@
+"""An engine under test: real tables on Azurite, the local queue, two in-memory systems."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from state.local_queue import LocalQueue, ManualClock
+from state.queue import QueueMessage
+from state.secrets import LocalSecretStore
+from state.tables import Tables
+from sync.config import TandemConfig, parse_config
+from sync.outcome import Outcome
+from sync.registry import ConnectorRegistry
+from sync.runtime import enqueue_polls, handle_item, handle_poll
+from sync.messages import PollMessage
+from sync.services import Services
+from sync.settings import AppSettings
+from tests.support.memory_connector import Crash, MemoryConnector, MemorySystem
+
+HOOK_PASSWORD = "hook-pass-7f3a"
+
+DEFAULT_RULES = [
+    {"left": "title", "right": "Title", "direction": "both"},
+    {"left": "state", "right": "State", "direction": "both",
+     "transform": {"value_map": {"map": {"open": "Active", "done": "Closed"}}}},
+    {"left": "owner", "right": "AssignedTo", "direction": "left_to_right"},
+    {"left": "notes", "right": "Description", "direction": "right_to_left"},
+]
+
+
+def config_document(
+    *, conflict: str = "newest_wins", rules: list[dict[str, Any]] | None = None, start: str | None = None,
+    containers: list[dict[str, str]] | None = None, match: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    direction = {"schedule": "0 * * * * *", "hooks": True}
+    if start:
+        direction["start"] = start
+    left_dir = dict(direction, match=match or {})
+    return {
+        "connections": {
+            "mem-left": {"type": "memory", "url": "memory://left"},
+            "mem-right": {"type": "memory", "url": "memory://right"},
+        },
+        "field_maps": {"default": rules or DEFAULT_RULES},
+        "scenarios": [
+            {
+                "name": "demo",
+                "left": "mem-left",
+                "right": "mem-right",
+                "entity": "item",
+                "field_map": "default",
+                "conflict": conflict,
+                "containers": containers if containers is not None else [{"left": "P1", "right": "Q1"}],
+                "hook_secret": "demo-hook",
+                "directions": {"left_to_right": left_dir, "right_to_left": direction},
+            }
+        ],
+    }
+
+
+class Harness:
+    def __init__(self, tables: Tables, document: dict[str, Any] | None = None) -> None:
+        self.clock = ManualClock(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+        self.queue = LocalQueue(clock=self.clock, max_delivery_count=5)
+        self.left = MemorySystem("L")
+        self.right = MemorySystem("R")
+        self.secrets = LocalSecretStore({"demo-hook": HOOK_PASSWORD})
+        registry = ConnectorRegistry(self.secrets)
+        systems = {"memory://left": self.left, "memory://right": self.right}
+        registry.register("memory", lambda name, cfg, secrets: MemoryConnector(systems[cfg.url]))
+        self.services = Services(
+            settings=AppSettings(),
+            tables=tables,
+            queue=self.queue,
+            secrets=self.secrets,
+            registry=registry,
+            clock=self.clock,
+            config_ttl=0,
+        )
+        self.apply(document or config_document())
+        self.outcomes: list[Outcome] = []
+
+    @property
+    def config(self) -> TandemConfig:
+        return self.services.config()
+
+    def apply(self, document: dict[str, Any]) -> None:
+        self.services.apply_config(parse_config(document))
+
+    def poll(self, direction: str = "left_to_right") -> None:
+        self.clock.advance(1)  # each poll is its own schedule slot
+        enqueue_polls(
+            self.services, [PollMessage(scenario="demo", direction=direction, trigger="manual", due=self.clock())]
+        )
+
+    def drain(self, max_messages: int = 500, crash_ok: bool = False) -> int:
+        """Deliver every message that is due now, like the function host would; returns how many."""
+        handled = 0
+        settings = self.services.settings
+        while handled < max_messages:
+            delivery = self.queue.receive(settings.poll_queue) or self.queue.receive(settings.item_queue)
+            if delivery is None:
+                return handled
+            handled += 1
+            try:
+                if delivery.queue == settings.poll_queue:
+                    handle_poll(self.services, delivery.message)
+                else:
+                    self.outcomes.append(handle_item(self.services, delivery.message))
+            except Crash:
+                if not crash_ok:
+                    raise
+                self.queue.abandon(delivery)  # the host's lock expires and the message comes back
+                continue
+            self.queue.complete(delivery)
+        raise AssertionError("queue did not drain")
+
+    def sync(self) -> None:
+        self.poll("left_to_right")
+        self.poll("right_to_left")
+        self.drain()
+
+    def item_messages(self) -> list[QueueMessage]:
+        return [m for m in self._peek(self.services.settings.item_queue)]
+
+    def _peek(self, queue: str) -> list[QueueMessage]:
+        out = []
+        while (d := self.queue.receive(queue)) is not None:
+            out.append(d.message)
+            self.queue.abandon(d)
+        return out

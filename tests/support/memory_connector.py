@@ -1,0 +1,232 @@
+"""An in-memory system implementing the connector contract faithfully, for engine tests.
+
+Versions increase on every write, a stale expected version is a VersionConflict, changes are paged
+by change time, faults (throttling, permanent errors, a crash right after a create) can be injected.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.contract import (
+    Change,
+    ChangePage,
+    CheckReport,
+    EntitySpec,
+    HookEvent,
+    HookPayloadError,
+    Item,
+    Scope,
+    Watermark,
+    Write,
+    WriteResult,
+)
+from connectors.errors import PermanentError, ThrottledError, VersionConflict
+
+
+class Crash(Exception):
+    """Simulates the worker dying (process killed) at an injected point."""
+
+
+@dataclass
+class Record:
+    id: str
+    container: str
+    type: str
+    version: int
+    changed_at: datetime
+    created_at: datetime
+    fields: dict[str, Any]
+    parent_id: str | None = None
+    correlation_id: str | None = None
+    changed_by: str = "user@example.com"
+
+
+@dataclass
+class MemorySystem:
+    """The 'server' side: records, a clock, counters and fault switches."""
+
+    name: str
+    clock_start: datetime = field(default_factory=lambda: datetime(2026, 11, 1, tzinfo=UTC))
+    records: dict[str, Record] = field(default_factory=dict)
+    writes: int = 0
+    creates: int = 0
+    reads: int = 0
+    change_calls: int = 0
+    throttle_next: list[float] = field(default_factory=list)  # Retry-After values for the next writes
+    fail_next: list[str] = field(default_factory=list)  # permanent error messages for the next writes
+    crash_after_create: int = 0  # crash the caller right after this many creates succeed
+    session_unit: str = "item"
+    _seq: int = 0
+    _tick: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> datetime:
+        self._tick += 1
+        return self.clock_start + timedelta(seconds=self._tick)
+
+    def add(self, container: str = "P1", type: str = "Task", parent_id: str | None = None, **fields: Any) -> Record:
+        with self.lock:
+            self._seq += 1
+            now = self.now()
+            rec = Record(
+                id=f"{self.name}-{self._seq}",
+                container=container,
+                type=type,
+                version=1,
+                changed_at=now,
+                created_at=now,
+                fields=dict(fields),
+                parent_id=parent_id,
+            )
+            self.records[rec.id] = rec
+            return rec
+
+    def edit(self, item_id: str, **fields: Any) -> Record:
+        """A person editing the item in the system's UI."""
+        with self.lock:
+            rec = self.records[item_id]
+            rec.fields.update(fields)
+            rec.version += 1
+            rec.changed_at = self.now()
+            rec.changed_by = "person@example.com"
+            return rec
+
+
+class MemoryConnector:
+    def __init__(self, system: MemorySystem, page_size: int = 3) -> None:
+        self.system = system
+        self.page_size = page_size
+
+    def check(self) -> CheckReport:
+        return CheckReport(ok=True)
+
+    def entities(self) -> list[EntitySpec]:
+        return [EntitySpec(name="item", session_unit=self.system.session_unit)]  # type: ignore[arg-type]
+
+    def changes(self, entity: str, since: Watermark, scope: Scope) -> Iterator[ChangePage]:
+        sys = self.system
+        sys.change_calls += 1
+        with sys.lock:
+            as_of = sys.now()
+            recs = sorted(sys.records.values(), key=lambda r: (r.changed_at, r.id))
+            recs = [
+                r
+                for r in recs
+                if (since.at is None or r.changed_at >= since.at)
+                and (scope.start is None or r.changed_at >= scope.start)
+                and (not scope.containers or r.container in scope.containers)
+                and (not scope.types or r.type in scope.types)
+            ]
+        for i in range(0, len(recs), self.page_size):
+            chunk = recs[i : i + self.page_size]
+            last = i + self.page_size >= len(recs)
+            mark = Watermark(at=as_of if last else chunk[-1].changed_at)
+            yield ChangePage(
+                changes=[
+                    Change(id=r.id, version=str(r.version), container=r.container, changed_at=r.changed_at)
+                    for r in chunk
+                ],
+                next_watermark=mark,
+            )
+        if not recs:
+            yield ChangePage(changes=[], next_watermark=Watermark(at=as_of))
+
+    def _item(self, rec: Record) -> Item:
+        return Item(
+            id=rec.id,
+            version=str(rec.version),
+            container=rec.container,
+            type=rec.type,
+            changed_at=rec.changed_at,
+            created_at=rec.created_at,
+            changed_by=rec.changed_by,
+            parent_id=rec.parent_id,
+            correlation_id=rec.correlation_id,
+            fields=dict(rec.fields),
+        )
+
+    def read(self, entity: str, ids: Sequence[str]) -> list[Item]:
+        sys = self.system
+        with sys.lock:
+            sys.reads += 1
+            return [self._item(sys.records[i]) for i in ids if i in sys.records]
+
+    def write(self, entity: str, writes: Sequence[Write]) -> list[WriteResult]:
+        sys = self.system
+        results = []
+        for w in writes:
+            with sys.lock:
+                if sys.throttle_next:
+                    delay = sys.throttle_next.pop(0)
+                    raise ThrottledError("too many requests", retry_after=delay, system=sys.name, status=429)
+                if sys.fail_next:
+                    results.append(WriteResult(error=PermanentError(sys.fail_next.pop(0), system=sys.name, status=400)))
+                    continue
+                now = sys.now()
+                if w.is_create:
+                    sys._seq += 1
+                    rec = Record(
+                        id=f"{sys.name}-{sys._seq}",
+                        container=w.container or "P1",
+                        type=w.type or "Task",
+                        version=1,
+                        changed_at=now,
+                        created_at=now,
+                        fields={k: v for k, v in w.fields.items() if v is not None},
+                        parent_id=w.parent_id if w.set_parent else None,
+                        correlation_id=w.correlation_id,
+                        changed_by="tandem@example.com",
+                    )
+                    sys.records[rec.id] = rec
+                    sys.writes += 1
+                    sys.creates += 1
+                    if sys.crash_after_create and sys.creates >= sys.crash_after_create:
+                        sys.crash_after_create = 0
+                        raise Crash("worker stopped between create and link save")
+                    results.append(WriteResult(item=self._item(rec)))
+                    continue
+                rec = sys.records.get(w.id or "")
+                if rec is None:
+                    results.append(WriteResult(error=PermanentError(f"no item {w.id}", system=sys.name)))
+                    continue
+                if w.expected_version is not None and w.expected_version != str(rec.version):
+                    results.append(WriteResult(error=VersionConflict("stale version", system=sys.name, status=412)))
+                    continue
+                for k, v in w.fields.items():
+                    if v is None:
+                        rec.fields.pop(k, None)
+                    else:
+                        rec.fields[k] = v
+                if w.set_parent:
+                    rec.parent_id = w.parent_id
+                rec.version += 1
+                rec.changed_at = now
+                rec.changed_by = "tandem@example.com"
+                sys.writes += 1
+                results.append(WriteResult(item=self._item(rec)))
+        return results
+
+    def find_by_correlation(self, entity: str, correlation_id: str) -> Item | None:
+        with self.system.lock:
+            for rec in self.system.records.values():
+                if rec.correlation_id == correlation_id:
+                    return self._item(rec)
+        return None
+
+    def parse_hook(self, payload: Any) -> list[HookEvent]:
+        if not isinstance(payload, dict) or payload.get("eventType") != "item.changed":
+            raise HookPayloadError(f"unknown event type {payload.get('eventType') if isinstance(payload, dict) else None!r}")
+        return [
+            HookEvent(
+                event_type="item.changed",
+                entity="item",
+                id=str(payload["id"]),
+                version=str(payload["version"]),
+                container=payload.get("container"),
+            )
+        ]
