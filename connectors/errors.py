@@ -22,7 +22,7 @@ class ConnectorError(Exception):
 
 
 class TransientError(ConnectorError):
-    """429, 5xx, time-outs: try again later, no sooner than `retry_after` seconds when given."""
+    """429, 5xx, time-outs: try again later, not before `retry_after` seconds when given."""
 
     retryable = True
 
@@ -36,13 +36,13 @@ class ThrottledError(TransientError):
 
 
 class VersionConflict(ConnectorError):
-    """The target moved on since it was read (ADO 412 on `test /rev`, Planner 412 on If-Match, PWA checkout)."""
+    """The target changed since it was read (ADO 412 on `test /rev`, Planner If-Match, PWA checkout)."""
 
     retryable = True
 
 
 class PermanentError(ConnectorError):
-    """Validation, missing field, permission: retrying cannot help; the item is dead-lettered with this reason."""
+    """Validation, missing field, permission: retrying cannot help; the item is dead-lettered."""
 
 
 class NotFoundError(PermanentError):

@@ -36,7 +36,9 @@ log = logging.getLogger("tandem.http")
 SecretSource = str | Callable[[], str]
 
 # Query parameters that carry credentials in some APIs (SAS signatures, OAuth codes); masked in logged URLs.
-_SENSITIVE_PARAMS = re.compile(r"(?i)^(sig|signature|code|token|access_token|password|secret|key|client_secret)$")
+_SENSITIVE_PARAMS = re.compile(
+    r"(?i)^(sig|signature|code|token|access_token|password|secret|key|client_secret)$"
+)
 _MASK = "***"
 
 
@@ -174,7 +176,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def server_message(response: httpx.Response) -> tuple[str, str]:
-    """The server's own error text and code: ADO `{message, typeKey}`, Graph/SharePoint `{error: …}`, or text."""
+    """The server's error text and code: ADO `{message, typeKey}`, Graph/SharePoint `{error: …}`, or text."""
     text = response.text
     try:
         body = jsonlib.loads(text) if text else None
@@ -215,12 +217,16 @@ def error_from_response(
         wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
         return ThrottledError(redact(f"{where} was throttled: {detail}{wait}"), retry_after=retry_after, **kw)
     if status >= 500 or status == 408:
-        return TransientError(redact(f"{where} failed on the server: {detail}"), retry_after=retry_after, **kw)
+        return TransientError(
+            redact(f"{where} failed on the server: {detail}"), retry_after=retry_after, **kw
+        )
     if status in (409, 412):
         return VersionConflict(redact(f"{where}: the item changed since it was read: {detail}"), **kw)
     if status == 401:
         return AuthError(
-            redact(f"{where}: credentials were refused: {detail}; check the secret is current and not expired"),
+            redact(
+                f"{where}: credentials were refused: {detail}; check the secret is current and not expired"
+            ),
             **kw,
         )
     if status == 403:
@@ -406,7 +412,9 @@ class HttpClient:
                 response = self._client.send(request)
             except httpx.TimeoutException as exc:
                 raise TransientError(
-                    self.redactor.redact(f"{method} {safe_url(request.url)} timed out ({type(exc).__name__})"),
+                    self.redactor.redact(
+                        f"{method} {safe_url(request.url)} timed out ({type(exc).__name__})"
+                    ),
                     system=self.system,
                 ) from None
             except httpx.TransportError as exc:
@@ -415,7 +423,9 @@ class HttpClient:
                     system=self.system,
                 ) from None
             elapsed_ms = (self._clock() - started) * 1000
-            log.debug("%s %s -> %s (%.0f ms)", method, safe_url(request.url), response.status_code, elapsed_ms)
+            log.debug(
+                "%s %s -> %s (%.0f ms)", method, safe_url(request.url), response.status_code, elapsed_ms
+            )
             self._observe(host, response)
             if response.is_success:
                 return response
@@ -425,10 +435,20 @@ class HttpClient:
                 if response.status_code == 429:
                     self.stats.throttled[host] += 1
                 wait = error.retry_after
-                if wait is not None and wait <= self.retry.max_inline_wait and attempt < self.retry.max_inline_retries:
+                if (
+                    wait is not None
+                    and wait <= self.retry.max_inline_wait
+                    and attempt < self.retry.max_inline_retries
+                ):
                     attempt += 1
                     self.stats.retries[host] += 1
-                    log.info("%s %s: %s, retrying in %.1f s", method, safe_url(request.url), response.status_code, wait)
+                    log.info(
+                        "%s %s: %s, retrying in %.1f s",
+                        method,
+                        safe_url(request.url),
+                        response.status_code,
+                        wait,
+                    )
                     self._wait(wait)
                     continue
                 log.warning("%s", error)
@@ -478,7 +498,8 @@ class HttpClient:
         if wait > self.retry.max_pace_wait:
             # Blocking a function for this long is worse than letting the engine reschedule the work.
             raise ThrottledError(
-                f"{request.method} {safe_url(request.url)} not sent: {host} asked to slow down for {wait:.1f} s",
+                f"{request.method} {safe_url(request.url)} not sent: "
+                f"{host} asked to slow down for {wait:.1f} s",
                 retry_after=wait,
                 system=self.system,
             )

@@ -111,7 +111,7 @@ class Tags(BaseModel):
 
 
 class Scale(BaseModel):
-    """Numbers in different units (e.g. minutes ↔ hours): right = left × factor."""
+    """Numbers in different units (e.g. minutes ↔ hours): right = left * factor."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["scale"] = "scale"
@@ -143,7 +143,9 @@ def parse_transform(spec: Any) -> Transform | None:
     if isinstance(spec, dict) and spec.get("kind") in TRANSFORMS:
         return TRANSFORMS[spec["kind"]].model_validate(spec)  # type: ignore[return-value]
     if not isinstance(spec, dict) or len(spec) != 1:
-        raise ValueError(f"a transform is one of {sorted(TRANSFORMS)} with its parameters, e.g. {{tags: {{}}}}")
+        raise ValueError(
+            f"a transform is one of {sorted(TRANSFORMS)} with its parameters, e.g. {{tags: {{}}}}"
+        )
     ((name, params),) = spec.items()
     if name not in TRANSFORMS:
         raise ValueError(f"unknown transform '{name}'; known: {', '.join(sorted(TRANSFORMS))}")

@@ -1,1 +1,1 @@
-"""Adapters for storage, queues and secrets: Table Storage (Azurite locally), Service Bus / local queue, Key Vault / local."""
+"""Adapters for storage, queues and secrets: Table Storage, Service Bus or a local queue, Key Vault."""

@@ -28,7 +28,12 @@ class ConfigStore:
             if (row["PartitionKey"], row.get("name")) not in wanted:
                 self.client.delete_entity(row["PartitionKey"], row["RowKey"])
         for (kind, name), body in wanted.items():
-            entity = {"PartitionKey": kind, "RowKey": escape_key(name), "name": name, **pack_json("body", body)}
+            entity = {
+                "PartitionKey": kind,
+                "RowKey": escape_key(name),
+                "name": name,
+                **pack_json("body", body),
+            }
             self.client.upsert_entity(entity)
 
     def load(self) -> dict[str, Any]:

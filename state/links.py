@@ -128,7 +128,11 @@ class LinkStore:
         pk = escape_key(link.scenario)
         entity = self._to_entity(link)
         ops: list[Any] = [
-            ("update", entity, {"mode": UpdateMode.REPLACE, "etag": link.etag, "match_condition": _if_not_modified()})
+            (
+                "update",
+                entity,
+                {"mode": UpdateMode.REPLACE, "etag": link.etag, "match_condition": _if_not_modified()},
+            )
         ]
         if new_index is not None:
             ops.append(("upsert", self._index(pk, new_index[0], new_index[1], link.link_id)))

@@ -1,4 +1,4 @@
-"""In-process message broker with the Service Bus semantics the engine relies on, for the local stack and tests.
+"""In-process message broker with the Service Bus semantics the engine relies on, for local runs and tests.
 
 Sessions in order (one message per session in flight), duplicate detection by message id, scheduled delivery,
 peek-lock with at-least-once redelivery, max-delivery-count dead-lettering, and dead-letter replay.
@@ -36,7 +36,7 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 class ManualClock:
-    """A clock that moves only when told to, so tests of windows, schedules and lock expiry need no sleeping."""
+    """A clock that moves only when told to: tests of windows, schedules and lock expiry need no sleeping."""
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = _as_utc(start or datetime(2026, 11, 1, tzinfo=UTC))
@@ -190,7 +190,7 @@ class LocalQueue:
     def receive(
         self, queue: str, timeout: float = 0.0, *, lock_duration: timedelta | None = None
     ) -> Delivery | None:
-        """Lock and return the next deliverable message, waiting up to `timeout` seconds; None if none came."""
+        """Lock and return the next deliverable message, waiting up to `timeout` seconds; None if none."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -227,7 +227,7 @@ class LocalQueue:
             self._cond.notify_all()
 
     def renew_lock(self, delivery: Delivery) -> datetime:
-        """Extend the lock by the lock duration; returns the new expiry. Raises LockLostError if already lost."""
+        """Extend the lock by the lock duration and return the new expiry; LockLostError if already lost."""
         with self._cond:
             now = self._clock()
             q = self._queue(delivery.queue)
@@ -256,7 +256,7 @@ class LocalQueue:
             return sorted(self._queues)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until no queue has active, in-flight or due scheduled messages; False if `timeout` ran out."""
+        """Block until no queue has active, in-flight or due scheduled messages; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:

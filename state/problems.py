@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,14 +53,15 @@ class FailureStore:
         self.client.upsert_entity(entity)
 
     def clear(self, scenario: str, direction: str, entity: str, source_id: str) -> None:
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             self.client.delete_entity(escape_key(scenario), self._rk(direction, entity, source_id))
-        except ResourceNotFoundError:
-            pass
 
     def list(self, scenario: str) -> list[Failure]:
         rows = self.client.query_entities("PartitionKey eq @pk", parameters={"pk": escape_key(scenario)})
-        return [Failure.model_validate({k: v for k, v in dict(r).items() if k in Failure.model_fields}) for r in rows]
+        return [
+            Failure.model_validate({k: v for k, v in dict(r).items() if k in Failure.model_fields})
+            for r in rows
+        ]
 
 
 class ConflictStore:
@@ -84,10 +86,8 @@ class ConflictStore:
         self.client.upsert_entity(entity)
 
     def clear(self, scenario: str, link_id: str, rule: str) -> None:
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             self.client.delete_entity(escape_key(scenario), escape_key(f"{link_id}|{rule}"))
-        except ResourceNotFoundError:
-            pass
 
     def list(self, scenario: str) -> list[Conflict]:
         rows = self.client.query_entities("PartitionKey eq @pk", parameters={"pk": escape_key(scenario)})

@@ -40,7 +40,7 @@ class Redactor:
         return len(self._values)
 
     def register(self, value: str) -> None:
-        """Mask `value` from now on, and the encodings it travels in: URL-encoded form bodies and basic auth."""
+        """Mask `value` from now on, and the encodings it travels in (form bodies, basic auth)."""
         if not value or len(value) < self._min_length:
             return
         variants = {

@@ -11,7 +11,17 @@ from pydantic import BaseModel, Field
 from state.tables import Tables, escape_key, modify, read
 
 RunStatus = Literal["running", "enqueued", "failed"]
-COUNTERS = ("changes", "enqueued", "created", "updated", "unchanged", "conflicts", "failed", "retried", "skipped")
+COUNTERS = (
+    "changes",
+    "enqueued",
+    "created",
+    "updated",
+    "unchanged",
+    "conflicts",
+    "failed",
+    "retried",
+    "skipped",
+)
 _MAX_TS = 9_999_999_999_999
 
 

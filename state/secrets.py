@@ -1,4 +1,4 @@
-"""Secret stores: named secrets (PATs, client secrets, refresh tokens) from Key Vault or, locally, the environment.
+"""Secret stores: named secrets (PATs, client secrets, refresh tokens) from Key Vault or the environment.
 
 Every value handed out or stored is registered with `state.redact.default_redactor`, so logs mask it. No error
 message, repr or log line of this module ever contains a value: only names and where to put them.
@@ -53,7 +53,7 @@ class SecretStore(Protocol):
 
 
 def env_var_name(name: str) -> str:
-    """The environment variable a local secret is read from: `ado-cloud-pat` → `TANDEM_SECRET_ADO_CLOUD_PAT`."""
+    """The variable a local secret is read from: `ado-cloud-pat` → `TANDEM_SECRET_ADO_CLOUD_PAT`."""
     return ENV_PREFIX + re.sub(r"[^0-9A-Za-z]", "_", name).upper()
 
 
@@ -66,7 +66,7 @@ def check_name(name: str) -> str:
 
 
 class LocalSecretStore:
-    """Secrets from `TANDEM_SECRET_<NAME>` environment variables and/or a mapping (local.settings.json Values).
+    """Secrets from `TANDEM_SECRET_<NAME>` environment variables and/or a mapping (local.settings.json).
 
     Lookup order: values given to `set()`, then the environment, then the mapping (by the variable name or
     the secret name itself). With `path`, `set()` also writes the value back to that JSON file, so a rotated
@@ -250,18 +250,24 @@ class KeyVaultSecretStore:
             raise ValueError(f"refusing to store an empty value for secret {name!r}")
         # Registered before the call: whatever the SDK logs about the request is already masked.
         self._redactor.register(value)
+        failure: str | None = None
         try:
             self.client.set_secret(name, value)
         except ClientAuthenticationError:
-            # `from None`: the SDK error carries the request, which carried the value.
-            raise SecretAccessError(
-                f"could not authenticate to Key Vault {self.vault_url} to write secret {name!r}"
-            ) from None
+            failure = f"could not authenticate to Key Vault {self.vault_url} to write secret {name!r}"
         except HttpResponseError as err:
-            raise SecretAccessError(
-                f"Key Vault {self.vault_url} refused writing secret {name!r} (HTTP {err.status_code}): "
-                "the app's identity needs the 'Key Vault Secrets Officer' role"
-            ) from None
+            hint = (
+                ": the app's identity needs the 'Key Vault Secrets Officer' role"
+                if err.status_code in (401, 403)
+                else ""
+            )
+            failure = (
+                f"Key Vault {self.vault_url} refused writing secret {name!r} (HTTP {err.status_code}){hint}"
+            )
+        if failure is not None:
+            # Raised outside the handler so the SDK error, whose request carried the value, is not even
+            # kept as __context__.
+            raise SecretAccessError(failure)
         with self._lock:
             self._cache[name] = (value, self._clock())
 
@@ -274,8 +280,10 @@ class KeyVaultSecretStore:
         )
 
 
-def secret_store(key_vault_url: str = "", *, settings_file: str | os.PathLike[str] | None = None) -> SecretStore:
-    """Key Vault when KEY_VAULT_URL is set, else the local store (environment, plus a settings file if given)."""
+def secret_store(
+    key_vault_url: str = "", *, settings_file: str | os.PathLike[str] | None = None
+) -> SecretStore:
+    """Key Vault when KEY_VAULT_URL is set, else the local store (environment, plus an optional file)."""
     if key_vault_url:
         return KeyVaultSecretStore(key_vault_url)
     if settings_file is not None:

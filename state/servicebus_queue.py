@@ -164,7 +164,9 @@ class ServiceBusQueue:
         self._senders: dict[str, tuple[ServiceBusSender, threading.Lock]] = {}
 
     def __repr__(self) -> str:
-        return f"ServiceBusQueue({self.fully_qualified_namespace!r}, deadletter_queue={self.deadletter_queue!r})"
+        return (
+            f"ServiceBusQueue({self.fully_qualified_namespace!r}, deadletter_queue={self.deadletter_queue!r})"
+        )
 
     @property
     def client(self) -> ServiceBusClient:
@@ -322,11 +324,12 @@ class ServiceBusQueue:
         seen = 0
         next_sequence = 0
         while seen < limit:
-            page = receiver.peek_messages(max_message_count=min(limit - seen, 250), sequence_number=next_sequence)
+            page = receiver.peek_messages(
+                max_message_count=min(limit - seen, 250), sequence_number=next_sequence
+            )
             if not page:
                 return
-            for received in page:
-                yield received
+            yield from page
             seen += len(page)
             next_sequence = (page[-1].sequence_number or 0) + 1
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from connectors.contract import Connector, Item, Write
-from connectors.errors import ConnectorError, NotFoundError, TransientError, VersionConflict
+from connectors.errors import ConnectorError, TransientError, VersionConflict
 from mapping.fieldmap import FieldRule, SyncDirection
 from mapping.transforms import Context
 from state.links import Link, LinkConflict, Side
@@ -76,7 +76,9 @@ class Applier:
             return self._dead(message, str(exc), kind="permanent")
 
     # ---- one merge round; None = lost a race, go again ------------------------------------------
-    def _apply_once(self, config: TandemConfig, scenario: ScenarioConfig, message: ItemMessage) -> Outcome | None:
+    def _apply_once(
+        self, config: TandemConfig, scenario: ScenarioConfig, message: ItemMessage
+    ) -> Outcome | None:
         direction: SyncDirection = message.direction
         src_side: Side = "left" if direction == "left_to_right" else "right"
         tgt_side: Side = "right" if src_side == "left" else "left"
@@ -174,7 +176,9 @@ class Applier:
                     return Retry(delay=2.0 * message.attempt, reason="waiting for the parent to be synced")
             ctx = self._context(direction, source.container, target_container)
             fields = {
-                r.target_field(direction): r.convert(source.fields.get(r.source_field(direction)), direction, ctx)
+                r.target_field(direction): r.convert(
+                    source.fields.get(r.source_field(direction)), direction, ctx
+                )
                 for r in rules
             }
             write = Write(
@@ -253,7 +257,9 @@ class Applier:
                 plan.bounce = True
             elif d.action == "conflict_flagged":
                 plan.snapshot[rule.key] = dict(stored or {}) | {"flagged": True}
-                plan.conflicts.append((rule, s_val, t_val, base.source if base else None, base.target if base else None))
+                plan.conflicts.append(
+                    (rule, s_val, t_val, base.source if base else None, base.target if base else None)
+                )
         return plan
 
     def _parent_plan(
@@ -350,7 +356,9 @@ class Applier:
         return all(item.fields.get(name) == value for name, value in cfg.match.items())
 
     @staticmethod
-    def _context(direction: SyncDirection, source_container: str | None, target_container: str | None) -> Context:
+    def _context(
+        direction: SyncDirection, source_container: str | None, target_container: str | None
+    ) -> Context:
         if direction == "left_to_right":
             return Context(left_container=source_container, right_container=target_container)
         return Context(left_container=target_container, right_container=source_container)
@@ -448,7 +456,11 @@ class Applier:
         telemetry.failure(message.scenario, message.direction, kind)
         log.warning(
             "item dead-lettered",
-            extra={"scenario": message.scenario, "direction": message.direction, "source_id": message.source_id},
+            extra={
+                "scenario": message.scenario,
+                "direction": message.direction,
+                "source_id": message.source_id,
+            },
         )
         return DeadLetter(reason=reason[:1000], description=kind)
 

@@ -54,7 +54,9 @@ def receive_hook(
 
     challenge = {"WWW-Authenticate": 'Basic realm="tandem hooks"'}
     if not scenario.hook_secret:
-        return HookReply(401, {"error": "hooks are not enabled for this scenario (no hook_secret)"}, challenge)
+        return HookReply(
+            401, {"error": "hooks are not enabled for this scenario (no hook_secret)"}, challenge
+        )
     try:
         expected = services.secrets.get(scenario.hook_secret)
     except SecretNotFound:
@@ -83,7 +85,9 @@ def receive_hook(
     direction: SyncDirection = "left_to_right" if side == "left" else "right_to_left"
     dir_cfg = scenario.directions.get(direction)
     if dir_cfg is None or not dir_cfg.enabled or not dir_cfg.hooks:
-        return HookReply(200, {"enqueued": 0, "ignored": len(events), "note": f"{direction} has no hooks enabled"})
+        return HookReply(
+            200, {"enqueued": 0, "ignored": len(events), "note": f"{direction} has no hooks enabled"}
+        )
     containers = {c.lower() for c in scenario.source_containers(direction)}
     target_side = "right" if side == "left" else "left"
     target_unit = next(
@@ -115,7 +119,9 @@ def receive_hook(
         )
     if messages:
         enqueue_items(services, messages)
-    log.info("hook received", extra={"scenario": scenario.name, "enqueued": len(messages), "ignored": ignored})
+    log.info(
+        "hook received", extra={"scenario": scenario.name, "enqueued": len(messages), "ignored": ignored}
+    )
     return HookReply(202 if messages else 200, {"enqueued": len(messages), "ignored": ignored})
 
 

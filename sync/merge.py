@@ -95,7 +95,9 @@ def decide(
 
     # Both changed to different values: the conflict rule decides.
     if winner == "source":
-        return Decision("write", value=converted, conflict=True, new_base=(source, converted), winner="source")
+        return Decision(
+            "write", value=converted, conflict=True, new_base=(source, converted), winner="source"
+        )
     if winner == "target":
         return Decision("target_wins", conflict=True, winner="target")
     return Decision("conflict_flagged", conflict=True)

@@ -55,7 +55,9 @@ class ItemMessage(BaseModel):
     @property
     def message_id(self) -> str:
         """Same change → same id, whether it came from a poll, a hook or a manual run."""
-        base = item_message_id(self.scenario, self.direction, self.entity, self.source_id, self.source_version)
+        base = item_message_id(
+            self.scenario, self.direction, self.entity, self.source_id, self.source_version
+        )
         return base if self.attempt <= 1 else f"{base}~{self.attempt}"
 
 

@@ -1,4 +1,4 @@
-"""What processing one message came to; the queue runtime turns it into complete / reschedule / dead-letter."""
+"""What processing one message came to; the runtime turns it into complete, reschedule or dead-letter."""
 
 from __future__ import annotations
 

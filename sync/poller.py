@@ -97,7 +97,9 @@ def poll(services: Services, message: PollMessage, overlap: timedelta = OVERLAP)
             total += len(items)
             services.runs.add(scenario.name, run.run_id, changes=len(page.changes), enqueued=len(items))
     except ConnectorError as exc:
-        log.warning("poll failed", extra={"scenario": scenario.name, "direction": direction, "error": str(exc)})
+        log.warning(
+            "poll failed", extra={"scenario": scenario.name, "direction": direction, "error": str(exc)}
+        )
         telemetry.failure(scenario.name, direction, "poll")
         services.runs.finish(scenario.name, run.run_id, "failed", error=str(exc))
         return services.runs.get(scenario.name, run.run_id) or run

@@ -9,10 +9,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-
 from connectors.contract import Connector
 from state.secrets import SecretStore
-from sync.config import ConnectionConfig, ConfigError
+from sync.config import ConfigError, ConnectionConfig
 
 Factory = Callable[[str, ConnectionConfig, SecretStore], Connector]
 
@@ -54,5 +53,3 @@ class ConnectorRegistry:
 
     def forget(self) -> None:
         self._instances.clear()
-
-

@@ -19,7 +19,9 @@ def previous_fire(schedule: str, now: datetime) -> datetime:
     return prev.astimezone(UTC)
 
 
-def due_polls(config: TandemConfig, now: datetime, tick: timedelta = timedelta(minutes=1)) -> list[PollMessage]:
+def due_polls(
+    config: TandemConfig, now: datetime, tick: timedelta = timedelta(minutes=1)
+) -> list[PollMessage]:
     """One poll message per direction whose schedule fired within the last tick.
 
     The message id is derived from the schedule slot, so two timers firing for the same slot
@@ -30,5 +32,7 @@ def due_polls(config: TandemConfig, now: datetime, tick: timedelta = timedelta(m
         for direction in scenario.enabled_directions():
             fired = previous_fire(scenario.directions[direction].schedule, now)
             if now - fired < tick:
-                out.append(PollMessage(scenario=scenario.name, direction=direction, trigger="timer", due=fired))
+                out.append(
+                    PollMessage(scenario=scenario.name, direction=direction, trigger="timer", due=fired)
+                )
     return out

@@ -96,4 +96,6 @@ def build_services(
         from state.servicebus_queue import ServiceBusQueue
 
         queue = ServiceBusQueue(settings.servicebus_namespace, deadletter_queue=settings.deadletter_queue)
-    return Services(settings=settings, tables=tables, queue=queue, secrets=secrets, registry=ConnectorRegistry(secrets))
+    return Services(
+        settings=settings, tables=tables, queue=queue, secrets=secrets, registry=ConnectorRegistry(secrets)
+    )

@@ -21,7 +21,9 @@ def pat_auth(get_secret: SecretSource) -> PatAuth:
 class EntraTokenProvider:
     """Gets and caches an Entra access token; azure-identity is imported only when a token is first needed."""
 
-    def __init__(self, credential: Any | None = None, *, scope: str = ADO_SCOPE, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, credential: Any | None = None, *, scope: str = ADO_SCOPE, clock: Callable[[], float] = time.time
+    ):
         self._credential = credential
         self._scope = scope
         self._clock = clock

@@ -71,7 +71,7 @@ def is_version_out_of_range(exc: PermanentError) -> bool:
 
 
 class AdoClient:
-    """URLs, api-version and request bodies of the ADO endpoints; returns parsed models, raises contract errors."""
+    """URLs, api-version and bodies of the ADO endpoints; returns parsed models, raises contract errors."""
 
     def __init__(self, base_url: str, options: AdoOptions, http: HttpClient) -> None:
         self.base_url = base_url.rstrip("/")
@@ -96,7 +96,9 @@ class AdoClient:
         while candidates:
             version = candidates.pop(0)
             try:
-                self.http.request("GET", self.url("_apis/projects"), params={"$top": 1, "api-version": version})
+                self.http.request(
+                    "GET", self.url("_apis/projects"), params={"$top": 1, "api-version": version}
+                )
             except PermanentError as exc:
                 if not is_version_out_of_range(exc):
                     raise

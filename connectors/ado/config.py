@@ -28,6 +28,10 @@ class AdoOptions(BaseModel):
     correlation_tag_prefix: str = "tandem:"
     correlation_field: str | None = None
     timeout_seconds: float = Field(30.0, gt=0)
+    # Each poll starts this much before the stored watermark: ADO stamps ChangedDate when a save starts,
+    # so a save still committing when the last query ran can carry an earlier date. Re-listed items are
+    # deduplicated downstream by id + rev.
+    overlap_seconds: float = Field(30.0, ge=0)
     # WIQL date windows narrower than this are not split further when VS402337 (20,000 cap) still hits.
     min_bisect_seconds: float = Field(1.0, gt=0)
     hook_resource_version: str = "1.0"

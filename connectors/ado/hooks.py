@@ -1,4 +1,4 @@
-"""Service hooks: parse work item event payloads, and keep the hub's webhook subscriptions present and enabled."""
+"""Service hooks: parse work item event payloads; keep the hub's webhook subscriptions present and enabled."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ from connectors.contract import HookEvent, HookPayloadError
 log = logging.getLogger("tandem.connectors.ado")
 
 ENTITY = "workitem"
-WORK_ITEM_EVENTS: tuple[str, ...] = ("workitem.created", "workitem.updated", "workitem.deleted", "workitem.restored")
+WORK_ITEM_EVENTS: tuple[str, ...] = (
+    "workitem.created",
+    "workitem.updated",
+    "workitem.deleted",
+    "workitem.restored",
+)
 # Parsed too (a comment is a new revision), but not subscribed to by default: `updated` already fires.
 _PARSED_EVENTS = (*WORK_ITEM_EVENTS, "workitem.commented")
 PUBLISHER, CONSUMER, ACTION = "tfs", "webHooks", "httpRequest"
@@ -118,7 +123,9 @@ def parse_hook(payload: Any) -> list[HookEvent]:
     except ValidationError as exc:
         raise HookPayloadError(f"{envelope.event_type} payload is malformed: {_first_error(exc)}") from None
     if rev is None:
-        raise HookPayloadError(f"{envelope.event_type} payload for work item {item_id} carries no revision number")
+        raise HookPayloadError(
+            f"{envelope.event_type} payload for work item {item_id} carries no revision number"
+        )
     project = fields.get("System.TeamProject")
     if not project and envelope.resource_containers and envelope.resource_containers.project:
         project = envelope.resource_containers.project.id
@@ -231,20 +238,22 @@ def ensure_subscriptions(
             if not mine:
                 created = client.create_subscription(body)
                 report.created.append(str(created.get("id", "")))
-                log.info("created %s subscription %s for project %s", event_type, created.get("id"), project_id)
+                log.info(
+                    "created %s subscription %s for project %s", event_type, created.get("id"), project_id
+                )
                 continue
             if len(mine) > 1:
                 report.problems.append(
                     f"{len(mine)} subscriptions deliver {event_type} of project {project_id} to the hub "
-                    f"({', '.join(str(s.get('id')) for s in mine)}); delete all but one in Project settings → "
-                    "Service hooks (duplicates are harmless but double the traffic)"
+                    f"({', '.join(str(s.get('id')) for s in mine)}); delete all but one in "
+                    "Project settings → Service hooks (duplicates are harmless but double the traffic)"
                 )
             sub = mine[0]
             sub_id = str(sub.get("id", ""))
             status = sub.get("status", "enabled")
             repoint = not exact
             repair = status in _REPAIRABLE
-            if status in ("disabledByUser", "disabledByInactiveIdentity") and not repoint:
+            if status in ("disabledByUser", "disabledByInactiveIdentity"):
                 who = "a user" if status == "disabledByUser" else "ADO because its owner is inactive"
                 report.problems.append(
                     f"subscription {sub_id} ({event_type}, project {project_id}) was disabled by {who}; "
@@ -278,6 +287,7 @@ def _project_ids(client: AdoClient, projects: Sequence[str], report: Subscriptio
             ids.append(by_name[project.lower()])
         else:
             report.problems.append(
-                f"project {project!r} is not visible to the hub's identity; check the name and its permissions"
+                f"project {project!r} is not visible to the hub's identity; "
+                "check the name and the identity's permissions"
             )
     return ids

@@ -52,7 +52,7 @@ class IdentityMapper:
         return self._to_email.get(name.lower(), name)
 
     def to_ado(self, email: str | None) -> str:
-        """What to send to ADO for an e-mail: the mapped DOMAIN\\user on Server, else the e-mail; '' clears."""
+        """What ADO gets for an e-mail: the mapped DOMAIN\\user on Server, else the e-mail; '' clears."""
         if not email:
             return ""
         name = unique_name(email) or ""
@@ -63,9 +63,8 @@ class IdentityMapper:
         known = set(identity_fields)
         out: dict[str, Any] = {}
         for name, value in fields.items():
-            if isinstance(value, Mapping) and ("uniqueName" in value or "descriptor" in value):
-                out[name] = self.to_email(value)
-            elif name in known and isinstance(value, str):
+            is_ref = isinstance(value, Mapping) and ("uniqueName" in value or "descriptor" in value)
+            if is_ref or (name in known and isinstance(value, str)):
                 out[name] = self.to_email(value)
             else:
                 out[name] = value

@@ -27,7 +27,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
     // Entra ID only: no SAS keys to copy around or leak.
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    // ADO-side nothing talks to Service Bus, but the app has no fixed outbound IPs (see storage.bicep).
+    // Only the app talks to the namespace, but it has no fixed outbound IPs (see storage.bicep).
     publicNetworkAccess: 'Enabled'
   }
 }

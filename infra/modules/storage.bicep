@@ -16,14 +16,11 @@ param deploymentContainerName string
 param skuName string = 'Standard_ZRS'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_33: queue logging would bill a diagnostic record per host poll; the host queue service only carries Functions internals.
-  // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration has no fixed outbound IPs, so a firewall would lock the app out; every request needs an Entra ID token (shared keys are off).
-  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35; deploy with VNet integration and private endpoints to close public access.
-  // checkov:skip=CKV_AZURE_206: replication is a parameter (default ZRS); geo-replication is the customer's cost decision.
-  // checkov:skip=CKV2_AZURE_1: customer-managed keys need a key lifecycle the customer owns; data is encrypted at rest with Microsoft-managed keys.
-  // checkov:skip=CKV2_AZURE_33: private endpoints need VNet integration, see CKV_AZURE_35.
-  // checkov:skip=CKV2_AZURE_40: shared key access is disabled (allowSharedKeyAccess: false); this check misreads the property.
-  // checkov:skip=CKV2_AZURE_41: no SAS is ever issued: shared keys are off, so SAS expiration policy has nothing to govern.
+  // Flex Consumption without VNet integration has no fixed outbound IPs, so a firewall would lock the
+  // app out; access is gated by Entra ID instead (shared keys are off, every request carries a token).
+  // checkov:skip=CKV_AZURE_35: no firewall, see above; add VNet integration and private endpoints to close the account.
+  // checkov:skip=CKV_AZURE_59: public endpoint needed for the same reason; anonymous and shared-key access are both off.
+  // checkov:skip=CKV_AZURE_206: replication is the storageSku parameter (default ZRS); geo-replication is the customer's cost call.
   name: name
   location: location
   tags: tags

@@ -141,7 +141,9 @@ def test_scheduled_message_waits_until_due(broker: LocalQueue, clock: ManualCloc
     assert broker.counts(Q).scheduled == 0
 
 
-def test_scheduled_session_message_keeps_order_behind_earlier_ones(broker: LocalQueue, clock: ManualClock) -> None:
+def test_scheduled_session_message_keeps_order_behind_earlier_ones(
+    broker: LocalQueue, clock: ManualClock
+) -> None:
     broker.send([msg("a1", "A", at=clock() + timedelta(seconds=5)), msg("a2", "A")])
     a2 = take(broker)
     assert a2.message.message_id == "a2"

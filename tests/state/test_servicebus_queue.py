@@ -1,4 +1,4 @@
-"""The Service Bus adapter against autospec'd SDK objects: wrong call signatures fail, messages are inspected."""
+"""The Service Bus adapter against autospec'd SDK objects: wrong call signatures fail; messages inspected."""
 
 from __future__ import annotations
 
@@ -122,13 +122,16 @@ def bus(ns: FakeNamespace) -> ServiceBusQueue:
 
 
 def qm(mid: str, session: str | None = None, **kw: Any) -> QueueMessage:
-    return QueueMessage(queue=kw.pop("queue", ITEMS), body={"item": mid}, message_id=mid, session_id=session, **kw)
+    return QueueMessage(
+        queue=kw.pop("queue", ITEMS), body={"item": mid}, message_id=mid, session_id=session, **kw
+    )
 
 
 def test_importing_the_adapters_stays_cheap() -> None:
     code = (
         "import sys, state.servicebus_queue, state.secrets, state.local_queue; "
-        "heavy = [m for m in ('azure.servicebus', 'azure.keyvault.secrets', 'azure.identity') if m in sys.modules]; "
+        "heavy = [m for m in ('azure.servicebus', 'azure.keyvault.secrets', 'azure.identity') "
+        "if m in sys.modules]; "
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
@@ -163,7 +166,10 @@ def test_send_builds_messages_with_ids_session_schedule_and_properties(
 def test_send_groups_by_queue_and_reuses_senders(bus: ServiceBusQueue, ns: FakeNamespace) -> None:
     bus.send([qm("a"), qm("p", queue="tandem-poll"), qm("b")])
     bus.send([qm("c")])
-    assert sorted(c.args[0] for c in ns.client.get_queue_sender.call_args_list) == ["tandem-items", "tandem-poll"]
+    assert sorted(c.args[0] for c in ns.client.get_queue_sender.call_args_list) == [
+        "tandem-items",
+        "tandem-poll",
+    ]
     assert [[m.message_id for m in batch] for batch in ns.sent(ITEMS)] == [["a", "b"], ["c"]]
     assert [[m.message_id for m in batch] for batch in ns.sent("tandem-poll")] == [["p"]]
     bus.close()
@@ -228,10 +234,14 @@ def parked_copy(bus: ServiceBusQueue, ns: FakeNamespace, message: QueueMessage, 
     bus.dead_letter(message, reason, f"{reason} details")
     [sent] = ns.sent(PARKED)[before]
     props = {str(k): str(v) for k, v in props_of(sent).items()}
-    return received(body_of(sent), sent.message_id, props=props, seq=seq, enqueued=T0 + timedelta(minutes=seq))
+    return received(
+        body_of(sent), sent.message_id, props=props, seq=seq, enqueued=T0 + timedelta(minutes=seq)
+    )
 
 
-def test_dead_letters_reads_the_sub_queue_and_the_parked_entries(bus: ServiceBusQueue, ns: FakeNamespace) -> None:
+def test_dead_letters_reads_the_sub_queue_and_the_parked_entries(
+    bus: ServiceBusQueue, ns: FakeNamespace
+) -> None:
     dlq = ns.receiver(ITEMS, ServiceBusSubQueue.DEAD_LETTER)
     dlq.peek_messages.side_effect = [
         [
@@ -295,7 +305,9 @@ def test_dead_letters_pages_through_peeks(bus: ServiceBusQueue, ns: FakeNamespac
 
 def test_replay_moves_both_kinds_back_with_fresh_ids(bus: ServiceBusQueue, ns: FakeNamespace) -> None:
     dlq = ns.receiver(ITEMS, ServiceBusSubQueue.DEAD_LETTER)
-    real = received({"item": "x"}, "x", session_id="wi-7", props={"DeadLetterReason": "MaxDeliveryCountExceeded"})
+    real = received(
+        {"item": "x"}, "x", session_id="wi-7", props={"DeadLetterReason": "MaxDeliveryCountExceeded"}
+    )
     dlq.receive_messages.side_effect = [[real], []]
     mine = parked_copy(bus, ns, qm("m1", "wi-42", application_properties={"scenario": "s"}), "Boom", seq=1)
     other = parked_copy(bus, ns, qm("p1", queue="tandem-poll"), "Bad", seq=2)
@@ -360,7 +372,9 @@ def test_message_from_sdk_received_message_round_trips(ns: FakeNamespace) -> Non
     original = qm("m1", "wi-1", application_properties={"k": "v"})
     sent = to_servicebus_message(original)
     got = message_from_received(
-        received(body_of(sent), sent.message_id, session_id=sent.session_id, props={"k": "v"}, delivery_count=1),
+        received(
+            body_of(sent), sent.message_id, session_id=sent.session_id, props={"k": "v"}, delivery_count=1
+        ),
         ITEMS,
     )
     assert got == original.model_copy(update={"delivery_count": 1})
@@ -395,3 +409,15 @@ def test_client_is_created_lazily_with_default_credential(monkeypatch: pytest.Mo
 def test_missing_namespace_names_the_setting() -> None:
     with pytest.raises(ValueError, match="ServiceBusConnection__fullyQualifiedNamespace"):
         ServiceBusQueue("")
+
+
+def test_message_from_the_simple_functions_message_class() -> None:
+    import azure.functions as func
+
+    message = message_from_received(func.ServiceBusMessage(body=b'{"a": 1}'), ITEMS)
+    assert (message.body, message.message_id, message.session_id, message.delivery_count) == (
+        {"a": 1},
+        "",
+        None,
+        0,
+    )

@@ -62,14 +62,16 @@ class MemorySystem:
     crash_after_create: int = 0  # crash the caller right after this many creates succeed
     session_unit: str = "item"
     _seq: int = 0
-    _tick: int = 0
+    ticker: list[int] = field(default_factory=lambda: [0])  # share one between systems: one timeline
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> datetime:
-        self._tick += 1
-        return self.clock_start + timedelta(seconds=self._tick)
+        self.ticker[0] += 1
+        return self.clock_start + timedelta(seconds=self.ticker[0])
 
-    def add(self, container: str = "P1", type: str = "Task", parent_id: str | None = None, **fields: Any) -> Record:
+    def add(
+        self, container: str = "P1", type: str = "Task", parent_id: str | None = None, **fields: Any
+    ) -> Record:
         with self.lock:
             self._seq += 1
             now = self.now()
@@ -165,7 +167,9 @@ class MemoryConnector:
                     delay = sys.throttle_next.pop(0)
                     raise ThrottledError("too many requests", retry_after=delay, system=sys.name, status=429)
                 if sys.fail_next:
-                    results.append(WriteResult(error=PermanentError(sys.fail_next.pop(0), system=sys.name, status=400)))
+                    results.append(
+                        WriteResult(error=PermanentError(sys.fail_next.pop(0), system=sys.name, status=400))
+                    )
                     continue
                 now = sys.now()
                 if w.is_create:
@@ -195,7 +199,9 @@ class MemoryConnector:
                     results.append(WriteResult(error=PermanentError(f"no item {w.id}", system=sys.name)))
                     continue
                 if w.expected_version is not None and w.expected_version != str(rec.version):
-                    results.append(WriteResult(error=VersionConflict("stale version", system=sys.name, status=412)))
+                    results.append(
+                        WriteResult(error=VersionConflict("stale version", system=sys.name, status=412))
+                    )
                     continue
                 for k, v in w.fields.items():
                     if v is None:
@@ -220,7 +226,9 @@ class MemoryConnector:
 
     def parse_hook(self, payload: Any) -> list[HookEvent]:
         if not isinstance(payload, dict) or payload.get("eventType") != "item.changed":
-            raise HookPayloadError(f"unknown event type {payload.get('eventType') if isinstance(payload, dict) else None!r}")
+            raise HookPayloadError(
+                f"unknown event type {payload.get('eventType') if isinstance(payload, dict) else None!r}"
+            )
         return [
             HookEvent(
                 event_type="item.changed",

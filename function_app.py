@@ -1,0 +1,68 @@
+"""The Azure Functions app: wires triggers to the engine's handlers in `sync.triggers` and nothing else.
+
+Handlers are imported inside each function so that importing this module stays cheap (cold start).
+"""
+
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.timer_trigger(arg_name="timer", schedule="%POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def poll_timer(timer: func.TimerRequest) -> None:
+    from sync import triggers
+
+    triggers.on_timer(timer)
+
+
+@app.service_bus_queue_trigger(
+    arg_name="msg",
+    connection="ServiceBusConnection",
+    queue_name="%POLL_QUEUE%",
+    is_sessions_enabled=True,
+    auto_complete_messages=True,
+)
+def poll_worker(msg: func.ServiceBusMessage) -> None:
+    from sync import triggers
+
+    triggers.on_poll_message(msg)
+
+
+@app.service_bus_queue_trigger(
+    arg_name="msg",
+    connection="ServiceBusConnection",
+    queue_name="%ITEM_QUEUE%",
+    is_sessions_enabled=True,
+    auto_complete_messages=True,
+)
+def item_worker(msg: func.ServiceBusMessage) -> None:
+    from sync import triggers
+
+    triggers.on_item_message(msg)
+
+
+# Service hooks authenticate with the scenario's basic-auth secret (ADO sends basic auth), not a function key.
+@app.route(route="hooks/{system}/{scenario}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def service_hook(req: func.HttpRequest) -> func.HttpResponse:
+    from sync import triggers
+
+    return triggers.on_hook(req)
+
+
+@app.route(route="scenarios/{scenario}/run", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def run_scenario(req: func.HttpRequest) -> func.HttpResponse:
+    from sync import triggers
+
+    return triggers.on_run(req)
+
+
+@app.route(route="scenarios/{scenario}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def scenario_status(req: func.HttpRequest) -> func.HttpResponse:
+    from sync import triggers
+
+    return triggers.on_status(req)
+
+
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse('{"status":"ok"}', mimetype="application/json")

@@ -1,0 +1,142 @@
+"""Function handlers: translate Azure Functions inputs (HTTP requests, Service Bus messages, timer ticks)
+into engine calls, and engine results into HTTP responses. One `Services` per worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from mapping.fieldmap import SyncDirection
+from state.queue import QueueMessage
+from sync.config import ConfigError
+from sync.services import Services, build_services
+
+log = logging.getLogger("tandem.triggers")
+_services: Services | None = None
+_lock = threading.Lock()
+
+
+def services() -> Services:
+    global _services
+    with _lock:
+        if _services is None:
+            from sync import telemetry
+            from sync.settings import AppSettings
+
+            settings = AppSettings.from_env()
+            telemetry.configure(settings.appinsights_connection)
+            _services = build_services(settings)
+        return _services
+
+
+def use_services(value: Services | None) -> None:
+    """The local host and tests run the same handlers on their own stack."""
+    global _services
+    with _lock:
+        _services = value
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    text = body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body, default=str)
+    return func.HttpResponse(text, status_code=status, mimetype="application/json", headers=headers)
+
+
+def message_from_trigger(msg: func.ServiceBusMessage, queue: str) -> QueueMessage:
+    body = json.loads(msg.get_body())
+    return QueueMessage(
+        queue=queue,
+        body=body,
+        message_id=msg.message_id or "",
+        session_id=msg.session_id,
+        delivery_count=int(getattr(msg, "delivery_count", 1) or 1),
+    )
+
+
+def on_timer(timer: func.TimerRequest) -> None:
+    from sync.runtime import tick
+
+    polls = tick(services())
+    log.info("timer tick", extra={"polls": len(polls), "past_due": getattr(timer, "past_due", False)})
+
+
+def on_poll_message(msg: func.ServiceBusMessage) -> None:
+    from sync.runtime import handle_poll
+
+    svc = services()
+    handle_poll(svc, message_from_trigger(msg, svc.settings.poll_queue))
+
+
+def on_item_message(msg: func.ServiceBusMessage) -> None:
+    from sync import telemetry
+    from sync.runtime import handle_item
+
+    svc = services()
+    message = message_from_trigger(msg, svc.settings.item_queue)
+    enqueued = getattr(msg, "enqueued_time_utc", None)
+    if isinstance(enqueued, datetime):
+        when = enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC)
+        telemetry.queue_age(svc.settings.item_queue, (svc.clock() - when).total_seconds())
+    handle_item(svc, message)
+
+
+def on_hook(req: func.HttpRequest) -> func.HttpResponse:
+    from sync.hooks import receive_hook
+
+    reply = receive_hook(
+        services(),
+        req.route_params.get("system", ""),
+        req.route_params.get("scenario", ""),
+        req.headers.get("Authorization"),
+        req.get_body(),
+    )
+    return _json(reply.status, reply.body, reply.headers or None)
+
+
+class RunRequest(BaseModel):
+    direction: SyncDirection | None = None
+
+
+def on_run(req: func.HttpRequest) -> func.HttpResponse:
+    from sync.messages import PollMessage
+    from sync.runtime import enqueue_polls
+
+    svc = services()
+    name = req.route_params.get("scenario", "")
+    try:
+        raw = req.get_body()
+        request = RunRequest.model_validate(
+            json.loads(raw) if raw else {"direction": req.params.get("direction")}
+        )
+    except (ValueError, ValidationError) as exc:
+        return _json(
+            400, {"error": f"direction must be left_to_right or right_to_left ({type(exc).__name__})"}
+        )
+    try:
+        scenario = svc.config().scenario(name)
+    except ConfigError as exc:
+        return _json(404, {"error": str(exc)})
+    directions = [request.direction] if request.direction else scenario.enabled_directions()
+    unknown = [d for d in directions if d not in scenario.enabled_directions()]
+    if unknown:
+        return _json(400, {"error": f"direction {unknown[0]} is not enabled for scenario '{name}'"})
+    now = svc.clock()
+    polls = [PollMessage(scenario=name, direction=d, trigger="manual", due=now) for d in directions]
+    enqueue_polls(svc, polls)
+    return _json(202, {"scenario": name, "enqueued": [p.direction for p in polls]})
+
+
+def on_status(req: func.HttpRequest) -> func.HttpResponse:
+    from sync.status import scenario_status
+
+    try:
+        status = scenario_status(services(), req.route_params.get("scenario", ""))
+    except ConfigError as exc:
+        return _json(404, {"error": str(exc)})
+    return _json(200, status)
