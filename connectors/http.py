@@ -32,6 +32,8 @@ from connectors.errors import (
 )
 
 log = logging.getLogger("tandem.http")
+# httpx logs every full URL at INFO (query strings can carry SAS signatures); our own log line is redacted.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SecretSource = str | Callable[[], str]
 
@@ -401,7 +403,10 @@ class HttpClient:
         if json is not None:
             content = jsonlib.dumps(json).encode()
             headers = {"Content-Type": "application/json", **(headers or {})}
-        request = self._client.build_request(method, url, params=params, content=content, headers=headers)
+        # An empty mapping would wipe a query already in `url` (next links).
+        request = self._client.build_request(
+            method, url, params=params or None, content=content, headers=headers
+        )
         host = request.url.host
         attempt = 0
         while True:

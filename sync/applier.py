@@ -19,6 +19,7 @@ from mapping.fieldmap import FieldRule, SyncDirection
 from mapping.transforms import Context
 from state.links import Link, LinkConflict, Side
 from state.problems import Conflict, Failure
+from state.redact import redact
 from sync import telemetry
 from sync.config import ScenarioConfig, TandemConfig
 from sync.merge import Base, decide, winner_of
@@ -425,10 +426,11 @@ class Applier:
         delay = max(exc.retry_after or 0.0, backoff(message.attempt) if exc.retry_after is None else 0.0)
         self.services.runs.add(scenario.name, message.run_id, retried=1)
         telemetry.failure(scenario.name, message.direction, "transient")
-        return Retry(delay=delay, reason=str(exc))
+        return Retry(delay=delay, reason=redact(str(exc)))
 
     def _dead(self, message: ItemMessage, reason: str, kind: str = "permanent") -> DeadLetter:
         services = self.services
+        reason = redact(reason)  # systems sometimes echo credentials in their error text
         services.failures.record(
             Failure(
                 scenario=message.scenario,

@@ -13,6 +13,7 @@ from datetime import timedelta
 from connectors.contract import Scope, Watermark
 from connectors.errors import ConnectorError
 from state.queue import QueueMessage
+from state.redact import redact
 from state.runs import Run
 from sync import telemetry
 from sync.config import ScenarioConfig
@@ -97,11 +98,10 @@ def poll(services: Services, message: PollMessage, overlap: timedelta = OVERLAP)
             total += len(items)
             services.runs.add(scenario.name, run.run_id, changes=len(page.changes), enqueued=len(items))
     except ConnectorError as exc:
-        log.warning(
-            "poll failed", extra={"scenario": scenario.name, "direction": direction, "error": str(exc)}
-        )
+        error = redact(str(exc))
+        log.warning("poll failed", extra={"scenario": scenario.name, "direction": direction, "error": error})
         telemetry.failure(scenario.name, direction, "poll")
-        services.runs.finish(scenario.name, run.run_id, "failed", error=str(exc))
+        services.runs.finish(scenario.name, run.run_id, "failed", error=error)
         return services.runs.get(scenario.name, run.run_id) or run
     services.runs.finish(scenario.name, run.run_id, "enqueued")
     telemetry.poll_succeeded(scenario.name, direction)

@@ -27,9 +27,11 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
+            from state.redact import install_log_redaction
             from sync import telemetry
             from sync.settings import AppSettings
 
+            install_log_redaction()
             settings = AppSettings.from_env()
             telemetry.configure(settings.appinsights_connection)
             _services = build_services(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +50,7 @@ def config_document(
             "mem-left": {"type": "memory", "url": "memory://left"},
             "mem-right": {"type": "memory", "url": "memory://right"},
         },
-        "field_maps": {"default": rules or DEFAULT_RULES},
+        "field_maps": {"default": copy.deepcopy(rules or DEFAULT_RULES)},
         "scenarios": [
             {
                 "name": "demo",

@@ -1,0 +1,207 @@
+"""The function app's registry: triggers, routes, auth levels, schedules, connections; handlers with real
+`azure.functions` objects on a local stack (Azurite + local queue)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import azure.functions as func
+import pytest
+from azure.functions.servicebus import ServiceBusMessage
+
+import function_app
+from sync import triggers
+from tests.support.harness import HOOK_PASSWORD, Harness
+
+FUNCS = {f.get_function_name(): f for f in function_app.app.get_functions()}  # index once (1.26 gotcha)
+
+
+def bindings(name: str) -> list[dict]:
+    return json.loads(FUNCS[name].get_function_json())["bindings"]
+
+
+def trigger(name: str) -> dict:
+    return next(b for b in bindings(name) if b["direction"] == "IN")
+
+
+def test_registered_functions():
+    assert set(FUNCS) == {
+        "poll_timer",
+        "poll_worker",
+        "item_worker",
+        "service_hook",
+        "run_scenario",
+        "scenario_status",
+        "health",
+    }
+
+
+def test_timer_uses_the_poll_schedule_setting():
+    t = trigger("poll_timer")
+    assert t["type"] == "timerTrigger"
+    assert t["schedule"] == "%POLL_SCHEDULE%"
+    assert t["runOnStartup"] is False and t["useMonitor"] is True
+
+
+@pytest.mark.parametrize(
+    ("name", "queue"), [("poll_worker", "%POLL_QUEUE%"), ("item_worker", "%ITEM_QUEUE%")]
+)
+def test_service_bus_triggers_are_session_enabled_identity_connections(name, queue):
+    t = trigger(name)
+    assert t["type"] == "serviceBusTrigger"
+    assert t["queueName"] == queue
+    assert (
+        t["connection"] == "ServiceBusConnection"
+    )  # prefix of ServiceBusConnection__fullyQualifiedNamespace
+    assert t["isSessionsEnabled"] is True
+    # no output bindings: they cannot set SessionId / MessageId, the SDK sends instead
+    assert all(b["type"] != "serviceBus" for b in bindings(name))
+
+
+@pytest.mark.parametrize(
+    ("name", "route", "methods", "auth"),
+    [
+        ("service_hook", "hooks/{system}/{scenario}", ["POST"], "ANONYMOUS"),
+        ("run_scenario", "scenarios/{scenario}/run", ["POST"], "FUNCTION"),
+        ("scenario_status", "scenarios/{scenario}/status", ["GET"], "FUNCTION"),
+        ("health", "health", ["GET"], "ANONYMOUS"),
+    ],
+)
+def test_http_routes(name, route, methods, auth):
+    t = trigger(name)
+    assert t["type"] == "httpTrigger"
+    assert t["route"] == route
+    assert t["methods"] == methods
+    assert t["authLevel"] == auth
+
+
+def test_importing_function_app_is_cheap():
+    code = "import time; t=time.perf_counter(); import function_app; print(time.perf_counter()-t)"
+    best = min(float(subprocess.check_output([sys.executable, "-c", code], text=True)) for _ in range(3))
+    assert best < 0.25, f"import function_app took {best:.3f}s"
+    out = subprocess.check_output(
+        [
+            sys.executable,
+            "-c",
+            "import sys, function_app; print([m for m in sys.modules if m.startswith(("
+            "'azure.servicebus', 'azure.data', 'azure.keyvault', 'azure.identity', 'opentelemetry'))])",
+        ],
+        text=True,
+    )
+    assert out.strip() == "[]"
+
+
+@pytest.fixture
+def harness(tables):
+    h = Harness(tables)
+    triggers.use_services(h.services)
+    yield h
+    triggers.use_services(None)
+
+
+def call(name: str, *args):
+    return FUNCS[name].get_user_function()(*args)
+
+
+def _request(method: str, url: str, route_params: dict, body: bytes = b"", headers=None) -> func.HttpRequest:
+    return func.HttpRequest(
+        method=method, url=url, headers=headers or {}, route_params=route_params, body=body
+    )
+
+
+def test_hook_handler_enqueues_and_answers_fast(harness):
+    rec = harness.left.add(title="A")
+    auth = "Basic " + base64.b64encode(f"tandem:{HOOK_PASSWORD}".encode()).decode()
+    body = json.dumps({"eventType": "item.changed", "id": rec.id, "version": "1", "container": "P1"}).encode()
+    started = time.perf_counter()
+    resp = call(
+        "service_hook",
+        _request(
+            "POST",
+            "/api/hooks/mem-left/demo",
+            {"system": "mem-left", "scenario": "demo"},
+            body,
+            {"Authorization": auth},
+        ),
+    )
+    assert time.perf_counter() - started < 1.0
+    assert resp.status_code == 202
+    assert json.loads(resp.get_body()) == {"enqueued": 1, "ignored": 0}
+    assert harness.right.creates == 0  # nothing written in the request: the worker does that
+    harness.drain()
+    assert harness.right.creates == 1
+
+
+def test_hook_handler_rejects_wrong_credentials(harness):
+    auth = "Basic " + base64.b64encode(b"tandem:nope").decode()
+    resp = call(
+        "service_hook",
+        _request(
+            "POST",
+            "/api/hooks/mem-left/demo",
+            {"system": "mem-left", "scenario": "demo"},
+            b"{}",
+            {"Authorization": auth},
+        ),
+    )
+    assert resp.status_code == 401
+    assert harness.drain() == 0
+
+
+def test_run_and_status_handlers(harness):
+    harness.left.add(title="A")
+    resp = call("run_scenario", _request("POST", "/api/scenarios/demo/run", {"scenario": "demo"}, b""))
+    assert resp.status_code == 202
+    assert json.loads(resp.get_body())["enqueued"] == ["left_to_right", "right_to_left"]
+    harness.drain()
+    resp = call("scenario_status", _request("GET", "/api/scenarios/demo/status", {"scenario": "demo"}))
+    status = json.loads(resp.get_body())
+    assert resp.status_code == 200
+    assert status["links"] == {"total": 1, "linked": 1}
+    assert {r["direction"] for r in status["runs"]} == {"left_to_right", "right_to_left"}
+
+
+def test_run_handler_errors(harness):
+    resp = call("run_scenario", _request("POST", "/api/scenarios/nope/run", {"scenario": "nope"}))
+    assert resp.status_code == 404
+    resp = call(
+        "run_scenario",
+        _request("POST", "/api/scenarios/demo/run", {"scenario": "demo"}, b'{"direction": "sideways"}'),
+    )
+    assert resp.status_code == 400 and "direction" in json.loads(resp.get_body())["error"]
+
+
+def test_item_worker_handles_a_real_service_bus_message(harness):
+    rec = harness.left.add(title="A")
+    body = {
+        "scenario": "demo",
+        "direction": "left_to_right",
+        "entity": "item",
+        "source_id": rec.id,
+        "source_version": "1",
+        "session": f"demo|left_to_right|i|{rec.id}",
+    }
+    msg = ServiceBusMessage(
+        body=json.dumps(body).encode(),
+        message_id="m1",
+        session_id=body["session"],
+        delivery_count=1,
+        enqueued_time_utc=datetime.now(UTC),
+        application_properties={},
+        user_properties={},
+    )
+    call("item_worker", msg)
+    assert harness.right.creates == 1
+
+
+def test_timer_enqueues_due_polls(harness):
+    from azure.functions.timer import TimerRequest
+
+    harness.clock.advance(-harness.clock().second)  # on a minute boundary: every '0 * * * * *' is due
+    call("poll_timer", TimerRequest(past_due=False))
+    assert harness.drain() == 2  # one poll per direction, each due by its own schedule
