@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve clean bench setup
+.PHONY: demo test lint serve clean bench setup setup-checks
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,11 +12,20 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# checkov pins versions that clash with the test tools, so it gets its own virtual environment.
+CHECKOV_STAMP := .venv-checkov/.installed
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	@touch node_modules/.installed
 
 setup: $(STAMP) node_modules/.installed
+
+setup-checks: $(CHECKOV_STAMP)
 
 demo: setup
 	$(BIN)/tandem demo
@@ -28,11 +37,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup lint
+test: setup setup-checks lint
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: setup
 	$(BIN)/python bench/ado_sync.py
 
 clean:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) .venv-checkov node_modules

@@ -241,18 +241,22 @@ class AdoConnector:
                 lower -= timedelta(seconds=self.options.overlap_seconds)
             if scope.start is not None and (lower is None or scope.start > lower):
                 lower = scope.start
-            for changes, mark in self._project_changes(project, lower, scope):
+            for changes, mark in self._project_changes(project, lower, marks[key], scope):
                 if mark is not None:
                     marks[key] = mark
-                last = _watermark(marks)
-                yield ChangePage(changes=changes, next_watermark=last)
+                # Empty windows only move the mark; the closing page below carries it.
+                if changes:
+                    last = _watermark(marks)
+                    yield ChangePage(changes=changes, next_watermark=last)
         final = _watermark(marks)
         if last is None or final != last:
             yield ChangePage(changes=[], next_watermark=final)
 
     def _project_changes(
-        self, project: str | None, lower: datetime | None, scope: Scope
+        self, project: str | None, lower: datetime | None, mark: datetime | None, scope: Scope
     ) -> Iterator[tuple[list[Change], datetime | None]]:
+        """(changes, progress) per page; `lower` is where the query starts, `mark` the progress so far."""
+
         def run(window: wiql.Window) -> Any:
             query = wiql.changes_query(
                 window=window, in_project=project is not None, types=scope.types, extra=scope.filter
@@ -265,13 +269,12 @@ class AdoConnector:
             now=lambda: datetime.now(UTC),
             min_seconds=self.options.min_bisect_seconds,
         )
-        mark = lower
         for window, result in windows:
             ids = result.ids
             as_of = result.as_of
             chunks = list(_chunks(ids, self.options.page_size))
             if not chunks:
-                mark = window.end or as_of or mark
+                mark = _later(mark, _window_done(window, as_of, mark))
                 yield [], mark
                 continue
             for index, chunk in enumerate(chunks):
@@ -287,7 +290,7 @@ class AdoConnector:
                 ]
                 if index == len(chunks) - 1:
                     # The whole window is listed: everything before its end (or the query time) is done.
-                    mark = window.end or as_of or _latest(changes, mark)
+                    mark = _later(mark, _window_done(window, as_of, _latest(changes, mark)))
                 else:
                     mark = _safe_mark(changes, as_of, mark)
                 yield changes, mark
@@ -580,6 +583,19 @@ def _watermark(marks: Mapping[str, datetime | None]) -> Watermark:
         separators=(",", ":"),
     )
     return Watermark(at=at, cursor=cursor)
+
+
+def _window_done(window: wiql.Window, as_of: datetime | None, fallback: datetime | None) -> datetime | None:
+    """Progress once a window is fully listed: its end, but never past the time the query ran."""
+    if window.end is not None and as_of is not None:
+        return min(window.end, as_of)
+    return window.end or as_of or fallback
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return max(a, b)
 
 
 def _latest(changes: Sequence[Change], fallback: datetime | None) -> datetime | None:

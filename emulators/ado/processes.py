@@ -117,6 +117,8 @@ _CORE_FIELDS: list[FieldDef] = [
     FieldDef("Microsoft.VSTS.TCM.SystemInfo", "System Info", "html"),
 ]
 
+BUILTIN_FIELD_REFS: frozenset[str] = frozenset(d.ref for d in _CORE_FIELDS)
+
 
 class FieldRegistry:
     """All fields of the organization, found by reference name or display name (case-insensitive)."""

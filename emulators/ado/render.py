@@ -4,13 +4,13 @@ projects, fields and work item types, written exactly as the 7.1 REST API and it
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 from emulators.ado.identities import IdentityDirectory, User
 from emulators.ado.patch import LINK_TYPES, Relation
-from emulators.ado.processes import CORE_TYPE_FIELDS, FieldDef, WorkItemTypeDef
+from emulators.ado.processes import BUILTIN_FIELD_REFS, CORE_TYPE_FIELDS, FieldDef, WorkItemTypeDef
 from emulators.ado.store import AdoState, Project, Revision, WorkItem
 from emulators.ado.values import format_date, wire_number
 
@@ -153,7 +153,7 @@ class Renderer:
         if isinstance(changed_by, User):
             body["revisedBy"] = self.identities.identity_reference(changed_by)
         body["revisedDate"] = (
-            format_date(datetime.fromtimestamp(later.changed_ts).astimezone()) if later else "9999-01-01T00:00:00Z"
+            format_date(datetime.fromtimestamp(later.changed_ts, tz=UTC)) if later else "9999-01-01T00:00:00Z"
         )
         deltas = field_deltas(previous, revision)
         if deltas:
@@ -249,11 +249,11 @@ class Renderer:
         }
 
     def type_fields(self, wit: WorkItemTypeDef) -> list[FieldDef]:
+        """The type's own fields, then every organization field added at run time (valid on all types)."""
         refs = list(CORE_TYPE_FIELDS) + [ref for ref in wit.extra_fields if ref not in CORE_TYPE_FIELDS]
-        core = {d.ref for d in self.state.fields.all() if not d.ref.startswith("Custom.")}
         definitions = [d for d in (self.state.fields.find(ref) for ref in refs) if d is not None]
-        custom = [d for d in self.state.fields.all() if d.ref not in core or d.ref.startswith("Custom.")]
-        return definitions + [d for d in custom if d not in definitions]
+        added = [d for d in self.state.fields.all() if d.ref not in BUILTIN_FIELD_REFS]
+        return definitions + added
 
     def work_item_type(self, project: Project, wit: WorkItemTypeDef) -> dict[str, Any]:
         instances = []

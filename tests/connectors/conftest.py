@@ -7,9 +7,9 @@ from functools import cache
 from typing import Any
 
 import pytest
-from ado_fakes import BASE, CANARY_PAT, FakeAdo, Spec
 
 from connectors.ado import AdoConnector, AdoOptions
+from tests.connectors.ado_fakes import BASE, CANARY_PAT, FakeAdo, Spec
 
 
 @pytest.fixture

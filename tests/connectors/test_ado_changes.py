@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from ado_fakes import BASE, FakeAdo, Spec, ado_error
 
 from connectors.ado import AdoConnector
 from connectors.contract import Scope, Watermark
+from tests.connectors.ado_fakes import BASE, FakeAdo, Spec, ado_error
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 AS_OF = T0 + timedelta(days=30)
