@@ -1,0 +1,77 @@
+"""Failures that are not an item's fault: a failing poll, a malformed message, a crashing worker."""
+
+from __future__ import annotations
+
+from connectors.errors import AuthError
+from state.queue import QueueMessage
+from sync.runtime import handle_item
+from sync.status import scenario_status
+from tests.support.harness import Harness
+
+
+def test_failed_poll_is_recorded_with_its_reason_and_keeps_the_watermark(tables):
+    h = Harness(tables)
+    h.left.add(title="A")
+    conn = h.services.connector("mem-left")
+
+    def refuse(entity, since, scope):
+        raise AuthError("the PAT was refused: renew it in Key Vault", system="mem-left", status=401)
+
+    real, conn.changes = conn.changes, refuse
+    h.poll()
+    h.drain()
+    (run,) = [r for r in scenario_status(h.services, "demo").runs if r.direction == "left_to_right"]
+    assert run.status == "failed" and "PAT was refused" in run.error
+    assert h.services.watermarks.get("demo", "left_to_right")[0].at is None
+    conn.changes = real
+    h.poll()
+    h.drain()
+    assert h.right.creates == 1
+
+
+def test_malformed_item_message_is_dead_lettered(tables):
+    h = Harness(tables)
+    message = QueueMessage(queue=h.services.settings.item_queue, body={"scenario": "demo"}, message_id="bad")
+    outcome = handle_item(h.services, message)
+    assert outcome.reason == "malformed item message"
+    (dead,) = h.queue.dead_letters(h.services.settings.item_queue)
+    assert "direction" in dead.description
+
+
+def test_item_of_a_removed_scenario_is_dead_lettered_with_reason(tables):
+    h = Harness(tables)
+    h.left.add(title="A")
+    h.poll()
+    h.drain(max_messages=1)
+    doc = h.services.config_store.load()
+    doc["scenarios"][0]["name"] = "renamed"
+    h.apply(doc)
+    h.drain()
+    (dead,) = h.queue.dead_letters(h.services.settings.item_queue)
+    assert "Unknown scenario 'demo'" in dead.reason
+
+
+def test_crashing_worker_redelivers_then_dead_letters(tables):
+    h = Harness(tables)
+    h.left.add(title="A")
+    h.poll()
+    h.drain(max_messages=1)
+    conn = h.services.connector("mem-left")
+
+    def boom(entity, ids):
+        raise RuntimeError("bug in a connector")
+
+    conn.read = boom
+    for _ in range(10):
+        delivery = h.queue.receive(h.services.settings.item_queue)
+        if delivery is None:
+            break
+        try:
+            handle_item(h.services, delivery.message)
+        except RuntimeError:
+            h.queue.abandon(delivery)  # what the host does when the function raises
+    (dead,) = h.queue.dead_letters(h.services.settings.item_queue)
+    assert dead.reason == "MaxDeliveryCountExceeded"
+    assert dead.message.delivery_count == 5
+    status = scenario_status(h.services, "demo")
+    assert status.dead_letters and status.dead_letters[0]["reason"] == "MaxDeliveryCountExceeded"
