@@ -103,7 +103,7 @@ class BasicAuth(_SecretAuth):
 
     def _password(self, refresh: bool = False) -> str:
         if self._cached is None or refresh:
-            value = self._source() if callable(self._source) else self._source
+            value = _fetch_secret(self._source)
             if not value:
                 raise AuthError("the secret for HTTP basic auth is empty; check the secret store entry")
             self.redactor.add(value)
@@ -127,6 +127,22 @@ class BasicAuth(_SecretAuth):
         return f"{type(self).__name__}(username={self.username!r}, password={_MASK!r})"
 
 
+def _fetch_secret(source: SecretSource) -> str:
+    """Call the secret getter; its failures become contract errors (the engine only knows those)."""
+    if not callable(source):
+        return source
+    try:
+        return source()
+    except ConnectorError:
+        raise
+    except LookupError as exc:
+        # A missing secret stays missing until someone adds it: dead-letter with the reason.
+        raise AuthError(f"the secret could not be found: {exc}") from None
+    except Exception as exc:
+        # Key Vault throttling or an outage: worth retrying later.
+        raise TransientError(f"the secret could not be read: {type(exc).__name__}: {exc}") from None
+
+
 class PatAuth(BasicAuth):
     """Azure DevOps personal access token: Basic with an empty user name (`:pat`)."""
 
@@ -145,7 +161,7 @@ class BearerAuth(_SecretAuth):
         self._get_token = get_token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._get_token()
+        token = _fetch_secret(self._get_token)
         self.redactor.add(token)
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
@@ -236,6 +252,13 @@ def error_from_response(
             redact(f"{where}: permission denied: {detail}; grant the identity access or the missing scope"),
             **kw,
         )
+    if 300 <= status < 400:
+        location = safe_url(response.headers.get("Location", "")) or "elsewhere"
+        if re.search(r"(?i)sign_?in|login", location):
+            return AuthError(
+                f"{where}: redirected to a sign-in page: the credentials were not accepted", **kw
+            )
+        return PermanentError(f"{where}: redirected to {location}; configure that URL instead", **kw)
     if status in (404, 410):
         return NotFoundError(redact(f"{where}: not found: {detail}"), **kw)
     return PermanentError(redact(f"{where}: {detail}"), **kw)
@@ -432,6 +455,14 @@ class HttpClient:
                 "%s %s -> %s (%.0f ms)", method, safe_url(request.url), response.status_code, elapsed_ms
             )
             self._observe(host, response)
+            if response.status_code == 203:
+                # ADO answers a refused PAT on some routes with 203 and an HTML sign-in page.
+                raise AuthError(
+                    f"{method} {safe_url(request.url)} returned a sign-in page instead of data: "
+                    "the credentials were not accepted; check the secret is current and not expired",
+                    system=self.system,
+                    status=203,
+                )
             if response.is_success:
                 return response
             response.read()
@@ -459,8 +490,25 @@ class HttpClient:
                 log.warning("%s", error)
             raise error
 
+    def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """`request` and parse the JSON body; a 2xx that is not JSON (a proxy's page) is transient."""
+        return self._json(self.request(method, url, **kwargs))
+
+    def _json(self, response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientError(
+                f"{response.request.method} {safe_url(response.request.url)} returned a body that is "
+                f"not JSON ({response.headers.get('Content-Type', 'no content type')})",
+                system=self.system,
+                status=response.status_code,
+            ) from None
+
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", url, params=params).json()
+        return self.request_json("GET", url, params=params)
 
     def paginate(
         self,
@@ -475,7 +523,7 @@ class HttpClient:
         current_url, current = url, {**(params or {}), **paginator.first()}
         while True:
             response = self.request("GET", current_url, params=current)
-            body = response.json()
+            body = self._json(response)
             items = body.get(items_key, []) if isinstance(body, dict) else body
             yield items
             nxt = paginator.next(response, items)

@@ -7,6 +7,7 @@ Nothing here knows a vendor's wire format; each emulator turns a `FaultRule` int
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import json
 import socket
@@ -19,10 +20,12 @@ from typing import Any
 
 import uvicorn
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
     "Clock",
@@ -30,6 +33,7 @@ __all__ = [
     "FaultInjector",
     "FaultRule",
     "ServerThread",
+    "apply_latency",
     "common_control_routes",
     "json_response",
     "wait_until",
@@ -72,6 +76,12 @@ class Clock:
         ts = at.timestamp() if at is not None else self.timestamp()
         with self._lock:
             self._frozen = ts
+
+    def reset(self) -> None:
+        """Back to the real wall clock."""
+        with self._lock:
+            self._offset = 0.0
+            self._frozen = None
 
     def unfreeze(self) -> None:
         with self._lock:
@@ -127,7 +137,7 @@ class FaultRule(BaseModel):
     emulator's endpoint names) and `method` get `status` (or pass through when `status` is None, still
     delayed by `latency_ms` and carrying `retry_after`/`headers`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
 
     endpoint: str = "*"
     method: str | None = None
@@ -186,7 +196,7 @@ class FaultInjector:
             return {
                 "latencyMs": self.latency_ms,
                 "rules": [
-                    {**rule.model_dump(), "remaining": left}
+                    {**rule.model_dump(by_alias=True), "remaining": left}
                     for rule, left in zip(self._rules, self._remaining, strict=True)
                 ],
             }
@@ -198,10 +208,25 @@ async def apply_latency(faults: FaultInjector, rule: FaultRule | None) -> None:
         await asyncio.sleep(delay_ms / 1000)
 
 
+class _NoDelayH11(H11Protocol):
+    """h11 protocol with Nagle's algorithm off: uvicorn writes a response's head and body separately, and
+    with Nagle on plus the client's delayed ACK every response would stall ~40 ms on loopback, which would
+    swamp any latency the tests mean to measure."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
 class ServerThread:
     """Runs an ASGI app with uvicorn on a daemon thread; `start` returns once the socket accepts."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, name: str = "emulator") -> None:
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, name: str = "emulator"
+    ) -> None:
         self.app = app
         self.host = host
         self.requested_port = port
@@ -222,7 +247,7 @@ class ServerThread:
             lifespan="off",
             log_level="warning",
             access_log=False,
-            http="h11",
+            http=_NoDelayH11,
             ws="none",
             loop="asyncio",
             timeout_keep_alive=30,
@@ -230,7 +255,9 @@ class ServerThread:
         )
         server = uvicorn.Server(config)
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not server.started:
@@ -343,4 +370,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
-

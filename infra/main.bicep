@@ -95,11 +95,12 @@ var deploymentContainerName = 'app-package'
 // ---- what the code uses (sync/settings.py defaults, state/tables.py) ------------------------
 var tablePrefix = 'tandem'
 var tableNames = [
-  'tandemconfig'
-  'tandemlinks'
-  'tandemwatermarks'
-  'tandemruns'
-  'tandemfailures'
+  '${tablePrefix}config'
+  '${tablePrefix}links'
+  '${tablePrefix}watermarks'
+  '${tablePrefix}runs'
+  '${tablePrefix}failures'
+  '${tablePrefix}conflicts'
 ]
 var queues = {
   poll: 'tandem-poll'

@@ -12,8 +12,9 @@ import logging
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,9 @@ def _index(functions: Sequence[Any]) -> FunctionIndex:
         trigger = next((b for b in bindings if str(b.get("type", "")).endswith("Trigger")), None)
         if trigger is None:
             raise HostError(f"function {name} has no trigger")
-        extra = [b for b in bindings if b is not trigger and not (b["type"] == "http" and b["name"] == "$return")]
+        extra = [
+            b for b in bindings if b is not trigger and not (b["type"] == "http" and b["name"] == "$return")
+        ]
         if extra:
             kinds = ", ".join(sorted({str(b["type"]) for b in extra}))
             raise HostError(f"function {name} uses bindings the local host does not provide: {kinds}")
@@ -125,7 +128,9 @@ def _index(functions: Sequence[Any]) -> FunctionIndex:
             auth = str(trigger.get("authLevel") or "FUNCTION").lower()
             http.append(HttpFunction(name, trigger.get("route") or name, methods, auth, arg, handler))
         elif kind == "timerTrigger":
-            timers.append(TimerFunction(name, trigger["schedule"], bool(trigger.get("runOnStartup")), arg, handler))
+            timers.append(
+                TimerFunction(name, trigger["schedule"], bool(trigger.get("runOnStartup")), arg, handler)
+            )
         elif kind == "serviceBusTrigger":
             if "queueName" not in trigger:
                 raise HostError(f"function {name}: only Service Bus queue triggers run locally (not topics)")
@@ -217,11 +222,13 @@ class _Timer:
     expression: str
     stop: threading.Event
     thread: threading.Thread | None = None
-    fired: int = 0
     last: datetime | None = None
+    fired_at: list[float] = field(default_factory=list)  # monotonic times, for tests and diagnostics
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name=f"tandem-timer-{self.function.name}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"tandem-timer-{self.function.name}", daemon=True
+        )
         self.thread.start()
 
     def _run(self) -> None:
@@ -230,8 +237,10 @@ class _Timer:
             self._fire(now, now)
         while not self.stop.is_set():
             # Re-based on the current time each round: slots missed while a tick ran are skipped, not
-            # replayed in a burst, as the Functions timer does.
-            due = croniter(self.expression, datetime.now(UTC), second_at_beginning=True).get_next(datetime)
+            # replayed in a burst, as the Functions timer does. Never before the last slot: a wait that
+            # wakes a hair early must not fire the same slot twice.
+            start = max(datetime.now(UTC), self.last or now)
+            due = croniter(self.expression, start, second_at_beginning=True).get_next(datetime)
             if self.stop.wait(max((due - datetime.now(UTC)).total_seconds(), 0)):
                 return
             self._fire(due, datetime.now(UTC))
@@ -248,12 +257,12 @@ class _Timer:
             self.function.handler(**{self.function.arg_name: request})
         except Exception:
             log.exception("timer function %s failed", self.function.name)
-        self.fired += 1
+        self.fired_at.append(time.monotonic())
         self.last = due
 
 
 class LocalHost:
-    """Runs one function app locally: HTTP on loopback, its timers, and local-queue workers for its triggers."""
+    """Runs one function app locally: HTTP on loopback, its timers, local-queue workers for its triggers."""
 
     def __init__(
         self,
@@ -281,7 +290,9 @@ class LocalHost:
         prefix = route_prefix if route_prefix is not None else http_config.get("routePrefix", "api")
         self.route_prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         bus = config.get("extensions", {}).get("serviceBus", {})
-        self.concurrency = concurrency or int(bus.get("maxConcurrentSessions") or bus.get("maxConcurrentCalls") or 4)
+        self.concurrency = concurrency or int(
+            bus.get("maxConcurrentSessions") or bus.get("maxConcurrentCalls") or 4
+        )
         self.run_timers = timers
         self._stop = threading.Event()
         self._timers: list[_Timer] = []
@@ -290,7 +301,8 @@ class LocalHost:
         self.port: int | None = None
         # Resolve every %SETTING% now, so a missing setting fails at start as it does in Functions.
         self.timer_schedules = {
-            t.name: resolve_setting(t.schedule, self.settings, f"{t.name} schedule") for t in self.index.timers
+            t.name: resolve_setting(t.schedule, self.settings, f"{t.name} schedule")
+            for t in self.index.timers
         }
         self.queue_names = {
             q.name: resolve_setting(q.queue, self.settings, f"{q.name} queueName") for q in self.index.queues
@@ -358,7 +370,9 @@ class LocalHost:
                 raise HostError("the app has Service Bus triggers: give the host a LocalQueue")
             for function in self.index.queues:
                 self._pools.append(
-                    self.queue.run_workers(self.queue_names[function.name], self._consumer(function), self.concurrency)
+                    self.queue.run_workers(
+                        self.queue_names[function.name], self._consumer(function), self.concurrency
+                    )
                 )
         server = ServerThread(self.asgi_app, self.host, self.requested_port, name="tandem-host")
         try:
@@ -408,4 +422,3 @@ class LocalHost:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -232,7 +232,9 @@ def test_log_event_carries_dimensions(caplog: pytest.LogCaptureFixture) -> None:
         )
     (record,) = caplog.records
     assert record.name == "tandem"
-    assert record.getMessage() == "tandem.item_written scenario=pwa-ado direction=left_to_right item_id=42 rev=7"
+    assert (
+        record.getMessage() == "tandem.item_written scenario=pwa-ado direction=left_to_right item_id=42 rev=7"
+    )
     assert record.__dict__["event"] == "tandem.item_written"
     assert (record.__dict__["scenario"], record.__dict__["item_id"], record.__dict__["rev"]) == (
         "pwa-ado",

@@ -22,9 +22,15 @@ class EntraTokenProvider:
     """Gets and caches an Entra access token; azure-identity is imported only when a token is first needed."""
 
     def __init__(
-        self, credential: Any | None = None, *, scope: str = ADO_SCOPE, clock: Callable[[], float] = time.time
+        self,
+        credential: Any | None = None,
+        *,
+        client_id: str | None = None,
+        scope: str = ADO_SCOPE,
+        clock: Callable[[], float] = time.time,
     ):
         self._credential = credential
+        self._client_id = client_id  # a user-assigned managed identity's client id
         self._scope = scope
         self._clock = clock
         self._token: str | None = None
@@ -36,7 +42,8 @@ class EntraTokenProvider:
             # Lazy: importing azure.identity costs ~0.5 s and is not needed by PAT connections.
             from azure.identity import DefaultAzureCredential
 
-            self._credential = DefaultAzureCredential()
+            kwargs = {"managed_identity_client_id": self._client_id} if self._client_id else {}
+            self._credential = DefaultAzureCredential(**kwargs)
         return self._credential
 
     def __call__(self) -> str:

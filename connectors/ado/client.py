@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.ado.config import API_VERSIONS, AdoOptions
 from connectors.ado.patch import CONTENT_TYPE
@@ -133,10 +133,10 @@ class AdoClient:
     def wiql(self, query: str, *, project: str | None = None, time_precision: bool = True) -> WiqlResult:
         # timePrecision only works on the query string; in the body it is silently ignored.
         params = self._params(timePrecision="true" if time_precision else None)
-        response = self.http.request(
+        body = self.http.request_json(
             "POST", self.url("_apis/wit/wiql", project=project), params=params, json={"query": query}
         )
-        return WiqlResult.model_validate(response.json())
+        return WiqlResult.model_validate(body)
 
     def get_batch(
         self,
@@ -155,16 +155,24 @@ class AdoClient:
             body["fields"] = list(fields)
         elif expand:
             body["$expand"] = expand
-        response = self.http.request(
-            "POST", self.url("_apis/wit/workitemsbatch", project=project), params=self._params(), json=body
-        )
-        return [WorkItem.model_validate(v) for v in _values(response.json()) if v]
+        url = self.url("_apis/wit/workitemsbatch", project=project)
+        found = self.http.request_json("POST", url, params=self._params(), json=body)
+        return [self._work_item(v, url) for v in _values(found) if v]
 
     def get_work_item(self, item_id: int | str, *, expand: str = "relations") -> WorkItem:
-        response = self.http.request(
-            "GET", self.url(f"_apis/wit/workitems/{int(item_id)}"), params=self._params(**{"$expand": expand})
+        url = self.url(f"_apis/wit/workitems/{int(item_id)}")
+        return self._work_item(
+            self.http.request_json("GET", url, params=self._params(**{"$expand": expand})), url
         )
-        return WorkItem.model_validate(response.json())
+
+    def _work_item(self, body: Any, url: str) -> WorkItem:
+        try:
+            return WorkItem.model_validate(body)
+        except ValidationError as exc:
+            raise PermanentError(
+                f"{url} returned something that is not a work item: {exc.errors()[0].get('msg')}",
+                system=self.http.system,
+            ) from None
 
     def create_work_item(self, project: str, work_item_type: str, ops: list[dict[str, Any]]) -> WorkItem:
         url = self.url(f"_apis/wit/workitems/${_segment(work_item_type)}", project=project)
@@ -174,14 +182,14 @@ class AdoClient:
         return self._patch_request("PATCH", self.url(f"_apis/wit/workitems/{int(item_id)}"), ops)
 
     def _patch_request(self, method: str, url: str, ops: list[dict[str, Any]]) -> WorkItem:
-        response = self.http.request(
+        body = self.http.request_json(
             method,
             url,
             params=self._params(**{"$expand": "relations"}),
             content=json.dumps(ops).encode(),
             headers={"Content-Type": CONTENT_TYPE},
         )
-        return WorkItem.model_validate(response.json())
+        return self._work_item(body, url)
 
     # --- metadata ---------------------------------------------------------------------------------
 
@@ -209,14 +217,9 @@ class AdoClient:
         )
 
     def create_subscription(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.http.request(
-            "POST", self.url("_apis/hooks/subscriptions"), params=self._params(), json=body
-        ).json()
+        url = self.url("_apis/hooks/subscriptions")
+        return dict(self.http.request_json("POST", url, params=self._params(), json=body) or {})
 
     def replace_subscription(self, subscription_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.http.request(
-            "PUT",
-            self.url(f"_apis/hooks/subscriptions/{_segment(subscription_id)}"),
-            params=self._params(),
-            json=body,
-        ).json()
+        url = self.url(f"_apis/hooks/subscriptions/{_segment(subscription_id)}")
+        return dict(self.http.request_json("PUT", url, params=self._params(), json=body) or {})

@@ -15,7 +15,7 @@ import httpx
 from connectors.ado import hooks as hooks_mod
 from connectors.ado import patch, wiql
 from connectors.ado.auth import entra_auth, pat_auth
-from connectors.ado.client import AdoClient, WorkItem
+from connectors.ado.client import AdoClient, WiqlResult, WorkItem
 from connectors.ado.config import AdoOptions
 from connectors.ado.identities import BUILTIN_IDENTITY_FIELDS, IdentityMapper
 from connectors.contract import (
@@ -257,7 +257,7 @@ class AdoConnector:
     ) -> Iterator[tuple[list[Change], datetime | None]]:
         """(changes, progress) per page; `lower` is where the query starts, `mark` the progress so far."""
 
-        def run(window: wiql.Window) -> Any:
+        def run(window: wiql.Window) -> WiqlResult:
             query = wiql.changes_query(
                 window=window, in_project=project is not None, types=scope.types, extra=scope.filter
             )
@@ -427,24 +427,27 @@ class AdoConnector:
         if tags:
             ops.append(patch.set_field(patch.TAGS, patch.join_tags(tags)))
         if w.parent_id:
-            ops.append(patch.add_parent(self.client.work_item_url(w.parent_id)))
+            ops.append(patch.add_parent(self.client.work_item_url(self._number(w.parent_id, "parent_id"))))
         return self._item(self.client.create_work_item(w.container, w.type, ops))
+
+    def _number(self, value: str, what: str) -> int:
+        if not str(value).strip().isdigit():
+            raise PermanentError(f"{what} must be a work item number, got {value!r}", system=self.system)
+        return int(value)
 
     def _correlation_tag(self, correlation_id: str) -> str:
         if any(c in correlation_id for c in ";,"):
-            raise PermanentError(f"correlation id {correlation_id!r} cannot be a tag (contains ';' or ',')")
+            raise PermanentError(
+                f"correlation id {correlation_id!r} cannot be a tag (contains ';' or ',')", system=self.system
+            )
         return self.options.correlation_tag_prefix + correlation_id
 
     def _update(self, w: Write) -> Item:
         assert w.id is not None
-        item_id = int(w.id) if str(w.id).isdigit() else None
-        if item_id is None:
-            raise PermanentError(f"work item id must be a number, got {w.id!r}", system=self.system)
-        expected: int | None = None
-        if w.expected_version is not None:
-            if not str(w.expected_version).isdigit():
-                raise PermanentError(f"expected_version must be an ADO rev, got {w.expected_version!r}")
-            expected = int(w.expected_version)
+        item_id = self._number(w.id, "id")
+        expected = (
+            None if w.expected_version is None else self._number(w.expected_version, "expected_version")
+        )
         fields = dict(w.fields)
         tag_mode = self.options.correlation_field is None
         needs_current = (
@@ -473,7 +476,7 @@ class AdoConnector:
         if w.set_parent:
             assert current is not None
             existing = self._parent(current)
-            wanted = int(w.parent_id) if w.parent_id else None
+            wanted = self._number(w.parent_id, "parent_id") if w.parent_id else None
             if (existing[1] if existing else None) != wanted:
                 if existing:
                     relation_ops.append(patch.remove_relation(existing[0]))

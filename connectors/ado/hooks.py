@@ -121,7 +121,9 @@ def parse_hook(payload: Any) -> list[HookEvent]:
             item = _WorkItemResource.model_validate(envelope.resource)
             item_id, rev, fields = item.id, item.rev, item.fields
     except ValidationError as exc:
-        raise HookPayloadError(f"{envelope.event_type} payload is malformed: {_first_error(exc)}") from None
+        raise HookPayloadError(
+            f"{envelope.event_type} payload is malformed: {_first_error(exc, 'resource')}"
+        ) from None
     if rev is None:
         raise HookPayloadError(
             f"{envelope.event_type} payload for work item {item_id} carries no revision number"
@@ -142,10 +144,10 @@ def parse_hook(payload: Any) -> list[HookEvent]:
     ]
 
 
-def _first_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError, root: str = "") -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ())) or "body"
-    return f"{where}: {err.get('msg', 'invalid')}"
+    parts = ([root] if root else []) + [str(p) for p in err.get("loc", ())]
+    return f"{'.'.join(parts) or 'body'}: {err.get('msg', 'invalid')}"
 
 
 # --- subscriptions -------------------------------------------------------------------------------

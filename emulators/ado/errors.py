@@ -53,7 +53,12 @@ class AdoError(Exception):
 
 def _wit(status: int, message: str, type_key: str, **kw: Any) -> AdoError:
     return AdoError(
-        status, message, type_key, type_name=f"{_WIT}.{type_key}, {_WIT}", event_id=kw.pop("event_id", 3200), **kw
+        status,
+        message,
+        type_key,
+        type_name=f"{_WIT}.{type_key}, {_WIT}",
+        event_id=kw.pop("event_id", 3200),
+        **kw,
     )
 
 
@@ -74,15 +79,17 @@ def unauthorized() -> AdoError:
 def api_version_missing(method: str) -> AdoError:
     return AdoError(
         400,
-        f'No api-version was supplied for the "{method}" request. The version must be supplied either as part '
-        'of the Accept header (e.g. "application/json; api-version=1.0") or as a query parameter '
+        f'No api-version was supplied for the "{method}" request. The version must be supplied either as '
+        'part of the Accept header (e.g. "application/json; api-version=1.0") or as a query parameter '
         '(e.g. "?api-version=1.0").',
         "VssVersionNotSpecifiedException",
     )
 
 
 def api_version_invalid(value: str) -> AdoError:
-    return AdoError(400, f"The specified API version '{value}' is not valid.", "VssInvalidApiVersionException")
+    return AdoError(
+        400, f"The specified API version '{value}' is not valid.", "VssInvalidApiVersionException"
+    )
 
 
 def api_version_out_of_range(requested: str, latest: str) -> AdoError:
@@ -120,14 +127,15 @@ def bad_request(message: str, type_key: str = "ArgumentException") -> AdoError:
     return AdoError(400, message, type_key, type_name=f"System.{type_key}, mscorlib")
 
 
-def throttled(retry_after: float, *, resource: str = "ATCPU", message: str | None = None) -> AdoError:
+def throttled(*, resource: str = "ATCPU", message: str | None = None) -> AdoError:
     return AdoError(
         429,
         message
         or (
-            f"TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource "
-            f"'{resource}' in namespace 'User'. For more information on why your request was blocked, see the "
-            'topic "Rate limits" on the Microsoft Web site (https://go.microsoft.com/fwlink/?LinkId=823950).'
+            "TF400733: The request has been canceled: Request was blocked due to exceeding usage of "
+            f"resource '{resource}' in namespace 'User'. For more information on why your request was "
+            'blocked, see the topic "Rate limits" on the Microsoft Web site '
+            "(https://go.microsoft.com/fwlink/?LinkId=823950)."
         ),
         "RequestBlockedException",
         type_name="Microsoft.TeamFoundation.Framework.Server.RequestBlockedException, "
@@ -156,7 +164,9 @@ def content_type_not_supported(content_type: str, method: str, expected: str) ->
 
 def invalid_patch_document() -> AdoError:
     return AdoError(
-        400, "You must pass a valid patch document in the body of the request.", "VssPropertyValidationException"
+        400,
+        "You must pass a valid patch document in the body of the request.",
+        "VssPropertyValidationException",
     )
 
 
@@ -249,7 +259,7 @@ def rule_error(field_name: str, ref: str, codes: str) -> AdoError:
         error_code=600171,
         custom_properties={
             "FieldReferenceName": ref,
-            "FieldStatusFlags": codes.lower().replace(", ", ", "),
+            "FieldStatusFlags": codes.lower(),
             "ErrorMessage": f"TF401320: Rule Error for field {field_name}. Error code: {codes}.",
             "RuleValidationErrors": [],
         },
@@ -307,7 +317,11 @@ def batch_limit(requested: int, limit: int) -> AdoError:
 
 
 def expand_with_fields() -> AdoError:
-    return _wit(400, "The expand parameter can not be used with the fields parameter.", "ConflictingParametersException")
+    return _wit(
+        400,
+        "The expand parameter can not be used with the fields parameter.",
+        "ConflictingParametersException",
+    )
 
 
 # --- WIQL -------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import base64
 import re
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,7 +47,9 @@ def make_user(display_name: str, unique_name: str, *, email: str | None = None, 
     else:
         sid = "S-1-5-21-" + "-".join(str(int(part, 16) % 4294967295) for part in ident.split("-")[:4])
         descriptor = "win." + base64.urlsafe_b64encode(sid.encode()).decode().rstrip("=")
-    return User(display_name=display_name, unique_name=unique_name, email=email, id=ident, descriptor=descriptor)
+    return User(
+        display_name=display_name, unique_name=unique_name, email=email, id=ident, descriptor=descriptor
+    )
 
 
 def default_users(flavor: Flavor) -> list[User]:
@@ -76,9 +78,11 @@ class AmbiguousIdentity(LookupError):
 class IdentityDirectory:
     """Users by id, unique name, e-mail and display name (all case-insensitive)."""
 
-    def __init__(self, flavor: Flavor, base_url: str = "", users: Iterable[User] | None = None) -> None:
+    def __init__(
+        self, flavor: Flavor, users: Iterable[User] | None = None, base_url: Callable[[], str] = lambda: ""
+    ) -> None:
         self.flavor = flavor
-        self.base_url = base_url
+        self.base_url = base_url  # read lazily: the port is only known once the server runs
         self._lock = threading.Lock()
         self._by_id: dict[str, User] = {}
         for user in users if users is not None else default_users(flavor):
@@ -120,7 +124,11 @@ class IdentityDirectory:
         lowered = text.lower()
         users = self.all()
         for user in users:
-            if user.unique_name.lower() == lowered or (user.email or "").lower() == lowered or user.id == lowered:
+            if (
+                user.unique_name.lower() == lowered
+                or (user.email or "").lower() == lowered
+                or user.id == lowered
+            ):
                 return user
             # Server accepts the bare account name without the domain.
             if self.flavor == "server" and user.unique_name.lower().split("\\")[-1] == lowered:
@@ -134,14 +142,15 @@ class IdentityDirectory:
 
     def identity_ref(self, user: User) -> dict[str, Any]:
         """IdentityRef as work item fields carry it from api-version 5.0 on."""
-        avatar = f"{self.base_url}/_apis/GraphProfile/MemberAvatars/{user.descriptor}"
+        base = self.base_url()
+        avatar = f"{base}/_apis/GraphProfile/MemberAvatars/{user.descriptor}"
         return {
             "displayName": user.display_name,
-            "url": f"{self.base_url}/_apis/Identities/{user.id}",
+            "url": f"{base}/_apis/Identities/{user.id}",
             "_links": {"avatar": {"href": avatar}},
             "id": user.id,
             "uniqueName": user.unique_name,
-            "imageUrl": f"{self.base_url}/_api/_common/identityImage?id={user.id}",
+            "imageUrl": f"{base}/_api/_common/identityImage?id={user.id}",
             "descriptor": user.descriptor,
         }
 

@@ -25,7 +25,11 @@ LINK_TYPES: dict[str, tuple[str, str]] = {
     "System.LinkTypes.Duplicate-Forward": ("Duplicate", "System.LinkTypes.Duplicate-Reverse"),
     "System.LinkTypes.Duplicate-Reverse": ("Duplicate Of", "System.LinkTypes.Duplicate-Forward"),
 }
-EXTERNAL_LINK_TYPES: dict[str, str] = {"Hyperlink": "Hyperlink", "ArtifactLink": "ArtifactLink", "AttachedFile": "AttachedFile"}
+EXTERNAL_LINK_TYPES: dict[str, str] = {
+    "Hyperlink": "Hyperlink",
+    "ArtifactLink": "ArtifactLink",
+    "AttachedFile": "AttachedFile",
+}
 _WORK_ITEM_URL = re.compile(r"/_apis/wit/workitems/(\d+)/?$", re.IGNORECASE)
 _CANONICAL_REL = {name.lower(): name for name in (*LINK_TYPES, *EXTERNAL_LINK_TYPES)}
 
@@ -130,7 +134,11 @@ def values_equal(a: Any, b: Any) -> bool:
 def _parse_relation(
     value: Any, item_id: int, target_exists: Callable[[int], bool], existing: list[Relation]
 ) -> Relation:
-    if not isinstance(value, dict) or not isinstance(value.get("rel"), str) or not isinstance(value.get("url"), str):
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("rel"), str)
+        or not isinstance(value.get("url"), str)
+    ):
         raise errors.invalid_patch_document()
     rel = _CANONICAL_REL.get(value["rel"].strip().lower())
     if rel is None:
@@ -230,7 +238,9 @@ def _apply_relation_op(
     except ValueError as exc:
         raise errors.invalid_patch_document() from exc
     if not 0 <= index < len(draft.relations):
-        raise errors.bad_request(f"VS402361: Relation index {index} is out of range.", "ArgumentOutOfRangeException")
+        raise errors.bad_request(
+            f"VS402361: Relation index {index} is out of range.", "ArgumentOutOfRangeException"
+        )
     if len(parts) == 1:
         if op.op == "remove":
             del draft.relations[index]
@@ -252,7 +262,10 @@ def _apply_relation_op(
         else:
             raise errors.invalid_patch_document()
         draft.relations[index] = Relation(
-            rel=relation.rel, target_id=relation.target_id, url=relation.url, attributes=tuple(sorted(attrs.items()))
+            rel=relation.rel,
+            target_id=relation.target_id,
+            url=relation.url,
+            attributes=tuple(sorted(attrs.items())),
         )
         return
     raise errors.invalid_patch_document()

@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FieldKind = Literal[
-    "string", "integer", "double", "dateTime", "html", "plainText", "treePath", "history", "boolean", "identity"
+    "string",
+    "integer",
+    "double",
+    "dateTime",
+    "html",
+    "plainText",
+    "treePath",
+    "history",
+    "boolean",
+    "identity",
 ]
 
 # Real process type ids (reference §5); project capabilities report them.
@@ -193,21 +202,32 @@ _AGILE_FULL = _states(
     ("New", "Proposed"), ("Active", "InProgress"), ("Resolved", "Resolved"), ("Closed", "Completed"),
     ("Removed", "Removed"),
 )  # fmt: skip
-_AGILE_TASK = _states(("New", "Proposed"), ("Active", "InProgress"), ("Closed", "Completed"), ("Removed", "Removed"))
-_AGILE_BUG = _states(("New", "Proposed"), ("Active", "InProgress"), ("Resolved", "Resolved"), ("Closed", "Completed"))
+_AGILE_TASK = _states(
+    ("New", "Proposed"), ("Active", "InProgress"), ("Closed", "Completed"), ("Removed", "Removed")
+)
+_AGILE_BUG = _states(
+    ("New", "Proposed"), ("Active", "InProgress"), ("Resolved", "Resolved"), ("Closed", "Completed")
+)
 _ISSUE = _states(("Active", "InProgress"), ("Closed", "Completed"))
-_SCRUM_PORTFOLIO = _states(("New", "Proposed"), ("In Progress", "InProgress"), ("Done", "Completed"), ("Removed", "Removed"))
+_SCRUM_PORTFOLIO = _states(
+    ("New", "Proposed"), ("In Progress", "InProgress"), ("Done", "Completed"), ("Removed", "Removed")
+)
 _SCRUM_BACKLOG = _states(
     ("New", "Proposed"), ("Approved", "Proposed"), ("Committed", "InProgress"), ("Done", "Completed"),
     ("Removed", "Removed"),
 )  # fmt: skip
-_SCRUM_TASK = _states(("To Do", "Proposed"), ("In Progress", "InProgress"), ("Done", "Completed"), ("Removed", "Removed"))
+_SCRUM_TASK = _states(
+    ("To Do", "Proposed"), ("In Progress", "InProgress"), ("Done", "Completed"), ("Removed", "Removed")
+)
 _BASIC = _states(("To Do", "Proposed"), ("Doing", "InProgress"), ("Done", "Completed"))
-_CMMI = _states(("Proposed", "Proposed"), ("Active", "InProgress"), ("Resolved", "Resolved"), ("Closed", "Completed"))
+_CMMI = _states(
+    ("Proposed", "Proposed"), ("Active", "InProgress"), ("Resolved", "Resolved"), ("Closed", "Completed")
+)
 
 _PORTFOLIO_FIELDS = (
     "Microsoft.VSTS.Common.ValueArea", "Microsoft.VSTS.Common.Risk", "Microsoft.VSTS.Common.BusinessValue",
-    "Microsoft.VSTS.Scheduling.StartDate", "Microsoft.VSTS.Scheduling.TargetDate", "Microsoft.VSTS.Scheduling.Effort",
+    "Microsoft.VSTS.Scheduling.StartDate", "Microsoft.VSTS.Scheduling.TargetDate",
+    "Microsoft.VSTS.Scheduling.Effort",
 )  # fmt: skip
 _TASK_FIELDS = (
     "Microsoft.VSTS.Common.Activity", "Microsoft.VSTS.Scheduling.RemainingWork",
@@ -232,12 +252,22 @@ _BUG_DEFAULTS = {**_P2, "Microsoft.VSTS.Common.Severity": "3 - Medium"}
 def _wit(name: str, color: str, icon: str, states: tuple[StateDef, ...], **kw: Any) -> WorkItemTypeDef:
     ref = "Microsoft.VSTS.WorkItemTypes." + name.replace(" ", "")
     return WorkItemTypeDef(
-        name=name, reference_name=ref, description=f"Tracks a {name.lower()}.", color=color, icon=icon, states=states, **kw
+        name=name,
+        reference_name=ref,
+        description=f"Tracks a {name.lower()}.",
+        color=color,
+        icon=icon,
+        states=states,
+        **kw,
     )
 
 
-_EPIC = _wit("Epic", "FF7B00", "icon_crown", _AGILE_FULL, extra_fields=_PORTFOLIO_FIELDS, defaults=_P2_BUSINESS)
-_FEATURE = _wit("Feature", "773B93", "icon_trophy", _AGILE_FULL, extra_fields=_PORTFOLIO_FIELDS, defaults=_P2_BUSINESS)
+_EPIC = _wit(
+    "Epic", "FF7B00", "icon_crown", _AGILE_FULL, extra_fields=_PORTFOLIO_FIELDS, defaults=_P2_BUSINESS
+)
+_FEATURE = _wit(
+    "Feature", "773B93", "icon_trophy", _AGILE_FULL, extra_fields=_PORTFOLIO_FIELDS, defaults=_P2_BUSINESS
+)
 
 PROCESSES: dict[str, dict[str, WorkItemTypeDef]] = {
     "Agile": {
@@ -245,39 +275,89 @@ PROCESSES: dict[str, dict[str, WorkItemTypeDef]] = {
         for t in (
             _EPIC,
             _FEATURE,
-            _wit("User Story", "009CCC", "icon_book", _AGILE_FULL, extra_fields=_STORY_FIELDS, defaults=_P2_BUSINESS),
+            _wit(
+                "User Story",
+                "009CCC",
+                "icon_book",
+                _AGILE_FULL,
+                extra_fields=_STORY_FIELDS,
+                defaults=_P2_BUSINESS,
+            ),
             _wit("Task", "F2CB1D", "icon_clipboard", _AGILE_TASK, extra_fields=_TASK_FIELDS, defaults=_P2),
             _wit(
-                "Bug", "CC293D", "icon_insect", _AGILE_BUG, extra_fields=_BUG_FIELDS,
+                "Bug",
+                "CC293D",
+                "icon_insect",
+                _AGILE_BUG,
+                extra_fields=_BUG_FIELDS,
                 defaults={**_BUG_DEFAULTS, "Microsoft.VSTS.Common.ValueArea": "Business"},
                 initial_reason="New defect reported",
-            ),  # fmt: skip
-            _wit("Issue", "B4009E", "icon_traffic_cone", _ISSUE, extra_fields=("Microsoft.VSTS.Scheduling.DueDate",)),
+            ),
+            _wit(
+                "Issue",
+                "B4009E",
+                "icon_traffic_cone",
+                _ISSUE,
+                extra_fields=("Microsoft.VSTS.Scheduling.DueDate",),
+            ),
         )
     },
     "Scrum": {
         t.name: t
         for t in (
-            _wit("Epic", "FF7B00", "icon_crown", _SCRUM_PORTFOLIO, extra_fields=_PORTFOLIO_FIELDS, defaults=_P2_BUSINESS),
             _wit(
-                "Feature", "773B93", "icon_trophy", _SCRUM_PORTFOLIO, extra_fields=_PORTFOLIO_FIELDS,
+                "Epic",
+                "FF7B00",
+                "icon_crown",
+                _SCRUM_PORTFOLIO,
+                extra_fields=_PORTFOLIO_FIELDS,
                 defaults=_P2_BUSINESS,
-            ),  # fmt: skip
+            ),
             _wit(
-                "Product Backlog Item", "009CCC", "icon_list", _SCRUM_BACKLOG,
-                extra_fields=("Microsoft.VSTS.Scheduling.Effort", "Microsoft.VSTS.Common.BusinessValue",
-                              "Microsoft.VSTS.Common.ValueArea", "Microsoft.VSTS.Common.AcceptanceCriteria"),
-                defaults=_P2_BUSINESS, initial_reason="New backlog item",
-            ),  # fmt: skip
+                "Feature",
+                "773B93",
+                "icon_trophy",
+                _SCRUM_PORTFOLIO,
+                extra_fields=_PORTFOLIO_FIELDS,
+                defaults=_P2_BUSINESS,
+            ),
             _wit(
-                "Task", "F2CB1D", "icon_clipboard", _SCRUM_TASK, initial_reason="New task",
+                "Product Backlog Item",
+                "009CCC",
+                "icon_list",
+                _SCRUM_BACKLOG,
+                extra_fields=(
+                    "Microsoft.VSTS.Scheduling.Effort",
+                    "Microsoft.VSTS.Common.BusinessValue",
+                    "Microsoft.VSTS.Common.ValueArea",
+                    "Microsoft.VSTS.Common.AcceptanceCriteria",
+                ),
+                defaults=_P2_BUSINESS,
+                initial_reason="New backlog item",
+            ),
+            _wit(
+                "Task",
+                "F2CB1D",
+                "icon_clipboard",
+                _SCRUM_TASK,
+                initial_reason="New task",
                 extra_fields=("Microsoft.VSTS.Common.Activity", "Microsoft.VSTS.Scheduling.RemainingWork"),
-            ),  # fmt: skip
+            ),
             _wit(
-                "Bug", "CC293D", "icon_insect", _SCRUM_BACKLOG, extra_fields=_BUG_FIELDS, defaults=_BUG_DEFAULTS,
+                "Bug",
+                "CC293D",
+                "icon_insect",
+                _SCRUM_BACKLOG,
+                extra_fields=_BUG_FIELDS,
+                defaults=_BUG_DEFAULTS,
                 initial_reason="New defect reported",
-            ),  # fmt: skip
-            _wit("Impediment", "B4009E", "icon_traffic_cone", _states(("Open", "InProgress"), ("Closed", "Completed"))),
+            ),
+            _wit(
+                "Impediment",
+                "B4009E",
+                "icon_traffic_cone",
+                _states(("Open", "InProgress"), ("Closed", "Completed")),
+            ),
         )
     },
     "CMMI": {
@@ -289,16 +369,30 @@ PROCESSES: dict[str, dict[str, WorkItemTypeDef]] = {
             _wit("Task", "F2CB1D", "icon_clipboard", _CMMI, extra_fields=_TASK_FIELDS, defaults=_P2),
             _wit("Bug", "CC293D", "icon_insect", _CMMI, extra_fields=_BUG_FIELDS, defaults=_BUG_DEFAULTS),
             _wit("Change Request", "4F9FF0", "icon_chart", _CMMI, defaults=_P2),
-            _wit("Issue", "B4009E", "icon_traffic_cone", _states(("Active", "InProgress"), ("Closed", "Completed"))),
+            _wit(
+                "Issue",
+                "B4009E",
+                "icon_traffic_cone",
+                _states(("Active", "InProgress"), ("Closed", "Completed")),
+            ),
             _wit("Risk", "5688E0", "icon_gavel", _states(("Active", "InProgress"), ("Closed", "Completed"))),
-            _wit("Review", "5688E0", "icon_review", _states(("Active", "InProgress"), ("Closed", "Completed"))),
+            _wit(
+                "Review", "5688E0", "icon_review", _states(("Active", "InProgress"), ("Closed", "Completed"))
+            ),
         )
     },
     "Basic": {
         t.name: t
         for t in (
             _wit("Epic", "FF7B00", "icon_crown", _BASIC, extra_fields=_PORTFOLIO_FIELDS, defaults=_P2),
-            _wit("Issue", "009CCC", "icon_clipboard", _BASIC, extra_fields=("Microsoft.VSTS.Scheduling.Effort",), defaults=_P2),
+            _wit(
+                "Issue",
+                "009CCC",
+                "icon_clipboard",
+                _BASIC,
+                extra_fields=("Microsoft.VSTS.Scheduling.Effort",),
+                defaults=_P2,
+            ),
             _wit("Task", "F2CB1D", "icon_clipboard", _BASIC, extra_fields=_TASK_FIELDS, defaults=_P2),
         )
     },
@@ -308,9 +402,9 @@ CORE_TYPE_FIELDS: tuple[str, ...] = (
     "System.Id", "System.Rev", "System.Title", "System.Description", "System.State", "System.Reason",
     "System.AssignedTo", "System.CreatedDate", "System.CreatedBy", "System.ChangedDate", "System.ChangedBy",
     "System.TeamProject", "System.WorkItemType", "System.AreaPath", "System.IterationPath", "System.Tags",
-    "System.History", "System.Parent", "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.Common.StateChangeDate",
-    "Microsoft.VSTS.Common.ActivatedDate", "Microsoft.VSTS.Common.ActivatedBy", "Microsoft.VSTS.Common.ClosedDate",
-    "Microsoft.VSTS.Common.ClosedBy",
+    "System.History", "System.Parent", "Microsoft.VSTS.Common.Priority",
+    "Microsoft.VSTS.Common.StateChangeDate", "Microsoft.VSTS.Common.ActivatedDate",
+    "Microsoft.VSTS.Common.ActivatedBy", "Microsoft.VSTS.Common.ClosedDate", "Microsoft.VSTS.Common.ClosedBy",
 )  # fmt: skip
 
 
@@ -319,3 +413,26 @@ def find_process(name: str) -> str:
         if known.lower() == name.lower():
             return known
     raise ValueError(f"unknown process {name!r}; expected one of {', '.join(PROCESSES)}")
+
+
+_KIND_NAMES: dict[str, FieldKind] = {
+    "string": "string",
+    "integer": "integer",
+    "double": "double",
+    "datetime": "dateTime",
+    "html": "html",
+    "plaintext": "plainText",
+    "boolean": "boolean",
+    "identity": "identity",
+    "treepath": "treePath",
+}
+
+
+def parse_field_kind(type_name: str) -> FieldKind:
+    """A field type as the REST API names it (``dateTime``, ``plainText``…; case-insensitive)."""
+    kind = _KIND_NAMES.get(type_name.strip().lower())
+    if kind is None:
+        raise ValueError(
+            f"unknown field type {type_name!r}; expected one of {', '.join(_KIND_NAMES.values())}"
+        )
+    return kind

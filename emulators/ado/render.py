@@ -103,7 +103,9 @@ class Renderer:
             "workItemRevisions": {"href": f"{url}/revisions"},
             "workItemComments": {"href": f"{url}/comments"},
             "html": {"href": f"{self.base}/web/wi.aspx?pcguid={self.state.collection_id}&id={item_id}"},
-            "workItemType": {"href": f"{self.base}/{project.id if project else ''}/_apis/wit/workItemTypes/{type_name}"},
+            "workItemType": {
+                "href": f"{self.base}/{project.id if project else ''}/_apis/wit/workItemTypes/{type_name}"
+            },
             "fields": {"href": f"{self.base}/_apis/wit/fields"},
         }
         parent = revision.parent_id()
@@ -137,13 +139,17 @@ class Renderer:
         body["url"] = url or self.item_url(item.id)
         return body
 
-    def revision_resource(self, item: WorkItem, revision: Revision, *, style: IdentityStyle = "ref") -> dict[str, Any]:
-        """A work item as `revisions` returns it (all fields incl. Id/Rev, relations, revision url)."""
-        body = self.work_item(item, revision, expand="fields", relations=True, style=style)
+    def revision_resource(
+        self, item: WorkItem, revision: Revision, *, expand: Expand = "none", style: IdentityStyle = "ref"
+    ) -> dict[str, Any]:
+        """A work item as `revisions` returns it: the revision's fields and its own url."""
+        body = self.work_item(item, revision, expand=expand, style=style)
         body["url"] = f"{self.item_url(item.id)}/revisions/{revision.rev}"
         return body
 
-    def update(self, item: WorkItem, index: int, *, style: IdentityStyle = "ref") -> dict[str, Any]:
+    def update(
+        self, item: WorkItem, index: int, *, style: IdentityStyle = "ref", links: bool = False
+    ) -> dict[str, Any]:
         """WorkItemUpdate number `index + 1`: the deltas between revision `index` and the one before."""
         revision = item.revisions[index]
         previous = item.revisions[index - 1] if index > 0 else None
@@ -159,7 +165,8 @@ class Renderer:
         if deltas:
             body["fields"] = {
                 ref: {
-                    key: self.value(self.state.fields.find(ref), value, style) for key, value in change.items()
+                    key: self.value(self.state.fields.find(ref), value, style)
+                    for key, value in change.items()
                 }
                 for ref, change in deltas.items()
             }
@@ -167,11 +174,12 @@ class Renderer:
         if rel_changes:
             body["relations"] = rel_changes
         url = f"{self.item_url(item.id)}/updates/{index + 1}"
-        body["_links"] = {
-            "self": {"href": url},
-            "workItemUpdates": {"href": f"{self.item_url(item.id)}/updates"},
-            "parent": {"href": self.item_url(item.id)},
-        }
+        if links:  # hook payloads carry them; the updates API does not
+            body["_links"] = {
+                "self": {"href": url},
+                "workItemUpdates": {"href": f"{self.item_url(item.id)}/updates"},
+                "parent": {"href": self.item_url(item.id)},
+            }
         body["url"] = url
         return body
 
@@ -276,7 +284,10 @@ class Renderer:
             "referenceName": wit.reference_name,
             "description": wit.description,
             "color": wit.color,
-            "icon": {"id": wit.icon, "url": f"{self.base}/_apis/wit/workItemIcons/{wit.icon}?color={wit.color}&v=2"},
+            "icon": {
+                "id": wit.icon,
+                "url": f"{self.base}/_apis/wit/workItemIcons/{wit.icon}?color={wit.color}&v=2",
+            },
             "isDisabled": False,
             "fields": instances,
             "fieldInstances": instances,
@@ -295,7 +306,9 @@ def field_deltas(previous: Revision | None, revision: Revision) -> dict[str, dic
     for ref in list(new) + [r for r in old if r not in new]:
         before = old.get(ref) if ref != "System.History" else None
         after = new.get(ref)
-        if before == after or (isinstance(before, User) and isinstance(after, User) and before.id == after.id):
+        if before == after or (
+            isinstance(before, User) and isinstance(after, User) and before.id == after.id
+        ):
             continue
         change: dict[str, Any] = {}
         if before is not None:

@@ -16,7 +16,16 @@ from typing import Any, Literal
 from emulators.ado import errors
 from emulators.ado.identities import IdentityDirectory, User
 from emulators.ado.patch import LINK_TYPES, Draft, PatchOp, Relation, apply_ops, values_equal
-from emulators.ado.processes import PROCESS_TYPE_IDS, PROCESSES, FieldDef, FieldRegistry, WorkItemTypeDef, find_process
+from emulators.ado.processes import (
+    PROCESS_TYPE_IDS,
+    PROCESSES,
+    FieldDef,
+    FieldKind,
+    FieldRegistry,
+    WorkItemTypeDef,
+    find_process,
+)
+from emulators.ado.values import truncate_ms
 from emulators.common import Clock
 
 ChangeKind = Literal["created", "updated", "deleted", "restored"]
@@ -119,6 +128,7 @@ class WriteContext:
     bypass_rules: bool = False
     validate_only: bool = False
     suppress_notifications: bool = False
+    silent: bool = False  # seeding: no service hook events at all
 
 
 @dataclass
@@ -130,6 +140,7 @@ class ChangeEvent:
     user: User
     at: datetime
     suppress_notifications: bool = False
+    silent: bool = False
 
 
 @dataclass
@@ -158,6 +169,20 @@ class AdoState:
         self._next_id = 1
         self._changed: list[tuple[float, int]] = []  # (ChangedDate ts, id) of live items, sorted
 
+    def now(self) -> datetime:
+        """The clock at the millisecond precision work item dates are stored with."""
+        return truncate_ms(self.clock.now())
+
+    def reset(self) -> None:
+        """Forget every project, field added at run time and work item (listeners stay)."""
+        with self.lock:
+            self.fields = FieldRegistry()
+            self.projects.clear()
+            self.items.clear()
+            self.revision_log.clear()
+            self._changed.clear()
+            self._next_id = 1
+
     # --- projects ---------------------------------------------------------------------------------
 
     def seed_project(
@@ -178,7 +203,7 @@ class AdoState:
                 name=name,
                 process=find_process(process),
                 description=description,
-                created=self.clock.now(),
+                created=self.now(),
             )
             project.areas[name.lower()] = name
             project.iterations[name.lower()] = name
@@ -226,9 +251,11 @@ class AdoState:
 
     # --- fields -----------------------------------------------------------------------------------
 
-    def add_field(self, ref: str, name: str | None = None, kind: str = "string", *, description: str = "") -> FieldDef:
+    def add_field(
+        self, ref: str, name: str | None = None, kind: FieldKind = "string", *, description: str = ""
+    ) -> FieldDef:
         """Add an organization field (e.g. ``Custom.TandemCorrelationId``); it is valid on every type."""
-        definition = FieldDef(ref=ref, name=name or ref.split(".")[-1], kind=kind, description=description)  # type: ignore[arg-type]
+        definition = FieldDef(ref=ref, name=name or ref.split(".")[-1], kind=kind, description=description)
         return self.fields.add(definition)
 
     # --- reads ------------------------------------------------------------------------------------
@@ -325,9 +352,19 @@ class AdoState:
         with self.lock:
             item = self.get(item_id, include_deleted=destroy)
             if item.deleted is None:
-                item.deleted = Deletion(at=self.clock.now(), by=ctx.user)
+                item.deleted = Deletion(at=self.now(), by=ctx.user)
                 self._index_remove(item.current)
-                self._emit(ChangeEvent("deleted", item, item.current, item.current, ctx.user, item.deleted.at))
+                self._emit(
+                    ChangeEvent(
+                        "deleted",
+                        item,
+                        item.current,
+                        item.current,
+                        ctx.user,
+                        item.deleted.at,
+                        silent=ctx.silent,
+                    )
+                )
             if destroy:
                 del self.items[item_id]
             return item
@@ -339,7 +376,17 @@ class AdoState:
                 raise errors.work_item_not_found(item_id)
             item.deleted = None
             self._index_add(item.current)
-            self._emit(ChangeEvent("restored", item, item.current, item.current, ctx.user, self.clock.now()))
+            self._emit(
+                ChangeEvent(
+                    "restored",
+                    item,
+                    item.current,
+                    item.current,
+                    ctx.user,
+                    self.now(),
+                    silent=ctx.silent,
+                )
+            )
             return item
 
     def deleted_items(self) -> list[WorkItem]:
@@ -363,9 +410,13 @@ class AdoState:
         ops = [PatchOp(op="add", path=f"/fields/{ref}", value=value) for ref, value in (fields or {}).items()]
         if parent is not None:
             ops.append(
-                PatchOp(op="add", path="/relations/-", value={"rel": _HIER_REV, "url": f"/_apis/wit/workItems/{parent}"})
+                PatchOp(
+                    op="add",
+                    path="/relations/-",
+                    value={"rel": _HIER_REV, "url": f"/_apis/wit/workItems/{parent}"},
+                )
             )
-        ctx = WriteContext(user=self._user(by), bypass_rules=True, suppress_notifications=not notify)
+        ctx = WriteContext(user=self._user(by), bypass_rules=True, silent=not notify)
         return self.create(project, type_name, ops, ctx)
 
     def update_work_item(
@@ -373,7 +424,7 @@ class AdoState:
     ) -> WorkItem:
         """Change fields as a person would (``None`` clears a field); `notify` fires service hooks."""
         ops = [PatchOp(op="add", path=f"/fields/{ref}", value=value) for ref, value in fields.items()]
-        ctx = WriteContext(user=self._user(by), bypass_rules=True, suppress_notifications=not notify)
+        ctx = WriteContext(user=self._user(by), bypass_rules=True, silent=not notify)
         return self.update(item_id, ops, ctx)
 
     def _user(self, by: User | str | None) -> User:
@@ -413,13 +464,15 @@ class AdoState:
         old_relations = previous.relations if previous else ()
         history = draft.explicit.get("System.History") is not None
         changed = [
-            ref for ref in set(fields) | set(old_fields) if ref not in _DERIVED and not values_equal(fields.get(ref), old_fields.get(ref))
+            ref
+            for ref in set(fields) | set(old_fields)
+            if ref not in _DERIVED and not values_equal(fields.get(ref), old_fields.get(ref))
         ]
         if not creating and not changed and relations == old_relations and not history:
             return []
         self._check_hierarchy(item.id, relations, old_relations)
 
-        now = self.clock.now()
+        now = self.now()
         changed_date = self._changed_date(draft, ctx, previous, now)
         user = ctx.user
         changed_by = draft.fields.get("System.ChangedBy") if "System.ChangedBy" in draft.explicit else user
@@ -492,14 +545,18 @@ class AdoState:
             raise errors.rule_error("Title", "System.Title", "InvalidTooLong")
         state = fields.get("System.State")
         if not isinstance(state, str) or wit.state(state) is None:
-            raise errors.rule_error("State", "System.State", "Required, HasValues, LimitedToValues, AllowsOldValue, InvalidEmpty")
+            raise errors.rule_error(
+                "State", "System.State", "Required, HasValues, LimitedToValues, AllowsOldValue, InvalidEmpty"
+            )
 
-    def _check_hierarchy(self, item_id: int, relations: tuple[Relation, ...], old: tuple[Relation, ...]) -> None:
+    def _check_hierarchy(
+        self, item_id: int, relations: tuple[Relation, ...], old: tuple[Relation, ...]
+    ) -> None:
         parents = [r.target_id for r in relations if r.rel == _HIER_REV]
         if len(parents) > 1:
             raise errors.link_error(
-                f"TF201036: You cannot add a Child link between work items {parents[1]} and {item_id} because a "
-                "work item can have only one Parent link."
+                f"TF201036: You cannot add a Child link between work items {parents[1]} and {item_id} "
+                "because a work item can have only one Parent link."
             )
         old_keys = {r.key() for r in old}
         for relation in relations:
@@ -530,7 +587,9 @@ class AdoState:
             current = item.current.parent_id() if item else None
         return False
 
-    def _changed_date(self, draft: Draft, ctx: WriteContext, previous: Revision | None, now: datetime) -> datetime:
+    def _changed_date(
+        self, draft: Draft, ctx: WriteContext, previous: Revision | None, now: datetime
+    ) -> datetime:
         explicit = draft.fields.get("System.ChangedDate") if "System.ChangedDate" in draft.explicit else None
         if explicit is not None:
             if previous is not None and explicit.timestamp() < previous.changed_ts:
@@ -570,7 +629,12 @@ class AdoState:
             fields.pop("Microsoft.VSTS.Common.ActivatedBy", None)
 
     def _mirror_links(
-        self, item_id: int, relations: tuple[Relation, ...], old: tuple[Relation, ...], user: User, now: datetime
+        self,
+        item_id: int,
+        relations: tuple[Relation, ...],
+        old: tuple[Relation, ...],
+        user: User,
+        now: datetime,
     ) -> list[_Planned]:
         """Each added/removed work item link also changes the other end (a new revision there too)."""
         new_keys = {r.key(): r for r in relations if r.is_work_item_link}
@@ -593,13 +657,17 @@ class AdoState:
                 mirror = Relation(rel=LINK_TYPES[relation.rel][1], target_id=item_id)
                 rels = [r for r in rels if r.key() != mirror.key()]
             for relation in added:
-                mirror = Relation(rel=LINK_TYPES[relation.rel][1], target_id=item_id, attributes=relation.attributes)
+                mirror = Relation(
+                    rel=LINK_TYPES[relation.rel][1], target_id=item_id, attributes=relation.attributes
+                )
                 if all(r.key() != mirror.key() for r in rels):
                     rels.append(mirror)
             fields = {k: v for k, v in current.fields.items() if k != "System.History"}
-            when = now if now.timestamp() > current.changed_ts else datetime.fromtimestamp(
-                current.changed_ts, tz=now.tzinfo
-            ) + timedelta(milliseconds=1)
+            when = (
+                now
+                if now.timestamp() > current.changed_ts
+                else datetime.fromtimestamp(current.changed_ts, tz=now.tzinfo) + timedelta(milliseconds=1)
+            )
             fields["System.ChangedDate"] = when
             fields["System.ChangedBy"] = user
             fields["System.Rev"] = current.rev + 1
@@ -628,8 +696,9 @@ class AdoState:
                     previous,
                     plan.revision,
                     ctx.user,
-                    self.clock.now(),
+                    self.now(),
                     suppress_notifications=ctx.suppress_notifications,
+                    silent=ctx.silent,
                 )
             )
 

@@ -57,10 +57,10 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: Azure DevOps Services delivers service hooks from the internet; hooks and admin calls need a function key.
-  // checkov:skip=CKV_AZURE_17: Azure DevOps service hooks cannot present client certificates; they send the function key in a header.
+  // checkov:skip=CKV_AZURE_222: Azure DevOps Services delivers service hooks from the internet; hooks authenticate with the scenario's basic-auth secret, admin calls with a function key.
+  // checkov:skip=CKV_AZURE_17: Azure DevOps service hooks cannot present client certificates; they authenticate with basic auth instead.
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero per trigger; queued work survives an instance loss (alwaysReadyHttpInstances keeps HTTP warm).
-  // checkov:skip=CKV_AZURE_213: a platform health probe every minute would keep an instance running and billed; GET /api/health serves external availability tests.
+  // checkov:skip=CKV_AZURE_213: a platform health probe every minute would keep an instance running and billed; point an availability test at GET /api/health instead.
   name: appName
   location: location
   tags: tags

@@ -429,3 +429,30 @@ def test_json_body_sets_content_type() -> None:
     client_for(handler).request("POST", URL, json={"a": 1})
     assert seen[0].headers["Content-Type"] == "application/json"
     assert seen[0].content == b'{"a": 1}'
+
+
+def test_203_sign_in_page_is_an_auth_error() -> None:
+    handler, _ = scripted(
+        httpx.Response(203, headers={"Content-Type": "text/html"}, text="<html>Sign In</html>")
+    )
+    with pytest.raises(AuthError, match="sign-in page"):
+        client_for(handler).request("GET", URL)
+
+
+def test_a_2xx_that_is_not_json_is_transient() -> None:
+    handler, _ = scripted(
+        httpx.Response(200, headers={"Content-Type": "text/html"}, text="<html>proxy</html>")
+    )
+    with pytest.raises(TransientError, match="not JSON"):
+        client_for(handler).get_json(URL)
+
+
+def test_redirects_are_reported_not_followed() -> None:
+    handler, _ = scripted(
+        httpx.Response(302, headers={"Location": "https://app.vssps.visualstudio.com/_signin?x=1"})
+    )
+    with pytest.raises(AuthError, match="sign-in"):
+        client_for(handler).request("GET", URL)
+    handler, _ = scripted(httpx.Response(301, headers={"Location": "https://tfs.contoso.com/tfs/Default"}))
+    with pytest.raises(PermanentError, match="configure that URL"):
+        client_for(handler).request("GET", URL)

@@ -1,0 +1,56 @@
+"""Azure DevOps emulator: one Services organization or Server collection over real HTTP, speaking the
+7.1 REST wire format (work items, WIQL, reporting revisions, fields, types, projects, service hooks).
+
+Base URL: ``http://127.0.0.1:PORT/contoso`` (Services) or ``http://127.0.0.1:PORT/tfs/DefaultCollection``
+(Server). Auth: ``Authorization: Basic base64(":" + PAT)`` (any user name) or, Services only, ``Bearer
+<token>`` when one is configured. Every REST call needs ``api-version`` (query string or Accept header).
+
+Endpoint names (used by counters and fault rules; fnmatch patterns such as ``wit.workitems.*`` work):
+``core.connectionData``, ``core.projects.list|get``, ``wit.fields.list|get|create``,
+``wit.workitemtypes.list|get|states``, ``wit.workitems.create|get|list|update|delete``,
+``wit.workitemsbatch``, ``wit.updates.list|get``, ``wit.revisions.list|get``,
+``wit.recyclebin.list|get|restore|destroy``, ``wit.wiql``, ``wit.reporting.revisions``, ``wit.batch``
+(``POST _apis/wit/$batch``), ``wit.classificationnodes.list|get``,
+``hooks.subscriptions.list|create|get|replace|delete``, ``hooks.notifications.list``.
+
+Control API (no auth), rooted at ``http://127.0.0.1:PORT/_emulator`` and also at ``{base URL}/_emulator``:
+
+- ``GET /health`` → ``{"ok": true}``
+- ``GET /counters`` → ``{"calls": {endpoint: n}, "writes": {kind: n}, "totalCalls", "totalWrites"}``; write
+  kinds are ``create``, ``update``, ``update_noop`` (a PATCH that changed nothing), ``delete``, ``restore``,
+  ``destroy``. ``POST /reset-counters`` zeroes them.
+- ``GET /faults`` lists the rules; ``POST /faults`` adds one rule or a list of them, e.g.
+  ``{"endpoint": "wit.wiql", "method": "POST", "times": 2, "status": 429, "retryAfter": 1}`` (fields of
+  `emulators.common.FaultRule`, camelCase or snake_case: ``latencyMs``, ``message``, ``headers``;
+  ``"status": null`` passes the call through but adds the Retry-After/X-RateLimit-* headers; ``"times": null``
+  keeps the rule until cleared); ``DELETE /faults`` clears rules and latency.
+- ``POST /latency`` ``{"ms": 20}`` delays every call.
+- ``GET|POST /clock`` ``{"advanceSeconds": 90}``, ``{"freeze": "2026-01-01T00:00:00Z"}``, ``{"freeze": true}``
+  or ``{"unfreeze": true}`` → ``{"now": …}``.
+- ``POST /seed`` ``{"users": [{displayName, uniqueName, email?, pat?}], "fields": [{referenceName, name?,
+  type?}], "projects": [{name, process?, description?, areas?, iterations?}], "workItems": [{project, type,
+  fields, parent?, by?, notify?}]}`` → the created ids.
+- ``GET /state`` → flavor, config, projects, users, item counts, subscriptions.
+- ``POST /config`` ``{"maxApiVersion": "6.0", "previewApiVersion", "wiqlMaxResults", "batchLimit"}``.
+- ``POST /work-items/{id}`` ``{"fields": {...}, "by": "ann.chen@contoso.com", "notify": true}``: a person
+  edits an item (rules bypassed; hooks fire when notify).
+- ``GET /hooks/deliveries`` → every notification with its attempts and payload; ``POST /hooks/pause``,
+  ``/hooks/resume``, ``/hooks/flush`` (scheduled retries due now), ``/hooks/wait-idle`` ``{"timeout": 5}``.
+- ``POST /reset`` → an empty organization: no projects, items, subscriptions, faults or counts.
+"""
+
+from emulators.ado.emulator import DEFAULT_COLLECTION, DEFAULT_ORG, DEFAULT_PAT, AdoEmulator
+from emulators.ado.hooks import HookPolicy
+from emulators.ado.identities import User, make_user
+from emulators.common import FaultRule
+
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "DEFAULT_ORG",
+    "DEFAULT_PAT",
+    "AdoEmulator",
+    "FaultRule",
+    "HookPolicy",
+    "User",
+    "make_user",
+]

@@ -1,0 +1,281 @@
+"""`AdoEmulator`: one Azure DevOps Services organization or Server collection served over real HTTP on
+loopback, wiring the store, WIQL, service hooks and the control API together.
+
+Python API (see the package docstring for the HTTP control API)::
+
+    with AdoEmulator("services", pat="secret") as ado:          # ado.base_url == http://127.0.0.1:PORT/contoso
+        project = ado.seed_project("Fabrikam", process="Agile")
+        item_id = ado.seed_work_item("Fabrikam", "Task", {"System.Title": "Write docs"})
+        ado.faults.add(endpoint="wit.wiql", status=429, retry_after=1, times=2)
+        ado.counters.calls("wit.workitems.*"); ado.counters.writes("update")
+        ado.hooks.wait_idle(); ado.hooks.delivered_payloads("workitem.updated")
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, Self
+
+from emulators.ado.app import AdoApp, AdoConfig, Env
+from emulators.ado.control import Seed, control_routes
+from emulators.ado.hooks import HookPolicy, HookService
+from emulators.ado.identities import IdentityDirectory, User
+from emulators.ado.processes import FieldDef, parse_field_kind
+from emulators.ado.render import Renderer
+from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
+from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
+from emulators.ado.routes_core import ROUTES as CORE_ROUTES
+from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
+from emulators.ado.routes_wit import ROUTES as WIT_ROUTES
+from emulators.ado.store import AdoState, Project
+from emulators.common import Clock, Counters, FaultInjector, ServerThread
+
+Flavor = Literal["services", "server"]
+
+DEFAULT_PAT = "tandem-emulator-pat"
+DEFAULT_ORG = "contoso"
+DEFAULT_COLLECTION = "DefaultCollection"
+
+
+class AdoEmulator:
+    """An Azure DevOps Services organization (``flavor="services"``) or Server collection
+    (``flavor="server"``) on ``http://{host}:{port}``.
+
+    The PAT (basic auth, any user name) belongs to the first user of the directory ("Tandem Sync" by
+    default); `add_pat` gives other users their own PATs so tests can act as people. `bearer_token`
+    (Services only, as Entra tokens do not exist on-prem) is accepted as ``Authorization: Bearer``."""
+
+    def __init__(
+        self,
+        flavor: Flavor = "services",
+        *,
+        org_or_collection: str | None = None,
+        pat: str = DEFAULT_PAT,
+        bearer_token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        users: Iterable[User] | None = None,
+        max_api_version: str = "7.1",
+        wiql_max_results: int = 20_000,
+        batch_limit: int = 200,
+        hook_policy: HookPolicy | None = None,
+        latency_ms: int = 0,
+        suppress_notifications_skips_hooks: bool = False,
+    ) -> None:
+        if flavor not in ("services", "server"):
+            raise ValueError(f"flavor must be 'services' or 'server', not {flavor!r}")
+        if bearer_token is not None and flavor == "server":
+            raise ValueError("Azure DevOps Server does not accept Entra ID bearer tokens; use a PAT")
+        self.flavor: Flavor = flavor
+        self.name = org_or_collection or (DEFAULT_ORG if flavor == "services" else DEFAULT_COLLECTION)
+        self.host = host
+        self.pat = pat
+        base_path = f"/{self.name}" if flavor == "services" else f"/tfs/{self.name}"
+        self.clock = Clock()
+        self.faults = FaultInjector()
+        self.faults.latency_ms = latency_ms
+        self.counters = Counters()
+        self.identities = IdentityDirectory(flavor, users=users, base_url=lambda: self.base_url)
+        self.state = AdoState(self.identities, self.clock, collection_name=self.name)
+        self.config = AdoConfig(
+            flavor=flavor,
+            base_path=base_path,
+            max_api_version=max_api_version,
+            preview_api_version="7.2" if flavor == "services" and max_api_version == "7.1" else None,
+            wiql_max_results=wiql_max_results,
+            batch_limit=batch_limit,
+        )
+        service_user = self.identities.first()
+        self.config.pats[pat] = service_user
+        if bearer_token is not None:
+            self.config.bearer_tokens[bearer_token] = service_user
+        self._server: ServerThread | None = None
+        self._port = port
+        self.renderer = Renderer(self.state, lambda: self.base_url)
+        self.hooks = HookService(
+            self.state,
+            self.renderer,
+            self.clock,
+            flavor=flavor,
+            policy=hook_policy,
+            suppress_notifications_skips_hooks=suppress_notifications_skips_hooks,
+        )
+        env = Env(
+            config=self.config,
+            state=self.state,
+            renderer=self.renderer,
+            hooks=self.hooks,
+            faults=self.faults,
+            counters=self.counters,
+            clock=self.clock,
+            base_url=lambda: self.base_url,
+        )
+        self.app = AdoApp(
+            env,
+            [*CORE_ROUTES, *WIT_ROUTES, *QUERY_ROUTES, *BATCH_ROUTES, *CLASSIFICATION_ROUTES],
+            control_routes(self),
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start serving; returns the base URL (``…/contoso`` or ``…/tfs/DefaultCollection``)."""
+        self._server = ServerThread(self.app, self.host, self._port, name=f"ado-{self.flavor}")
+        self._port = self._server.start()
+        self.hooks.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        self.hooks.stop()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}{self.config.base_path}"
+
+    @property
+    def control_url(self) -> str:
+        return f"{self.root_url}/_emulator"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    # --- seeding and configuration ----------------------------------------------------------------
+
+    def seed_project(
+        self,
+        name: str,
+        process: str = "Agile",
+        *,
+        description: str = "",
+        areas: Iterable[str] = (),
+        iterations: Iterable[str] = ("Sprint 1", "Sprint 2", "Sprint 3"),
+    ) -> Project:
+        return self.state.seed_project(
+            name, process, description=description, areas=areas, iterations=iterations
+        )
+
+    def seed_work_item(
+        self,
+        project: str,
+        type_name: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        parent: int | None = None,
+        by: User | str | None = None,
+        notify: bool = False,
+    ) -> int:
+        """Create a work item directly (rules bypassed, no hooks unless `notify`); returns its id."""
+        return self.state.create_work_item(project, type_name, fields, parent=parent, by=by, notify=notify).id
+
+    def add_user(
+        self, display_name: str, unique_name: str, *, email: str | None = None, pat: str | None = None
+    ) -> User:
+        user = self.identities.add_user(display_name, unique_name, email=email)
+        if pat is not None:
+            self.add_pat(pat, user)
+        return user
+
+    def add_pat(self, pat: str, user: User | str) -> User:
+        resolved = user if isinstance(user, User) else self.identities.resolve(user)
+        if resolved is None:
+            raise ValueError(f"unknown user {user!r}")
+        self.config.pats[pat] = resolved
+        return resolved
+
+    def add_field(self, ref: str, name: str | None = None, type_name: str = "string") -> FieldDef:
+        """Add an organization field valid on every type, e.g. ``add_field("Custom.TandemId", "Id")``."""
+        return self.state.add_field(ref, name, parse_field_kind(type_name))
+
+    def configure(
+        self,
+        *,
+        max_api_version: str | None = None,
+        preview_api_version: str | None = None,
+        wiql_max_results: int | None = None,
+        batch_limit: int | None = None,
+    ) -> None:
+        if max_api_version is not None:
+            self.config.max_api_version = max_api_version
+            if preview_api_version is None:
+                self.config.preview_api_version = None
+        if preview_api_version is not None:
+            self.config.preview_api_version = preview_api_version or None
+        if wiql_max_results is not None:
+            self.config.wiql_max_results = wiql_max_results
+        if batch_limit is not None:
+            self.config.batch_limit = batch_limit
+
+    def auth_header(self, pat: str | None = None) -> dict[str, str]:
+        token = base64.b64encode(f":{pat or self.pat}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def apply_seed(self, seed: Seed) -> dict[str, Any]:
+        """What ``POST /_emulator/seed`` does."""
+        users = []
+        for u in seed.users:
+            user = self.add_user(u.displayName, u.uniqueName, email=u.email, pat=u.pat)
+            users.append({"id": user.id, "uniqueName": user.unique_name})
+        for f in seed.fields:
+            self.add_field(f.referenceName, f.name, f.type)
+        projects = []
+        for p in seed.projects:
+            iterations = p.iterations if p.iterations is not None else ["Sprint 1", "Sprint 2", "Sprint 3"]
+            project = self.seed_project(
+                p.name, p.process, description=p.description, areas=p.areas, iterations=iterations
+            )
+            projects.append({"id": project.id, "name": project.name})
+        items = []
+        for w in seed.workItems:
+            item = self.state.create_work_item(
+                w.project, w.type, w.fields, parent=w.parent, by=w.by, notify=w.notify
+            )
+            items.append({"id": item.id, "rev": item.rev})
+        return {"users": users, "projects": projects, "workItems": items}
+
+    def describe(self) -> dict[str, Any]:
+        live = self.state.live_items()
+        return {
+            "flavor": self.flavor,
+            "baseUrl": self.base_url,
+            "config": {
+                "maxApiVersion": self.config.max_api_version,
+                "previewApiVersion": self.config.preview_api_version,
+                "wiqlMaxResults": self.config.wiql_max_results,
+                "batchLimit": self.config.batch_limit,
+            },
+            "projects": [
+                {"id": p.id, "name": p.name, "process": p.process} for p in self.state.projects.values()
+            ],
+            "users": [
+                {"displayName": u.display_name, "uniqueName": u.unique_name} for u in self.identities.all()
+            ],
+            "workItems": len(live),
+            "deletedWorkItems": len(self.state.deleted_items()),
+            "subscriptions": [
+                {"id": s.id, "eventType": s.event_type, "status": s.status} for s in self.hooks.list()
+            ],
+        }
+
+    def reset(self) -> None:
+        """Back to an empty organization: no projects, items, subscriptions, faults or counts."""
+        self.hooks.reset()
+        self.state.reset()
+        self.faults.clear()
+        self.counters.reset()
+        self.clock.reset()

@@ -1,0 +1,363 @@
+"""The `tandem` command: run the local stack and the demo, and operate scenarios (run, status, config,
+dead letters) on a local stack or a deployed app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tandem.client import CliError, Target
+
+DIRECTIONS = ("left_to_right", "right_to_left")
+RUN_COUNTERS = (
+    "changes",
+    "enqueued",
+    "created",
+    "updated",
+    "unchanged",
+    "conflicts",
+    "failed",
+    "retried",
+    "skipped",
+)
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "    ") -> str:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = [indent + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """One scenario's status for people: runs with counters, links, conflicts, failures, dead letters."""
+    out = [f"Scenario {status['scenario']}"]
+    links = dict(status.get("links") or {})
+    total = links.pop("total", 0)
+    detail = ", ".join(f"{n} {kind}" for kind, n in sorted(links.items()))
+    out.append(f"  Links: {total}" + (f" ({detail})" if detail else ""))
+
+    runs = status.get("runs") or []
+    if runs:
+        present = [c for c in RUN_COUNTERS if any(c in (r.get("counts") or {}) for r in runs)]
+        rows = [
+            [_when(r.get("started_at")), r.get("direction"), r.get("trigger"), r.get("status")]
+            + [(r.get("counts") or {}).get(c, 0) for c in present]
+            + [_short(r.get("error") or "", 50)]
+            for r in runs
+        ]
+        out.append(f"  Last runs ({len(runs)}):")
+        out.append(
+            table(
+                ["STARTED (UTC)", "DIRECTION", "TRIGGER", "STATUS", *[c.upper() for c in present], "ERROR"],
+                rows,
+            )
+        )
+    else:
+        out.append("  Last runs: none yet")
+
+    conflicts = status.get("conflicts") or []
+    out.append(f"  Conflicts: {len(conflicts)}" + (" (flagged for a person)" if conflicts else ""))
+    if conflicts:
+        rows = [
+            [
+                c.get("link_id"),
+                c.get("rule"),
+                _short(c.get("left_value"), 30),
+                _short(c.get("right_value"), 30),
+                _when(c.get("at")),
+            ]
+            for c in conflicts
+        ]
+        out.append(table(["LINK", "FIELD", "LEFT", "RIGHT", "AT"], rows))
+
+    failures = status.get("failures") or []
+    out.append(f"  Failures: {len(failures)}")
+    if failures:
+        rows = [
+            [
+                f.get("direction"),
+                f.get("source_id"),
+                f.get("kind"),
+                f.get("attempts"),
+                _short(f.get("reason"), 80),
+            ]
+            for f in failures
+        ]
+        out.append(table(["DIRECTION", "SOURCE ID", "KIND", "ATTEMPTS", "REASON"], rows))
+
+    dead = status.get("dead_letters") or []
+    out.append(f"  Dead letters: {len(dead)}")
+    if dead:
+        rows = [
+            [
+                d.get("direction"),
+                d.get("source_id"),
+                d.get("reason"),
+                _short(d.get("description") or "", 70),
+                _when(d.get("at")),
+            ]
+            for d in dead
+        ]
+        out.append(table(["DIRECTION", "SOURCE ID", "REASON", "DESCRIPTION", "AT"], rows))
+    return "\n".join(out)
+
+
+def render_dead_letters(items: Sequence[dict[str, Any]]) -> str:
+    if not items:
+        return "No dead-lettered messages."
+    rows = []
+    for d in items:
+        body = (d.get("message") or {}).get("body") or {}
+        rows.append(
+            [
+                d.get("queue"),
+                body.get("scenario"),
+                body.get("direction"),
+                body.get("source_id", body.get("kind", "")),
+                d.get("reason"),
+                _short(d.get("description") or "", 70),
+                _when(d.get("dead_lettered_at")),
+            ]
+        )
+    return table(
+        ["QUEUE", "SCENARIO", "DIRECTION", "SOURCE ID", "REASON", "DESCRIPTION", "AT"], rows, indent=""
+    )
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _stack() -> dict[str, Any] | None:
+    from tandem.client import read_stack_file
+    from tandem.stack import state_dir
+
+    return read_stack_file(state_dir() / "stack.json")
+
+
+def _target(args: argparse.Namespace) -> Target:
+    from tandem.client import resolve_target
+
+    return resolve_target(args.url, args.key, _stack())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tandem.serve import serve
+
+    return serve(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tandem import demo
+
+    return int(demo.main(list(args.demo_args)) or 0)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    target = _target(args)
+    names = [args.scenario] if args.scenario else target.scenarios()
+    statuses = [target.status(name) for name in names]
+    if args.json:
+        print(json.dumps(statuses[0] if args.scenario else statuses, indent=2))
+    elif not statuses:
+        print("No scenarios configured: load some with `tandem config apply FILE`.")
+    else:
+        print("\n\n".join(render_status(s) for s in statuses))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    target = _target(args)
+    before = len(target.status(args.scenario).get("dead_letters") or []) if target.local else 0
+    started = time.time()
+    reply = target.run(args.scenario, args.direction)
+    enqueued = reply.get("enqueued") or []
+    print(f"{args.scenario}: poll enqueued for {', '.join(enqueued) or 'no direction'}", file=sys.stderr)
+    if not target.local or args.no_wait:
+        if not target.local:
+            print(
+                "The app's workers run it; follow it with `tandem status " + args.scenario + "`.",
+                file=sys.stderr,
+            )
+        return 0
+    if not target.wait_idle(args.timeout):
+        print(f"still busy after {args.timeout:.0f} s; see `tandem status {args.scenario}`", file=sys.stderr)
+        return 1
+    status = target.status(args.scenario)
+    mine = [
+        r
+        for r in status.get("runs") or []
+        if r.get("trigger") == "manual"
+        and r.get("direction") in enqueued
+        and _epoch(r.get("started_at")) >= started
+    ]
+    status["runs"] = mine  # only the runs this command started
+    print(render_status(status))
+    dead = len(status.get("dead_letters") or []) - before
+    if dead > 0:
+        print(f"{dead} message(s) of this run were dead-lettered; reasons above", file=sys.stderr)
+    return 1 if dead > 0 or any(r.get("status") == "failed" for r in mine) else 0
+
+
+def _epoch(value: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _load(args: argparse.Namespace) -> Any:
+    import os
+
+    from tandem.configfile import load_config
+
+    stack = _stack()
+    variables = {**os.environ, **((stack or {}).get("variables") or {})}
+    return load_config(args.file, variables)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    names = ", ".join(s.name for s in config.scenarios) or "none"
+    print(
+        f"{args.file}: valid — {len(config.connections)} connection(s), "
+        f"{len(config.field_maps)} field map(s), scenarios: {names}"
+    )
+    return 0
+
+
+def cmd_config_apply(args: argparse.Namespace) -> int:
+    config = _load(args)
+    target = _target(args)
+    names = target.apply_config(config)
+    print(f"Applied {args.file} to the {target.description}: scenarios {', '.join(names) or 'none'}")
+    return 0
+
+
+def cmd_deadletters_list(args: argparse.Namespace) -> int:
+    items = _target(args).dead_letters(args.queue)
+    print(json.dumps(items, indent=2) if args.json else render_dead_letters(items))
+    return 0
+
+
+def cmd_deadletters_replay(args: argparse.Namespace) -> int:
+    moved = _target(args).replay(args.queue, args.limit)
+    for queue, n in moved.items():
+        print(f"{queue}: {n} message(s) replayed")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="tandem",
+        description="Tandem: two-way sync of Azure DevOps, PWA and Planner. Run the local stack, the demo, "
+        "and operate scenarios on a local stack or a deployed function app.",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument(
+        "--url", help="admin API base, e.g. https://<app>.azurewebsites.net/api (env TANDEM_URL)"
+    )
+    target.add_argument("--key", help="function key for the admin API (env TANDEM_KEY)")
+
+    p = sub.add_parser(
+        "serve", help="run the local stack until Ctrl-C; prints one JSON line: URLs, credentials"
+    )
+    p.add_argument("--config", help="configuration YAML to apply (default: the ADO Server ↔ Services demo)")
+    p.add_argument("--port", type=int, default=None, help="port of the functions host (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("demo", help="start the local stack, seed data and narrate a sync")
+    p.add_argument("demo_args", nargs=argparse.REMAINDER, help="options passed to the demo")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("run", parents=[target], help="poll a scenario now (waits for it on a local stack)")
+    p.add_argument("scenario")
+    p.add_argument("--direction", choices=DIRECTIONS, help="one direction (default: every enabled one)")
+    p.add_argument("--no-wait", action="store_true", help="return once the poll is enqueued")
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the local queue (default 120)"
+    )
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser(
+        "status", parents=[target], help="last runs, links, conflicts, failures and dead letters with reasons"
+    )
+    p.add_argument("scenario", nargs="?", help="one scenario (default: all)")
+    p.add_argument("--json", action="store_true", help="print the status documents as JSON")
+    p.set_defaults(handler=cmd_status)
+
+    config = sub.add_parser("config", help="check or apply a configuration file").add_subparsers(
+        dest="config_command", required=True, metavar="ACTION"
+    )
+    p = config.add_parser("check", help="validate FILE; errors name the field")
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_config_check)
+    p = config.add_parser("apply", parents=[target], help="validate FILE and store it as the configuration")
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_config_apply)
+
+    dead = sub.add_parser("deadletters", help="list or replay dead-lettered messages").add_subparsers(
+        dest="dead_command", required=True, metavar="ACTION"
+    )
+    p = dead.add_parser("list", parents=[target], help="dead-lettered messages with their reasons")
+    p.add_argument("--queue", help="one queue (default: the poll and item queues)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_deadletters_list)
+    p = dead.add_parser("replay", parents=[target], help="put dead-lettered messages back on their queue")
+    p.add_argument("--queue", help="one queue (default: the poll and item queues)")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(handler=cmd_deadletters_replay)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sync.config import ConfigError
+
+    args = parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"tandem {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

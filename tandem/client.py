@@ -1,0 +1,267 @@
+"""How the command line reaches a Tandem: a running `tandem serve` (found through `.tandem/stack.json`), a
+deployed app's admin API (`--url`/`--key`), or its storage and queue directly from app settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sync.config import TandemConfig
+
+FUNCTIONS_KEY_HEADER = "x-functions-key"
+NO_TARGET = (
+    "No Tandem to talk to. Start the local stack with `tandem serve` (other commands then find it through "
+    ".tandem/stack.json), or pass --url https://<app>.azurewebsites.net/api --key <function key> "
+    "(or set TANDEM_URL and TANDEM_KEY), or set AzureWebJobsStorage and "
+    "ServiceBusConnection__fullyQualifiedNamespace (environment or local.settings.json) to use the "
+    "app's storage and queues directly."
+)
+
+
+class CliError(Exception):
+    """A failure the person at the terminal can act on; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Target(Protocol):
+    description: str
+    local: bool  # a `tandem serve` stack: its queue can be waited on
+
+    def scenarios(self) -> list[str]: ...
+    def status(self, scenario: str) -> dict[str, Any]: ...
+    def run(self, scenario: str, direction: str | None) -> dict[str, Any]: ...
+    def wait_idle(self, timeout: float) -> bool: ...
+    def apply_config(self, config: TandemConfig) -> list[str]: ...
+    def dead_letters(self, queue: str | None) -> list[dict[str, Any]]: ...
+    def replay(self, queue: str | None, limit: int) -> dict[str, int]: ...
+
+
+def read_stack_file(path: Path) -> dict[str, Any] | None:
+    """The running stack's description, or None when there is none (or its process has gone)."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    pid = info.get("pid")
+    if isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # left behind by a stack that was killed
+        except PermissionError:
+            pass
+    return info
+
+
+@dataclass
+class AdminApi:
+    """The app's admin API over HTTP; with `local`, also the stack-only routes of `tandem serve`."""
+
+    url: str
+    key: str
+    local: bool = False
+    timeout: float = 30.0
+
+    @property
+    def description(self) -> str:
+        return f"{'local stack' if self.local else 'function app'} at {self.url}"
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        import httpx
+
+        try:
+            response = httpx.request(
+                method,
+                path if "://" in path else f"{self.url.rstrip('/')}/{path.lstrip('/')}",
+                headers={FUNCTIONS_KEY_HEADER: self.key} if self.key else {},
+                json=body,
+                params=dict(params or {}),
+                timeout=timeout or self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the {self.description}: {type(exc).__name__}") from None
+        if response.status_code == 401:
+            raise CliError(f"the {self.description} refused the key (401): check --key / TANDEM_KEY")
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            data = {"error": response.text[:500]}
+        if response.status_code >= 400:
+            message = data.get("error") if isinstance(data, dict) else None
+            code = 2 if response.status_code in (400, 404) else 1
+            raise CliError(message or f"{method} {path} answered HTTP {response.status_code}", code)
+        return data
+
+    def _stack_url(self, path: str) -> str:
+        # Stack-only routes sit beside the function routes, outside their /api prefix.
+        base = self.url.rstrip("/")
+        root = base[: -len("/api")] if base.endswith("/api") else base
+        return f"{root}/_local/{path}"
+
+    def _need_local(self, what: str) -> None:
+        if not self.local:
+            raise CliError(
+                f"{what} of a deployed app goes through its storage and Service Bus: set AzureWebJobsStorage "
+                "and ServiceBusConnection__fullyQualifiedNamespace instead of --url",
+                2,
+            )
+
+    def scenarios(self) -> list[str]:
+        self._need_local("Listing scenarios")
+        return list(self._call("GET", self._stack_url("scenarios")))
+
+    def status(self, scenario: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"scenarios/{scenario}/status"))
+
+    def run(self, scenario: str, direction: str | None) -> dict[str, Any]:
+        return dict(self._call("POST", f"scenarios/{scenario}/run", body={"direction": direction}))
+
+    def wait_idle(self, timeout: float) -> bool:
+        self._need_local("Waiting for the queue")
+        data = self._call("GET", self._stack_url("idle"), params={"timeout": timeout}, timeout=timeout + 10)
+        return bool(data.get("idle"))
+
+    def apply_config(self, config: TandemConfig) -> list[str]:
+        self._need_local("Applying configuration")
+        document = config.model_dump(mode="json", exclude_none=True)
+        return list(self._call("PUT", self._stack_url("config"), body=document)["scenarios"])
+
+    def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
+        self._need_local("Reading dead letters")
+        return list(
+            self._call("GET", self._stack_url("deadletters"), params={"queue": queue} if queue else {})
+        )
+
+    def replay(self, queue: str | None, limit: int) -> dict[str, int]:
+        self._need_local("Replaying dead letters")
+        params: dict[str, Any] = {"limit": limit, **({"queue": queue} if queue else {})}
+        return dict(self._call("POST", self._stack_url("deadletters/replay"), params=params)["replayed"])
+
+
+class DirectState:
+    """The app's own tables and queues, from app settings: what an operator uses against Azure."""
+
+    local = False
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._services: Any = None
+
+    @property
+    def description(self) -> str:
+        return "the app's storage and queues"
+
+    def services(self) -> Any:
+        if self._services is None:
+            from sync.services import build_services
+
+            self._services = build_services(self.settings)
+        return self._services
+
+    def _handler(self, handler: Any, method: str, route: dict[str, str], body: Any = None) -> dict[str, Any]:
+        # The admin functions' own handlers, run in-process: same validation and answers as over HTTP.
+        import azure.functions as func
+
+        from sync import triggers
+
+        triggers.use_services(self.services())
+        request = func.HttpRequest(
+            method=method,
+            url="http://localhost/api",
+            route_params=route,
+            body=json.dumps(body).encode() if body is not None else b"",
+        )
+        response = handler(request)
+        data = json.loads(response.get_body() or b"{}")
+        if response.status_code >= 400:
+            raise CliError(data.get("error", f"HTTP {response.status_code}"), 2)
+        return dict(data)
+
+    def scenarios(self) -> list[str]:
+        return [s.name for s in self.services().config().scenarios]
+
+    def status(self, scenario: str) -> dict[str, Any]:
+        from sync import triggers
+
+        return self._handler(triggers.on_status, "GET", {"scenario": scenario})
+
+    def run(self, scenario: str, direction: str | None) -> dict[str, Any]:
+        from sync import triggers
+
+        return self._handler(triggers.on_run, "POST", {"scenario": scenario}, {"direction": direction})
+
+    def wait_idle(self, timeout: float) -> bool:
+        return False  # Service Bus is drained by the deployed app's workers, not by this command
+
+    def apply_config(self, config: TandemConfig) -> list[str]:
+        # Only the tables are needed: no queue or secrets for storing a configuration.
+        from state.config_store import ConfigStore
+        from state.tables import Tables
+
+        tables = Tables.from_settings(self.settings)
+        tables.create_all()
+        # The same document Services.apply_config stores; the app picks it up within its config TTL.
+        ConfigStore(tables).replace(config.model_dump(mode="json", exclude_none=True))
+        return [s.name for s in config.scenarios]
+
+    def _queues(self, queue: str | None) -> list[str]:
+        return [queue] if queue else [self.settings.poll_queue, self.settings.item_queue]
+
+    def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
+        out = []
+        for name in self._queues(queue):
+            for dead in self.services().queue.dead_letters(name):
+                out.append({"queue": name, **dead.model_dump(mode="json")})
+        return out
+
+    def replay(self, queue: str | None, limit: int) -> dict[str, int]:
+        return {name: self.services().queue.replay_dead_letters(name, limit) for name in self._queues(queue)}
+
+
+def app_settings(env: Mapping[str, str] | None = None, settings_file: Path | None = None) -> Any:
+    """App settings as the Functions host sees them locally: local.settings.json Values, then env."""
+    from sync.settings import AppSettings
+
+    values: dict[str, str] = {}
+    file = settings_file or Path("local.settings.json")
+    if file.exists():
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CliError(f"{file} is not valid JSON: {exc}", 2) from None
+        values.update({k: v for k, v in (data.get("Values") or {}).items() if isinstance(v, str)})
+    values.update(os.environ if env is None else env)
+    return AppSettings.from_env(values)
+
+
+def resolve_target(url: str | None, key: str | None, stack: dict[str, Any] | None) -> Target:
+    """--url/--key (or TANDEM_URL/TANDEM_KEY), else the running local stack, else the app settings."""
+    url = url or os.environ.get("TANDEM_URL")
+    key = key or os.environ.get("TANDEM_KEY")
+    if url:
+        same = stack is not None and stack.get("functions", "").rstrip("/") == url.rstrip("/")
+        if same and stack is not None and not key:
+            key = stack["credentials"]["functions_key"]
+        return AdminApi(url, key or "", local=same)
+    if stack is not None:
+        return AdminApi(stack["functions"], stack["credentials"]["functions_key"], local=True)
+    settings = app_settings()
+    if settings.storage_connection or settings.storage_account:
+        return DirectState(settings)
+    raise CliError(NO_TARGET, 2)

@@ -1,0 +1,357 @@
+"""The local stack behind `tandem serve`: Azurite, the emulators, and the function app on a local host,
+wired to a local queue and a local secret store holding the emulators' credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from state.local_queue import LocalQueue
+from state.secrets import LocalSecretStore
+from state.tables import Tables
+from sync.config import TandemConfig, parse_config
+from sync.registry import ConnectorRegistry
+from sync.services import Services
+from sync.settings import AppSettings
+from tandem.azurite import Azurite
+from tandem.configfile import DEMO_CONFIG, load_config
+from tandem.host import LocalHost
+from tandem.ports import free_port
+
+log = logging.getLogger("tandem.stack")
+
+LOCAL_PREFIX = "/_local"  # stack-only admin routes (queue, dead letters, config), beside the app's own routes
+
+
+@dataclass(frozen=True)
+class EmulatorSpec:
+    """One emulator the stack starts: its key in the JSON line, its class, the `${VARIABLE}` of its URL."""
+
+    key: str
+    target: str  # "module:Class"; constructed with `options`, then `.start()` returns the base URL
+    options: Mapping[str, Any] = field(default_factory=dict)
+    variable: str = ""
+    secret_option: str | None = "pat"  # constructor option given a fresh random secret on every start
+
+
+# Adding an emulator to the local stack is one line here.
+EMULATORS: tuple[EmulatorSpec, ...] = (
+    EmulatorSpec("ado_server", "emulators.ado:AdoEmulator", {"flavor": "server"}, "ADO_SERVER_URL"),
+    EmulatorSpec("ado_services", "emulators.ado:AdoEmulator", {"flavor": "services"}, "ADO_SERVICES_URL"),
+)
+
+
+@dataclass
+class RunningEmulator:
+    spec: EmulatorSpec
+    instance: Any
+    url: str
+    credentials: dict[str, str]
+
+
+def emulator_credentials(instance: Any) -> dict[str, str]:
+    """What the emulator accepts, as the JSON line reports it: `credentials()` if it has one, else its PAT."""
+    getter = getattr(instance, "credentials", None)
+    if callable(getter):
+        return {k: str(v) for k, v in getter().items()}
+    pat = getattr(instance, "pat", None)
+    return {"pat": str(pat)} if pat else {}
+
+
+def state_dir() -> Path:
+    """Where `tandem serve` leaves `stack.json` for the other commands (TANDEM_HOME, else ./.tandem)."""
+    return Path(os.environ.get("TANDEM_HOME") or ".tandem")
+
+
+class LocalStack:
+    """Starts everything `tandem serve` runs; `stop()` ends all of it, whatever part failed to start."""
+
+    def __init__(
+        self,
+        config_path: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        emulators: Sequence[EmulatorSpec] = EMULATORS,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config_path = Path(config_path) if config_path else DEMO_CONFIG
+        self.host_name = host
+        self.port = port
+        self.emulator_specs = tuple(emulators)
+        self.env = dict(os.environ if env is None else env)
+        self.azurite: Azurite | None = None
+        self.emulators: dict[str, RunningEmulator] = {}
+        self.services: Services | None = None
+        self.queue = LocalQueue()
+        self.host: LocalHost | None = None
+        self.hook_username = "tandem"
+        self.hook_password = secrets.token_urlsafe(18)
+        self._config_lock = threading.Lock()
+
+    # -- start / stop -------------------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        """Start everything and return the description `tandem serve` prints."""
+        from sync import triggers
+
+        try:
+            self.azurite = Azurite(self.host_name).start()
+            self._start_emulators()
+            port = self.port or free_port(self.host_name)
+            public = f"http://{self.host_name}:{port}"
+            settings = AppSettings.from_env(self.env).model_copy(
+                update={
+                    "storage_connection": self.azurite.connection_string,
+                    "storage_account": "",
+                    "servicebus_namespace": "",
+                    "key_vault_url": "",
+                    "public_base_url": public,
+                    "appinsights_connection": "",
+                }
+            )
+            config = load_config(self.config_path, self.variables())
+            store = LocalSecretStore(env=self.env)
+            tables = Tables.from_settings(settings)
+            tables.create_all()
+            self.services = Services(
+                settings=settings,
+                tables=tables,
+                queue=self.queue,
+                secrets=store,
+                registry=ConnectorRegistry(store),
+            )
+            self.apply_config(config, ensure_hooks=False)
+            triggers.use_services(self.services)
+
+            import function_app
+
+            app_settings = {k: str(v) for k, v in settings.model_dump(by_alias=True).items()}
+            self.host = LocalHost(
+                function_app.app,
+                settings=app_settings,
+                queue=self.queue,
+                host=self.host_name,
+                port=port,
+                extra_routes=self._local_routes(),
+            ).start()
+            self.ensure_hooks()
+        except BaseException:
+            self.stop()
+            raise
+        return self.describe()
+
+    def stop(self) -> None:
+        from sync import triggers
+
+        if self.host is not None:
+            self.host.stop()
+            self.host = None
+        for running in reversed(list(self.emulators.values())):
+            try:
+                running.instance.stop()
+            except Exception:
+                log.exception("stopping emulator %s failed", running.spec.key)
+        self.emulators.clear()
+        if self.azurite is not None:
+            self.azurite.stop()
+            self.azurite = None
+        triggers.use_services(None)
+
+    def _start_emulators(self) -> None:
+        for spec in self.emulator_specs:
+            module_name, _, class_name = spec.target.partition(":")
+            try:
+                factory = getattr(importlib.import_module(module_name), class_name)
+            except (ImportError, AttributeError):
+                log.warning("emulator %s is not available (%s not found); not started", spec.key, spec.target)
+                continue
+            options = dict(spec.options)
+            if spec.secret_option:
+                options[spec.secret_option] = secrets.token_urlsafe(18)
+            instance = factory(**options)
+            url = str(instance.start()).rstrip("/")
+            self.emulators[spec.key] = RunningEmulator(spec, instance, url, emulator_credentials(instance))
+
+    def emulator_variables(self) -> dict[str, str]:
+        """`${NAME}` values this stack defines: its running emulators' base URLs."""
+        return {r.spec.variable: r.url for r in self.emulators.values() if r.spec.variable}
+
+    def variables(self) -> dict[str, str]:
+        """`${NAME}` values for configuration files: the environment, then the emulators' URLs."""
+        return {**self.env, **self.emulator_variables()}
+
+    # -- configuration and hooks --------------------------------------------------------------------
+
+    def apply_config(self, config: TandemConfig, *, ensure_hooks: bool = True) -> None:
+        """Store `config`; its emulator connections get the emulators' credentials, its hooks a secret."""
+        assert self.services is not None
+        with self._config_lock:
+            for name, connection in config.connections.items():
+                running = self.emulator_for(connection.url)
+                secret = connection.auth.secret
+                if running is None or not secret:
+                    continue
+                value = running.credentials.get("pat") or running.credentials.get("password")
+                if value:
+                    self.services.secrets.set(secret, value)
+                else:
+                    log.warning("emulator %s offers no credential for connection %s", running.spec.key, name)
+            for scenario in config.scenarios:
+                if scenario.hook_secret:
+                    self.services.secrets.set(scenario.hook_secret, self.hook_password)
+            if config.scenarios:
+                self.hook_username = config.scenarios[0].hook_username
+            self.services.apply_config(config)
+            self.seed_containers(config)
+        if ensure_hooks:
+            self.ensure_hooks()
+
+    def seed_containers(self, config: TandemConfig) -> None:
+        """Create the projects the scenarios pair in the emulators, so hooks and syncs work from the start."""
+        for scenario in config.scenarios:
+            for pair in scenario.containers:
+                for side, name in (("left", pair.left), ("right", pair.right)):
+                    running = self.emulator_for(config.connections[getattr(scenario, side)].url)
+                    seed = getattr(running.instance, "seed_project", None) if running else None
+                    if seed is None:
+                        continue
+                    # ValueError: already there (an earlier apply, or the person driving the stack seeded it).
+                    with contextlib.suppress(ValueError):
+                        seed(name)
+
+    def emulator_for(self, url: str) -> RunningEmulator | None:
+        for running in self.emulators.values():
+            if url.rstrip("/").lower().startswith(running.url.lower()):
+                return running
+        return None
+
+    def ensure_hooks(self) -> list[str]:
+        """Point the emulators' service hook subscriptions at this host; returns the problems found.
+
+        Only connections served by a running emulator: a real system must never be told to call 127.0.0.1.
+        """
+        assert self.services is not None and self.host is not None
+        problems: list[str] = []
+        config = self.services.config()
+        for scenario in config.scenarios:
+            for direction in scenario.enabled_directions():
+                if not scenario.directions[direction].hooks:
+                    continue
+                side = "left" if direction == "left_to_right" else "right"
+                name = getattr(scenario, side)
+                if self.emulator_for(config.connections[name].url) is None:
+                    continue
+                try:
+                    connector = self.services.connector(name)
+                except (
+                    Exception
+                ) as exc:  # missing connector package, secret, bad options: reported, not fatal
+                    problems.append(f"{scenario.name}: connection {name}: {type(exc).__name__}: {exc}")
+                    continue
+                ensure = getattr(connector, "ensure_hook_subscriptions", None)
+                if ensure is None:
+                    continue
+                projects = scenario.source_containers(direction) or [
+                    str(p.get("name")) for p in connector.list_projects()
+                ]
+                url = f"{self.host.api_url}/hooks/{name}/{scenario.name}"
+                try:
+                    report = ensure(url, scenario.hook_username, self.hook_password, projects)
+                except Exception as exc:  # a hook problem must not stop the stack: polls still sync
+                    problems.append(f"{scenario.name}: service hooks on {name}: {type(exc).__name__}: {exc}")
+                    continue
+                problems.extend(f"{scenario.name}: {p}" for p in getattr(report, "problems", []))
+        for problem in problems:
+            log.warning("service hooks: %s", problem)
+        return problems
+
+    # -- description --------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        assert self.azurite is not None and self.host is not None and self.services is not None
+        info: dict[str, Any] = {"functions": self.host.api_url, "tables": self.azurite.table_endpoint}
+        credentials: dict[str, Any] = {
+            "functions_key": self.host.key,
+            "hook": {"username": self.hook_username, "password": self.hook_password},
+        }
+        for key, running in self.emulators.items():
+            info[key] = running.url
+            credentials[key] = running.credentials
+        credentials["tables"] = {"connection_string": self.azurite.connection_string}
+        info["credentials"] = credentials
+        info["scenarios"] = [s.name for s in self.services.config().scenarios]
+        return info
+
+    # -- stack-only admin routes --------------------------------------------------------------------
+
+    def _local_routes(self) -> list[Route]:
+        """Admin routes a deployed app leaves to Service Bus and the portal; key-protected like the app's."""
+
+        def guarded(handler: Any) -> Any:
+            async def endpoint(request: Request) -> Response:
+                if self.host is None or not self.host.authorized(request):
+                    return Response(status_code=401)
+                return await handler(request)
+
+            return endpoint
+
+        return [
+            Route(f"{LOCAL_PREFIX}/idle", guarded(self._idle), methods=["GET"]),
+            Route(f"{LOCAL_PREFIX}/deadletters", guarded(self._dead_letters), methods=["GET"]),
+            Route(f"{LOCAL_PREFIX}/deadletters/replay", guarded(self._replay), methods=["POST"]),
+            Route(f"{LOCAL_PREFIX}/config", guarded(self._put_config), methods=["PUT"]),
+            Route(f"{LOCAL_PREFIX}/scenarios", guarded(self._scenarios), methods=["GET"]),
+        ]
+
+    def _queues(self, request: Request) -> list[str]:
+        assert self.services is not None
+        wanted = request.query_params.get("queue")
+        settings = self.services.settings
+        return [wanted] if wanted else [settings.poll_queue, settings.item_queue]
+
+    async def _idle(self, request: Request) -> Response:
+        timeout = min(float(request.query_params.get("timeout", "30")), 600.0)
+        idle = await run_in_threadpool(self.queue.wait_idle, timeout)
+        counts = {q: vars(self.queue.counts(q)) for q in self.queue.queue_names()}
+        return JSONResponse({"idle": idle, "queues": counts})
+
+    async def _dead_letters(self, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "100"))
+        out = []
+        for queue in self._queues(request):
+            for dead in self.queue.dead_letters(queue, limit):
+                out.append({"queue": queue, **dead.model_dump(mode="json")})
+        return JSONResponse(out)
+
+    async def _replay(self, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "100"))
+        moved = {queue: self.queue.replay_dead_letters(queue, limit) for queue in self._queues(request)}
+        return JSONResponse({"replayed": moved})
+
+    async def _put_config(self, request: Request) -> Response:
+        try:
+            config = parse_config(await request.json())
+        except ValueError as exc:  # ConfigError and malformed JSON alike
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        await run_in_threadpool(self.apply_config, config)
+        return JSONResponse({"scenarios": [s.name for s in config.scenarios]})
+
+    async def _scenarios(self, request: Request) -> Response:
+        assert self.services is not None
+        config = await run_in_threadpool(self.services.config)
+        return JSONResponse([s.name for s in config.scenarios])
