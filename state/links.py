@@ -67,7 +67,7 @@ def _link_rk(link_id: str) -> str:
     return escape_key(f"link|{link_id}")
 
 
-def _idx_rk(side: Side, item_id: str) -> str:
+def _idx_rk(side: Side | Literal["corr"], item_id: str) -> str:
     return escape_key(f"idx|{side}|{item_id}")
 
 
@@ -105,6 +105,10 @@ class LinkStore:
             return None
         return self.get(scenario, idx[0]["link_id"])
 
+    def find_by_correlation(self, scenario: str, correlation_id: str) -> Link | None:
+        idx = read(self.client, escape_key(scenario), _idx_rk("corr", correlation_id))  # type: ignore[arg-type]
+        return self.get(scenario, idx[0]["link_id"]) if idx else None
+
     def create(self, link: Link) -> Link:
         """Insert a new link with its origin index; LinkConflict if it already exists."""
         pk = escape_key(link.scenario)
@@ -113,6 +117,9 @@ class LinkStore:
             item_id = link.id_of(side)  # type: ignore[arg-type]
             if item_id and f"{side}|{item_id}" != link.link_id:
                 ops.append(("upsert", self._index(pk, side, item_id, link.link_id)))  # type: ignore[arg-type]
+        if link.correlation_id:
+            # Lets a hook about the item being created find this link before the target id is saved.
+            ops.append(("upsert", self._index(pk, "corr", link.correlation_id, link.link_id)))  # type: ignore[arg-type]
         try:
             self.client.submit_transaction(ops)
         except (TableTransactionError, ResourceExistsError) as exc:
@@ -150,6 +157,8 @@ class LinkStore:
             item_id = link.id_of(side)  # type: ignore[arg-type]
             if item_id:
                 self.client.delete_entity(pk, _idx_rk(side, item_id))  # type: ignore[arg-type]
+        if link.correlation_id:
+            self.client.delete_entity(pk, _idx_rk("corr", link.correlation_id))  # type: ignore[arg-type]
         self.client.delete_entity(pk, _link_rk(link.link_id))
 
     def list(self, scenario: str) -> list[Link]:

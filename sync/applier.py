@@ -67,6 +67,8 @@ class Applier:
         try:
             for _ in range(MAX_MERGE_ROUNDS):
                 outcome = self._apply_once(config, scenario, message)
+                if isinstance(outcome, Retry) and message.attempt >= services.settings.max_attempts:
+                    return self._dead(message, f"gave up after {message.attempt} attempts: {outcome.reason}")
                 if outcome is not None:
                     return outcome
             services.runs.add(scenario.name, message.run_id, retried=1)
@@ -94,6 +96,17 @@ class Applier:
             # Deleted at the source (deletes are not propagated): nothing to write.
             return self._done(scenario, message, "skipped", link)
         source = found[0]
+        if link is None and source.correlation_id:
+            # Created by this hub: its link may not have the new id yet (the create's hook can beat the
+            # link save). Never create a copy of it; wait for the link or let the creator's retry finish.
+            creator = self.services.links.find_by_correlation(scenario.name, source.correlation_id)
+            if creator is not None and creator.origin != src_side:
+                if creator.status == "linked" and creator.id_of(src_side) == source.id:
+                    link = creator
+                else:
+                    return Retry(
+                        delay=2.0, reason="the link of an item this hub is creating is not saved yet"
+                    )
         if link is None and not self._in_scope(scenario, direction, source):
             return self._done(scenario, message, "skipped", None)
         if link is None or link.status == "pending" or link.id_of(tgt_side) is None:

@@ -118,7 +118,12 @@ def receive_hook(
             )
         )
     if messages:
+        # One run per hook delivery, so hook-driven syncs show in `tandem status` like polls do.
+        run = services.runs.start(scenario.name, direction, "hook")
+        messages = [m.model_copy(update={"run_id": run.run_id}) for m in messages]
         enqueue_items(services, messages)
+        services.runs.add(scenario.name, run.run_id, changes=len(events), enqueued=len(messages))
+        services.runs.finish(scenario.name, run.run_id, "enqueued")
     log.info(
         "hook received", extra={"scenario": scenario.name, "enqueued": len(messages), "ignored": ignored}
     )

@@ -348,7 +348,9 @@ def test_hook_enqueues_in_scope_changes_with_the_poll_message_id(tables):
     h.poll()  # the poll finds the same change: deduplicated by message id
     h.drain()
     assert h.right.creates == 1
-    assert len([o for o in h.outcomes]) == 1
+    assert len(h.outcomes) == 1
+    (hook_run,) = [r for r in scenario_status(h.services, "demo").runs if r.trigger == "hook"]
+    assert hook_run.counts["enqueued"] == 1 and hook_run.counts["created"] == 1
 
 
 @pytest.mark.parametrize(
@@ -376,3 +378,35 @@ def test_hook_about_an_item_outside_every_scope_is_acknowledged_and_ignored(tabl
     reply = receive_hook(h.services, "mem-left", "demo", _auth("tandem", HOOK_PASSWORD), body)
     assert reply.status == 200 and reply.body == {"enqueued": 0, "ignored": 1}
     assert h.drain() == 0
+
+
+def test_hook_about_an_item_being_created_never_creates_a_copy(tables):
+    """The target's `created` hook can arrive before the creator saved the link: no echo create."""
+    h = Harness(tables)
+    rec = h.left.add(title="A")
+    h.right.crash_after_create = 1  # the creator stops after the create, before the link save
+    h.poll()
+    h.drain(max_messages=1)  # the poll
+    delivery = h.queue.receive(h.services.settings.item_queue)
+    from tests.support.memory_connector import Crash
+
+    try:
+        from sync.runtime import handle_item
+
+        handle_item(h.services, delivery.message)
+    except Crash:
+        pass
+    (created,) = right_items(h)
+    # the right system's hook about the new item arrives now
+    body = json.dumps({"eventType": "item.changed", "id": created.id, "version": "1", "container": "Q1"})
+    reply = receive_hook(h.services, "mem-right", "demo", _auth("tandem", HOOK_PASSWORD), body.encode())
+    assert reply.status == 202
+    h.drain()  # the hook's item message waits (retry) instead of creating on the left
+    assert len(h.left.records) == 1
+    h.queue.abandon(delivery)  # the creator's message comes back and saves the link
+    for _ in range(4):
+        h.clock.advance(5)
+        h.drain()
+    assert len(h.left.records) == 1 and len(h.right.records) == 1
+    link = h.services.links.find("demo", "right", created.id)
+    assert link.left_id == rec.id and link.status == "linked"
