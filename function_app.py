@@ -63,6 +63,13 @@ def scenario_status(req: func.HttpRequest) -> func.HttpResponse:
     return triggers.on_status(req)
 
 
+@app.route(route="scenarios/{scenario}/hooks", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def ensure_hooks(req: func.HttpRequest) -> func.HttpResponse:
+    from sync import triggers
+
+    return triggers.on_ensure_hooks(req)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse('{"status":"ok"}', mimetype="application/json")

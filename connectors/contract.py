@@ -157,3 +157,19 @@ class HookParser(Protocol):
     """Implemented by connectors whose system pushes events (ADO service hooks)."""
 
     def parse_hook(self, payload: Any) -> list[HookEvent]: ...
+
+
+class SubscriptionReport(Protocol):
+    created: list[str]
+    repaired: list[str]
+    repointed: list[str]
+    problems: list[str]
+
+
+@runtime_checkable
+class HookSubscriber(Protocol):
+    """Implemented by connectors that can create, verify and repair their system's service hooks."""
+
+    def ensure_hook_subscriptions(
+        self, hook_url: str, username: str, password: str, project_ids: Sequence[str]
+    ) -> SubscriptionReport: ...

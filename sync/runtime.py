@@ -35,9 +35,16 @@ def enqueue_polls(services: Services, polls: Sequence[PollMessage]) -> None:
 
 def tick(services: Services, tick_seconds: float = 60.0) -> list[PollMessage]:
     """Timer: enqueue one poll per scenario direction that is due by its own schedule."""
-    polls = due_polls(services.config(), services.clock(), timedelta(seconds=tick_seconds))
+    now = services.clock()
+    polls = due_polls(services.config(), now, timedelta(seconds=tick_seconds))
     if polls:
         enqueue_polls(services, polls)
+    base = services.settings.public_base_url
+    if base.startswith("https://") and now.minute == 0 and now.second < tick_seconds:
+        # Hourly: re-create deleted subscriptions and re-enable ones a system disabled after failures.
+        from sync.hook_subscriptions import ensure_hooks
+
+        ensure_hooks(services, f"{base.rstrip('/')}/api")
     return polls
 
 

@@ -142,3 +142,22 @@ def on_status(req: func.HttpRequest) -> func.HttpResponse:
     except ConfigError as exc:
         return _json(404, {"error": str(exc)})
     return _json(200, status)
+
+
+def on_ensure_hooks(req: func.HttpRequest) -> func.HttpResponse:
+    """Create, verify and repair the scenario's service hook subscriptions, pointing at PUBLIC_BASE_URL."""
+    from sync.hook_subscriptions import ensure_hooks
+
+    svc = services()
+    name = req.route_params.get("scenario", "")
+    try:
+        svc.config().scenario(name)
+    except ConfigError as exc:
+        return _json(404, {"error": str(exc)})
+    base = svc.settings.public_base_url
+    if not base:
+        return _json(
+            409, {"error": "PUBLIC_BASE_URL is not set: the app does not know its own URL for hooks"}
+        )
+    checks = ensure_hooks(svc, f"{base.rstrip('/')}/api", scenario=name)
+    return _json(200, {"scenario": name, "checks": [c.model_dump() for c in checks]})

@@ -273,6 +273,22 @@ def cmd_deadletters_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hooks_ensure(args: argparse.Namespace) -> int:
+    reply = _target(args).ensure_hooks(args.scenario)
+    rows = [
+        (
+            c["connection"],
+            len(c["created"]),
+            len(c["repaired"]),
+            len(c["repointed"]),
+            "; ".join(c["problems"]),
+        )
+        for c in reply.get("checks", [])
+    ]
+    print(table(("connection", "created", "re-enabled", "re-pointed", "problems"), rows))
+    return 0 if all(not c["problems"] for c in reply.get("checks", [])) else 1
+
+
 # -- parser ---------------------------------------------------------------------------------------
 
 
@@ -328,6 +344,15 @@ def parser() -> argparse.ArgumentParser:
     p = config.add_parser("apply", parents=[target], help="validate FILE and store it as the configuration")
     p.add_argument("file")
     p.set_defaults(handler=cmd_config_apply)
+
+    hooks = sub.add_parser("hooks", help="service hook subscriptions").add_subparsers(
+        dest="hooks_command", required=True, metavar="ACTION"
+    )
+    p = hooks.add_parser(
+        "ensure", parents=[target], help="create, verify and repair SCENARIO's hook subscriptions"
+    )
+    p.add_argument("scenario")
+    p.set_defaults(handler=cmd_hooks_ensure)
 
     dead = sub.add_parser("deadletters", help="list or replay dead-lettered messages").add_subparsers(
         dest="dead_command", required=True, metavar="ACTION"

@@ -42,6 +42,7 @@ class Target(Protocol):
     def apply_config(self, config: TandemConfig) -> list[str]: ...
     def dead_letters(self, queue: str | None) -> list[dict[str, Any]]: ...
     def replay(self, queue: str | None, limit: int) -> dict[str, int]: ...
+    def ensure_hooks(self, scenario: str) -> dict[str, Any]: ...
 
 
 def read_stack_file(path: Path) -> dict[str, Any] | None:
@@ -142,6 +143,9 @@ class AdminApi:
         document = config.model_dump(mode="json", exclude_none=True)
         return list(self._call("PUT", self._stack_url("config"), body=document)["scenarios"])
 
+    def ensure_hooks(self, scenario: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"scenarios/{scenario}/hooks"))
+
     def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
         self._need_local("Reading dead letters")
         return list(
@@ -205,6 +209,11 @@ class DirectState:
         from sync import triggers
 
         return self._handler(triggers.on_run, "POST", {"scenario": scenario}, {"direction": direction})
+
+    def ensure_hooks(self, scenario: str) -> dict[str, Any]:
+        from sync import triggers
+
+        return self._handler(triggers.on_ensure_hooks, "POST", {"scenario": scenario})
 
     def wait_idle(self, timeout: float) -> bool:
         return False  # Service Bus is drained by the deployed app's workers, not by this command

@@ -245,40 +245,15 @@ class LocalStack:
 
         Only connections served by a running emulator: a real system must never be told to call 127.0.0.1.
         """
+        from sync.hook_subscriptions import ensure_hooks
+
         assert self.services is not None and self.host is not None
-        problems: list[str] = []
-        config = self.services.config()
-        for scenario in config.scenarios:
-            for direction in scenario.enabled_directions():
-                if not scenario.directions[direction].hooks:
-                    continue
-                side = "left" if direction == "left_to_right" else "right"
-                name = getattr(scenario, side)
-                if self.emulator_for(config.connections[name].url) is None:
-                    continue
-                try:
-                    connector = self.services.connector(name)
-                except (
-                    Exception
-                ) as exc:  # missing connector package, secret, bad options: reported, not fatal
-                    problems.append(f"{scenario.name}: connection {name}: {type(exc).__name__}: {exc}")
-                    continue
-                ensure = getattr(connector, "ensure_hook_subscriptions", None)
-                if ensure is None:
-                    continue
-                projects = scenario.source_containers(direction) or [
-                    str(p.get("name")) for p in connector.list_projects()
-                ]
-                url = f"{self.host.api_url}/hooks/{name}/{scenario.name}"
-                try:
-                    report = ensure(url, scenario.hook_username, self.hook_password, projects)
-                except Exception as exc:  # a hook problem must not stop the stack: polls still sync
-                    problems.append(f"{scenario.name}: service hooks on {name}: {type(exc).__name__}: {exc}")
-                    continue
-                problems.extend(f"{scenario.name}: {p}" for p in getattr(report, "problems", []))
-        for problem in problems:
-            log.warning("service hooks: %s", problem)
-        return problems
+        checks = ensure_hooks(
+            self.services,
+            self.host.api_url,
+            include=lambda name, cfg: self.emulator_for(cfg.url) is not None,
+        )
+        return [f"{c.scenario}: {c.connection}: {p}" for c in checks for p in c.problems]
 
     # -- description --------------------------------------------------------------------------------
 

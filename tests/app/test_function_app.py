@@ -37,6 +37,7 @@ def test_registered_functions():
         "service_hook",
         "run_scenario",
         "scenario_status",
+        "ensure_hooks",
         "health",
     }
 
@@ -69,6 +70,7 @@ def test_service_bus_triggers_are_session_enabled_identity_connections(name, que
         ("service_hook", "hooks/{system}/{scenario}", ["POST"], "ANONYMOUS"),
         ("run_scenario", "scenarios/{scenario}/run", ["POST"], "FUNCTION"),
         ("scenario_status", "scenarios/{scenario}/status", ["GET"], "FUNCTION"),
+        ("ensure_hooks", "scenarios/{scenario}/hooks", ["POST"], "FUNCTION"),
         ("health", "health", ["GET"], "ANONYMOUS"),
     ],
 )
@@ -205,3 +207,32 @@ def test_timer_enqueues_due_polls(harness):
     harness.clock.advance(-harness.clock().second)  # on a minute boundary: every '0 * * * * *' is due
     call("poll_timer", TimerRequest(past_due=False))
     assert harness.drain() == 2  # one poll per direction, each due by its own schedule
+
+
+def test_ensure_hooks_creates_and_repairs_subscriptions(harness, monkeypatch):
+    from sync import telemetry
+
+    disabled = []
+    monkeypatch.setattr(telemetry, "hook_subscription_disabled", lambda *a: disabled.append(a))
+    harness.services.settings = harness.services.settings.model_copy(
+        update={"public_base_url": "https://tandem-contoso.azurewebsites.net"}
+    )
+    resp = call("ensure_hooks", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
+    checks = json.loads(resp.get_body())["checks"]
+    assert resp.status_code == 200
+    assert {c["connection"]: c["created"] for c in checks} == {"mem-left": ["P1"], "mem-right": ["Q1"]}
+    assert (
+        harness.left.subscriptions["P1"]["url"]
+        == "https://tandem-contoso.azurewebsites.net/api/hooks/mem-left/demo"
+    )
+    harness.left.subscriptions["P1"]["enabled"] = False  # the system gave up after failed deliveries
+    resp = call("ensure_hooks", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
+    checks = json.loads(resp.get_body())["checks"]
+    assert [c["repaired"] for c in checks if c["connection"] == "mem-left"] == [["P1"]]
+    assert harness.left.subscriptions["P1"]["enabled"] is True
+    assert disabled == [("demo", "mem-left", "P1")]  # the alert's event
+
+
+def test_ensure_hooks_needs_the_public_url(harness):
+    resp = call("ensure_hooks", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
+    assert resp.status_code == 409 and "PUBLIC_BASE_URL" in json.loads(resp.get_body())["error"]

@@ -61,6 +61,7 @@ class MemorySystem:
     fail_next: list[str] = field(default_factory=list)  # permanent error messages for the next writes
     crash_after_create: int = 0  # crash the caller right after this many creates succeed
     session_unit: str = "item"
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # project -> hook subscription
     _seq: int = 0
     ticker: list[int] = field(default_factory=lambda: [0])  # share one between systems: one timeline
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -223,6 +224,22 @@ class MemoryConnector:
                 if rec.correlation_id == correlation_id:
                     return self._item(rec)
         return None
+
+    def ensure_hook_subscriptions(
+        self, hook_url: str, username: str, password: str, project_ids: Sequence[str]
+    ) -> Any:
+        from types import SimpleNamespace
+
+        report = SimpleNamespace(created=[], repaired=[], repointed=[], problems=[])
+        for project in project_ids:
+            sub = self.system.subscriptions.get(project)
+            if sub is None:
+                self.system.subscriptions[project] = {"url": hook_url, "user": username, "enabled": True}
+                report.created.append(project)
+            elif not sub["enabled"]:
+                sub["enabled"] = True
+                report.repaired.append(project)
+        return report
 
     def parse_hook(self, payload: Any) -> list[HookEvent]:
         if not isinstance(payload, dict) or payload.get("eventType") != "item.changed":

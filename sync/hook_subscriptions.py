@@ -1,0 +1,83 @@
+"""Keep every hook-enabled direction's service hook subscriptions pointing at this app, and repair them.
+
+Subscriptions a system disabled after failed deliveries are re-enabled and reported to telemetry, so the
+"hook subscription disabled" alert tells a person that deliveries were lost meanwhile (polls catch up).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from pydantic import BaseModel, Field
+
+from connectors.contract import HookSubscriber
+from state.redact import redact
+from sync import telemetry
+from sync.config import ConnectionConfig
+from sync.services import Services
+
+log = logging.getLogger("tandem.hooks")
+
+
+class HookCheck(BaseModel):
+    scenario: str
+    connection: str
+    url: str
+    created: list[str] = Field(default_factory=list)
+    repaired: list[str] = Field(default_factory=list)
+    repointed: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+def ensure_hooks(
+    services: Services,
+    api_base_url: str,
+    *,
+    scenario: str | None = None,
+    include: Callable[[str, ConnectionConfig], bool] = lambda name, cfg: True,
+) -> list[HookCheck]:
+    """Make each hook-enabled direction's source call `{api_base_url}/hooks/{connection}/{scenario}`."""
+    config = services.config()
+    checks: list[HookCheck] = []
+    for sc in config.scenarios:
+        if scenario is not None and sc.name != scenario:
+            continue
+        for direction in sc.enabled_directions():
+            if not sc.directions[direction].hooks:
+                continue
+            name = sc.left if direction == "left_to_right" else sc.right
+            if not include(name, config.connections[name]):
+                continue
+            url = f"{api_base_url.rstrip('/')}/hooks/{name}/{sc.name}"
+            check = HookCheck(scenario=sc.name, connection=name, url=url)
+            checks.append(check)
+            try:
+                connector = services.connector(name)
+                if not isinstance(connector, HookSubscriber):
+                    check.problems.append(
+                        f"connection '{name}' has no service hooks; this direction polls only"
+                    )
+                    continue
+                if not sc.hook_secret:
+                    check.problems.append(
+                        "the scenario has no hook_secret: set one so hooks can authenticate"
+                    )
+                    continue
+                password = services.secrets.get(sc.hook_secret)
+                containers = sc.source_containers(direction)
+                if not containers:
+                    lister = getattr(connector, "list_projects", None)
+                    containers = [str(p.get("name")) for p in lister()] if lister else []
+                report = connector.ensure_hook_subscriptions(url, sc.hook_username, password, containers)
+            except Exception as exc:  # reported per scenario; one broken connection must not stop the others
+                check.problems.append(redact(f"{type(exc).__name__}: {exc}"))
+                continue
+            check.created, check.repaired = list(report.created), list(report.repaired)
+            check.repointed, check.problems = list(report.repointed), list(report.problems)
+            for subscription_id in check.repaired:
+                telemetry.hook_subscription_disabled(sc.name, name, subscription_id)
+    for check in checks:
+        for problem in check.problems:
+            log.warning("service hooks: %s/%s: %s", check.scenario, check.connection, problem)
+    return checks
