@@ -28,17 +28,19 @@ def poll_worker(msg: func.ServiceBusMessage) -> None:
     triggers.on_poll_message(msg)
 
 
+# A batch holds messages of one session: a PWA project's tasks are then written in one publish cycle.
 @app.service_bus_queue_trigger(
-    arg_name="msg",
+    arg_name="msgs",
     connection="ServiceBusConnection",
     queue_name="%ITEM_QUEUE%",
     is_sessions_enabled=True,
     auto_complete_messages=True,
+    cardinality=func.Cardinality.MANY,
 )
-def item_worker(msg: func.ServiceBusMessage) -> None:
+def item_worker(msgs: list[func.ServiceBusMessage]) -> None:
     from sync import triggers
 
-    triggers.on_item_message(msg)
+    triggers.on_item_messages(msgs)
 
 
 # Service hooks authenticate with the scenario's basic-auth secret (ADO sends basic auth), not a function key.

@@ -22,6 +22,7 @@ log = logging.getLogger("tandem.queue")
 
 Clock = Callable[[], datetime]
 Handler = Callable[[QueueMessage], None]
+BatchHandler = Callable[[list[QueueMessage]], None]
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
@@ -103,7 +104,7 @@ class _Queue:
     ready: list[tuple[int, _Entry]] = field(default_factory=list)
     sessions: dict[str, deque[_Entry]] = field(default_factory=dict)
     offered: set[str] = field(default_factory=set)
-    locked: set[str] = field(default_factory=set)
+    locked: dict[str, int] = field(default_factory=dict)  # session -> messages of it in flight
     scheduled: list[tuple[datetime, int, _Entry]] = field(default_factory=list)
     in_flight: dict[str, _InFlight] = field(default_factory=dict)
     dead: list[DeadLetteredMessage] = field(default_factory=list)
@@ -204,6 +205,36 @@ class LocalQueue:
                     return None
                 self._cond.wait(min(remaining, self._poll_interval, self._until_next_event(q, now)))
 
+    def receive_batch(
+        self,
+        queue: str,
+        max_messages: int,
+        timeout: float = 0.0,
+        *,
+        lock_duration: timedelta | None = None,
+    ) -> list[Delivery]:
+        """Like a session receiver's batch: the next session's ready messages, in order, up to `max_messages`.
+
+        Messages without a session come one at a time. Each delivery is settled on its own.
+        """
+        first = self.receive(queue, timeout, lock_duration=lock_duration)
+        if first is None:
+            return []
+        batch = [first]
+        sid = first.message.session_id
+        if sid is None:
+            return batch
+        with self._cond:
+            now = self._clock()
+            q = self._queue(queue)
+            waiting = q.sessions.get(sid)
+            while waiting and len(batch) < max_messages:
+                # The session is locked by `first`, so its next messages are not offered to anyone else.
+                batch.append(
+                    self._lock_entry(q, waiting.popleft(), now, lock_duration or self._lock_duration)
+                )
+        return batch
+
     def complete(self, delivery: Delivery) -> None:
         """Settle successfully: the message is gone. Raises LockLostError if the lock was lost."""
         with self._cond:
@@ -287,6 +318,31 @@ class LocalQueue:
         """
         return WorkerPool(self, queue, handler, concurrency, stop_event, lock_duration=lock_duration).start()
 
+    def run_batch_workers(
+        self,
+        queue: str,
+        handler: BatchHandler,
+        concurrency: int = 4,
+        max_batch: int = 100,
+        stop_event: threading.Event | None = None,
+        *,
+        lock_duration: timedelta = timedelta(minutes=5),
+    ) -> WorkerPool:
+        """Like `run_workers`, but the handler gets a session's ready messages together (cardinality many):
+        handler returns → all completed; handler raises → all abandoned, their order kept.
+        """
+        pool = WorkerPool(
+            self,
+            queue,
+            lambda message: handler([message]),
+            concurrency,
+            stop_event,
+            lock_duration=lock_duration,
+            batch_handler=handler,
+            max_batch=max_batch,
+        )
+        return pool.start()
+
     # -- internals (all called with self._cond held) -----------------------------------------------
 
     def _queue(self, name: str) -> _Queue:
@@ -369,7 +425,12 @@ class LocalQueue:
             head = q.sessions[sid].popleft()
             assert head is entry, "the offered entry must be its session's head"
             q.offered.discard(sid)
-            q.locked.add(sid)
+        return self._lock_entry(q, entry, now, lock_duration)
+
+    def _lock_entry(self, q: _Queue, entry: _Entry, now: datetime, lock_duration: timedelta) -> Delivery:
+        sid = entry.session_id
+        if sid is not None:
+            q.locked[sid] = q.locked.get(sid, 0) + 1
         entry.message.delivery_count += 1
         token = uuid.uuid4().hex
         locked_until = now + lock_duration
@@ -395,8 +456,7 @@ class LocalQueue:
     def _release_session(self, q: _Queue, entry: _Entry) -> None:
         sid = entry.session_id
         if sid is not None:
-            q.locked.discard(sid)
-            self._offer(q, sid)
+            self._unlock(q, sid)
 
     def _requeue(self, q: _Queue, entry: _Entry, now: datetime) -> None:
         if entry.message.delivery_count >= self._max_delivery_count:
@@ -415,7 +475,15 @@ class LocalQueue:
             return
         # Back to the front of its session: nothing later in the session may overtake it.
         q.sessions.setdefault(sid, deque()).appendleft(entry)
-        q.locked.discard(sid)
+        self._unlock(q, sid)
+
+    def _unlock(self, q: _Queue, sid: str) -> None:
+        """One message of the session settled; the session is offered again once none is in flight."""
+        left = q.locked.get(sid, 0) - 1
+        if left > 0:
+            q.locked[sid] = left
+            return
+        q.locked.pop(sid, None)
         self._offer(q, sid)
 
     def _to_dead_letter(self, q: _Queue, entry: _Entry, reason: str, description: str, now: datetime) -> None:
@@ -443,12 +511,16 @@ class WorkerPool:
         *,
         lock_duration: timedelta = timedelta(minutes=5),
         receive_timeout: float = 0.1,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 1,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.broker = broker
         self.queue = queue
         self.handler = handler
+        self.batch_handler = batch_handler
+        self.max_batch = max_batch
         self.stop_event = stop_event or threading.Event()
         self._lock_duration = lock_duration
         self._receive_timeout = receive_timeout
@@ -483,30 +555,40 @@ class WorkerPool:
 
     def _run(self) -> None:
         while not self.stop_event.is_set():
-            delivery = self.broker.receive(
-                self.queue, timeout=self._receive_timeout, lock_duration=self._lock_duration
+            batch = self.broker.receive_batch(
+                self.queue,
+                self.max_batch if self.batch_handler else 1,
+                timeout=self._receive_timeout,
+                lock_duration=self._lock_duration,
             )
-            if delivery is None:
+            if not batch:
                 continue
+            messages = [d.message for d in batch]
             try:
-                self.handler(delivery.message)
+                if self.batch_handler is not None:
+                    self.batch_handler(messages)
+                else:
+                    self.handler(messages[0])
             except Exception:
                 log.warning(
                     "handler failed for message %s on %s (delivery %d); abandoning for redelivery",
-                    delivery.message.message_id,
+                    messages[0].message_id,
                     self.queue,
-                    delivery.message.delivery_count,
+                    messages[0].delivery_count,
                     exc_info=True,
                 )
                 self._count(failed=True)
-                self._settle(self.broker.abandon, delivery)
+                for delivery in reversed(batch):  # reversed: each goes back to its session's front
+                    self._settle(self.broker.abandon, delivery)
             except BaseException:
-                # The thread is going away; give the message back rather than waiting for the lock to expire.
-                self._settle(self.broker.abandon, delivery)
+                # The thread is going away: give the messages back rather than wait for their locks to expire.
+                for delivery in reversed(batch):
+                    self._settle(self.broker.abandon, delivery)
                 raise
             else:
                 self._count(failed=False)
-                self._settle(self.broker.complete, delivery)
+                for delivery in batch:
+                    self._settle(self.broker.complete, delivery)
 
     def _settle(self, settle: Callable[[Delivery], None], delivery: Delivery) -> None:
         try:

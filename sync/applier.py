@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.contract import Connector, Item, Write
+from connectors.contract import Connector, Item, Write, WriteResult
 from connectors.errors import ConnectorError, TransientError, VersionConflict
 from mapping.fieldmap import FieldRule, SyncDirection
 from mapping.transforms import Context
@@ -52,6 +52,22 @@ class Plan:
     conflict_count: int = 0
 
 
+@dataclass
+class Prepared:
+    """One item decided and ready to write: the write (None when nothing needs writing) and its context."""
+
+    message: ItemMessage
+    scenario: ScenarioConfig
+    kind: Literal["create", "update"]
+    link: Link
+    source: Item
+    target: Item | None  # update: the target as read; create: an item found by correlation id
+    write: Write | None
+    target_conn: Connector
+    tgt_entity: str
+    plan: Plan | None = None
+
+
 class Applier:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -67,10 +83,8 @@ class Applier:
         try:
             for _ in range(MAX_MERGE_ROUNDS):
                 outcome = self._apply_once(config, scenario, message)
-                if isinstance(outcome, Retry) and message.attempt >= services.settings.max_attempts:
-                    return self._dead(message, f"gave up after {message.attempt} attempts: {outcome.reason}")
                 if outcome is not None:
-                    return outcome
+                    return self._bounded(message, outcome)
             services.runs.add(scenario.name, message.run_id, retried=1)
             return Retry(delay=backoff(message.attempt), reason="target kept changing during the merge")
         except TransientError as exc:
@@ -78,10 +92,94 @@ class Applier:
         except ConnectorError as exc:
             return self._dead(message, str(exc), kind="permanent")
 
+    def apply_many(self, messages: list[ItemMessage]) -> list[Outcome]:
+        """Apply a session's messages together: for targets written per container (a PWA project: check
+        out, update, publish), all their writes go to the connector in one call, so one cycle serves them.
+        """
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, message in enumerate(messages):
+            groups.setdefault((message.scenario, message.direction), []).append(i)
+        for (scenario_name, direction), indexes in groups.items():
+            batched = False
+            try:
+                config = self.services.config()
+                scenario = config.scenario(scenario_name)
+                tgt_side = "right" if direction == "left_to_right" else "left"
+                target_conn = self.services.connector(getattr(scenario, tgt_side))
+                entity = scenario.entity_of(tgt_side)  # type: ignore[arg-type]
+                unit = next((e.session_unit for e in target_conn.entities() if e.name == entity), "item")
+                batched = unit == "container" and len(indexes) > 1
+            except Exception:  # noqa: S110 - each message then reports its own configuration error
+                pass
+            if not batched:
+                for i in indexes:
+                    outcomes[i] = self.apply(messages[i])
+                continue
+            for i, outcome in self._apply_together(config, scenario, [messages[i] for i in indexes], indexes):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _apply_together(
+        self, config: TandemConfig, scenario: ScenarioConfig, messages: list[ItemMessage], indexes: list[int]
+    ) -> list[tuple[int, Outcome]]:
+        done: list[tuple[int, Outcome]] = []
+        ready: list[tuple[int, Prepared]] = []
+        for i, message in zip(indexes, messages, strict=True):
+            try:
+                prepared = self._prepare(config, scenario, message)
+            except TransientError as exc:
+                done.append((i, self._transient(scenario, message, exc)))
+                continue
+            except ConnectorError as exc:
+                done.append((i, self._dead(message, str(exc), kind="permanent")))
+                continue
+            if isinstance(prepared, Prepared):
+                ready.append((i, prepared))
+            elif prepared is None:
+                done.append((i, self.apply(message)))  # lost a race: the one-by-one path retries it
+            else:
+                done.append((i, self._bounded(message, prepared)))
+        writes = [(i, p) for i, p in ready if p.write is not None]
+        results: dict[int, WriteResult] = {}
+        if writes:
+            conn, entity = writes[0][1].target_conn, writes[0][1].tgt_entity
+            try:
+                written = conn.write(entity, [p.write for _, p in writes if p.write is not None])
+            except TransientError as exc:
+                return done + [(i, self._transient(scenario, p.message, exc)) for i, p in ready]
+            results = {i: r for (i, _), r in zip(writes, written, strict=True)}
+        for i, p in ready:
+            try:
+                outcome = self._commit(p, results.get(i))
+            except TransientError as exc:
+                outcome = self._transient(scenario, p.message, exc)
+            except ConnectorError as exc:
+                outcome = self._dead(p.message, str(exc), kind="permanent")
+            done.append((i, outcome if outcome is not None else self.apply(p.message)))
+        return done
+
+    def _bounded(self, message: ItemMessage, outcome: Outcome) -> Outcome:
+        if isinstance(outcome, Retry) and message.attempt >= self.services.settings.max_attempts:
+            return self._dead(message, f"gave up after {message.attempt} attempts: {outcome.reason}")
+        return outcome
+
     # ---- one merge round; None = lost a race, go again ------------------------------------------
     def _apply_once(
         self, config: TandemConfig, scenario: ScenarioConfig, message: ItemMessage
     ) -> Outcome | None:
+        prepared = self._prepare(config, scenario, message)
+        if not isinstance(prepared, Prepared):
+            return prepared
+        result = None
+        if prepared.write is not None:
+            result = prepared.target_conn.write(prepared.tgt_entity, [prepared.write])[0]
+        return self._commit(prepared, result)
+
+    def _prepare(
+        self, config: TandemConfig, scenario: ScenarioConfig, message: ItemMessage
+    ) -> Prepared | Outcome | None:
+        """Read both sides and decide; returns the write to make (if any) with what finishing it needs."""
         direction: SyncDirection = message.direction
         src_side: Side = "left" if direction == "left_to_right" else "right"
         tgt_side: Side = "right" if src_side == "left" else "left"
@@ -110,7 +208,7 @@ class Applier:
         if link is None and not self._in_scope(scenario, direction, source):
             return self._done(scenario, message, "skipped", None)
         if link is None or link.status == "pending" or link.id_of(tgt_side) is None:
-            return self._create(scenario, message, link, source, source_conn, target_conn, tgt_entity, rules)
+            return self._prepare_create(scenario, message, link, source, target_conn, tgt_entity, rules)
 
         target_id = link.id_of(tgt_side)
         assert target_id is not None
@@ -124,36 +222,59 @@ class Applier:
             if isinstance(parent, Retry):
                 return parent
             plan.parent = parent
-        result_item = target
+        write = None
         if plan.fields or plan.parent is not None:
             write = Write(
                 id=target.id,
+                container=target.container,
                 expected_version=target.version,
                 fields=plan.fields,
                 parent_id=plan.parent[1] if plan.parent else None,
                 set_parent=plan.parent is not None,
             )
-            result = target_conn.write(tgt_entity, [write])[0]
+        return Prepared(
+            message, scenario, "update", link, source, target, write, target_conn, tgt_entity, plan
+        )
+
+    def _commit(self, p: Prepared, result: WriteResult | None) -> Outcome | None:
+        """Record what the write did on the link and the run; None when the round must be run again."""
+        if result is not None:
             if isinstance(result.error, VersionConflict):
                 return None
             if result.error is not None:
                 raise result.error
             assert result.item is not None
-            result_item = result.item
-        return self._finish_update(scenario, message, link, src_side, source, result_item, plan)
+            for warning in result.warnings:
+                log.warning(
+                    "write warning: %s",
+                    redact(warning),
+                    extra={"scenario": p.scenario.name, "source_id": p.source.id},
+                )
+            if result.warnings:
+                self.services.runs.add(p.scenario.name, p.message.run_id, warnings=len(result.warnings))
+            item = result.item
+        else:
+            item = p.target
+        assert item is not None
+        src_side: Side = "left" if p.message.direction == "left_to_right" else "right"
+        if p.kind == "create":
+            return self._finish_create(
+                p.scenario, p.message, p.link, p.source, item, created=result is not None
+            )
+        assert p.plan is not None
+        return self._finish_update(p.scenario, p.message, p.link, src_side, p.source, item, p.plan)
 
     # ---- create ---------------------------------------------------------------------------------
-    def _create(
+    def _prepare_create(
         self,
         scenario: ScenarioConfig,
         message: ItemMessage,
         link: Link | None,
         source: Item,
-        source_conn: Connector,
         target_conn: Connector,
         tgt_entity: str,
         rules: list[FieldRule],
-    ) -> Outcome | None:
+    ) -> Prepared | Outcome | None:
         direction: SyncDirection = message.direction
         src_side: Side = "left" if direction == "left_to_right" else "right"
         tgt_side: Side = "right" if src_side == "left" else "left"
@@ -179,39 +300,44 @@ class Applier:
                 return None  # another worker created it first: decide again on fresh state
 
         # A crash between create and link save left the item behind: find it, never create twice.
-        target = target_conn.find_by_correlation(tgt_entity, link.correlation_id)
-        if target is None:
-            parent_id: str | None = None
-            if scenario.sync_parent and source.parent_id:
-                parent_link = self.services.links.find(scenario.name, src_side, source.parent_id)
-                parent_id = parent_link.id_of(tgt_side) if parent_link else None
-                if parent_id is None and message.attempt <= PARENT_WAITS:
-                    self._enqueue_parent(scenario, message, source)
-                    return Retry(delay=2.0 * message.attempt, reason="waiting for the parent to be synced")
-            ctx = self._context(direction, source.container, target_container)
-            fields = {
-                r.target_field(direction): r.convert(
-                    source.fields.get(r.source_field(direction)), direction, ctx
-                )
-                for r in rules
-            }
-            write = Write(
-                container=target_container,
-                type=scenario.target_type(direction, source.type),
-                correlation_id=link.correlation_id,
-                fields={k: v for k, v in fields.items() if v is not None},
-                parent_id=parent_id,
-                set_parent=parent_id is not None,
+        existing = target_conn.find_by_correlation(tgt_entity, link.correlation_id)
+        if existing is not None:
+            return Prepared(
+                message, scenario, "create", link, source, existing, None, target_conn, tgt_entity
             )
-            result = target_conn.write(tgt_entity, [write])[0]
-            if result.error is not None:
-                raise result.error
-            assert result.item is not None
-            target = result.item
-            created = True
-        else:
-            created = False
+        parent_id: str | None = None
+        if scenario.sync_parent and source.parent_id:
+            parent_link = self.services.links.find(scenario.name, src_side, source.parent_id)
+            parent_id = parent_link.id_of(tgt_side) if parent_link else None
+            if parent_id is None and message.attempt <= PARENT_WAITS:
+                self._enqueue_parent(scenario, message, source)
+                return Retry(delay=2.0 * message.attempt, reason="waiting for the parent to be synced")
+        ctx = self._context(direction, source.container, target_container)
+        fields = {
+            r.target_field(direction): r.convert(source.fields.get(r.source_field(direction)), direction, ctx)
+            for r in rules
+        }
+        write = Write(
+            container=target_container,
+            type=scenario.target_type(direction, source.type),
+            correlation_id=link.correlation_id,
+            fields={k: v for k, v in fields.items() if v is not None},
+            parent_id=parent_id,
+            set_parent=parent_id is not None,
+        )
+        return Prepared(message, scenario, "create", link, source, None, write, target_conn, tgt_entity)
 
+    def _finish_create(
+        self,
+        scenario: ScenarioConfig,
+        message: ItemMessage,
+        link: Link,
+        source: Item,
+        target: Item,
+        created: bool,
+    ) -> Outcome | None:
+        src_side: Side = "left" if message.direction == "left_to_right" else "right"
+        tgt_side: Side = "right" if src_side == "left" else "left"
         left, right = (source, target) if src_side == "left" else (target, source)
         link.set_side(src_side, source.id, source.version, source.container)
         link.set_side(tgt_side, target.id, target.version, target.container)

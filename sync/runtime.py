@@ -58,13 +58,30 @@ def handle_poll(services: Services, message: QueueMessage) -> None:
 
 
 def handle_item(services: Services, message: QueueMessage) -> Outcome:
-    try:
-        item = ItemMessage.model_validate(message.body)
-    except ValidationError as exc:
-        outcome: Outcome = DeadLetter("malformed item message", _first_error(exc))
-        services.queue.dead_letter(message, outcome.reason, outcome.description)
-        return outcome
-    outcome = Applier(services).apply(item)
+    return handle_items(services, [message])[0]
+
+
+def handle_items(services: Services, messages: Sequence[QueueMessage]) -> list[Outcome]:
+    """A batch of one session's messages (Service Bus cardinality many): applied together where the
+    target writes per container, one by one otherwise. Returns one outcome per message, in order."""
+    outcomes: list[Outcome | None] = [None] * len(messages)
+    valid: list[tuple[int, ItemMessage]] = []
+    for i, message in enumerate(messages):
+        try:
+            valid.append((i, ItemMessage.model_validate(message.body)))
+        except ValidationError as exc:
+            outcomes[i] = DeadLetter("malformed item message", _first_error(exc))
+            services.queue.dead_letter(message, "malformed item message", _first_error(exc))
+    applier = Applier(services)
+    results = applier.apply_many([item for _, item in valid]) if len(valid) > 1 else None
+    for n, (i, item) in enumerate(valid):
+        outcome = results[n] if results is not None else applier.apply(item)
+        _settle(services, messages[i], item, outcome)
+        outcomes[i] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+def _settle(services: Services, message: QueueMessage, item: ItemMessage, outcome: Outcome) -> None:
     if isinstance(outcome, Retry):
         again = item.model_copy(update={"attempt": item.attempt + 1})
         copy = item_queue_message(services, again)
@@ -76,7 +93,6 @@ def handle_item(services: Services, message: QueueMessage) -> Outcome:
         )
     elif isinstance(outcome, DeadLetter):
         services.queue.dead_letter(message, outcome.reason, outcome.description)
-    return outcome
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -93,4 +109,4 @@ def body_of(raw: bytes | str) -> dict[str, Any]:
     return data
 
 
-__all__ = ["Done", "enqueue_items", "enqueue_polls", "handle_item", "handle_poll", "tick"]
+__all__ = ["Done", "enqueue_items", "enqueue_polls", "handle_item", "handle_items", "handle_poll", "tick"]

@@ -75,17 +75,19 @@ def on_poll_message(msg: func.ServiceBusMessage) -> None:
     handle_poll(svc, message_from_trigger(msg, svc.settings.poll_queue))
 
 
-def on_item_message(msg: func.ServiceBusMessage) -> None:
+def on_item_messages(msgs: list[func.ServiceBusMessage]) -> None:
     from sync import telemetry
-    from sync.runtime import handle_item
+    from sync.runtime import handle_items
 
     svc = services()
-    message = message_from_trigger(msg, svc.settings.item_queue)
-    enqueued = getattr(msg, "enqueued_time_utc", None)
-    if isinstance(enqueued, datetime):
-        when = enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC)
-        telemetry.queue_age(svc.settings.item_queue, (svc.clock() - when).total_seconds())
-    handle_item(svc, message)
+    messages = []
+    for msg in msgs:
+        messages.append(message_from_trigger(msg, svc.settings.item_queue))
+        enqueued = getattr(msg, "enqueued_time_utc", None)
+        if isinstance(enqueued, datetime):
+            when = enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC)
+            telemetry.queue_age(svc.settings.item_queue, (svc.clock() - when).total_seconds())
+    handle_items(svc, messages)
 
 
 def on_hook(req: func.HttpRequest) -> func.HttpResponse:

@@ -72,6 +72,7 @@ class QueueFunction:
     sessions: bool
     arg_name: str
     handler: Callable[..., Any]
+    many: bool = False  # cardinality "many": the function takes a list (one session's ready messages)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def _index(functions: Sequence[Any]) -> FunctionIndex:
             if "queueName" not in trigger:
                 raise HostError(f"function {name}: only Service Bus queue triggers run locally (not topics)")
             sessions = bool(trigger.get("isSessionsEnabled"))
-            queues.append(QueueFunction(name, trigger["queueName"], sessions, arg, handler))
+            many = str(trigger.get("cardinality") or "one").lower() == "many"
+            queues.append(QueueFunction(name, trigger["queueName"], sessions, arg, handler, many))
         else:
             raise HostError(f"function {name}: trigger type {kind} is not supported by the local host")
     return FunctionIndex(tuple(http), tuple(timers), tuple(queues))
@@ -293,6 +295,8 @@ class LocalHost:
         self.concurrency = concurrency or int(
             bus.get("maxConcurrentSessions") or bus.get("maxConcurrentCalls") or 4
         )
+        # Service Bus batches hold at most maxMessageBatchSize messages (default 1000 in the extension).
+        self.max_batch = int(bus.get("maxMessageBatchSize") or 100)
         self.run_timers = timers
         self._stop = threading.Event()
         self._timers: list[_Timer] = []
@@ -369,11 +373,14 @@ class LocalHost:
             if self.queue is None:
                 raise HostError("the app has Service Bus triggers: give the host a LocalQueue")
             for function in self.index.queues:
-                self._pools.append(
-                    self.queue.run_workers(
-                        self.queue_names[function.name], self._consumer(function), self.concurrency
+                queue_name = self.queue_names[function.name]
+                if function.many:
+                    pool = self.queue.run_batch_workers(
+                        queue_name, self._batch_consumer(function), self.concurrency, self.max_batch
                     )
-                )
+                else:
+                    pool = self.queue.run_workers(queue_name, self._consumer(function), self.concurrency)
+                self._pools.append(pool)
         server = ServerThread(self.asgi_app, self.host, self.requested_port, name="tandem-host")
         try:
             self.port = server.start()
@@ -396,6 +403,12 @@ class LocalHost:
         def consume(message: QueueMessage) -> None:
             # Raising abandons the message for redelivery, as autoCompleteMessages does in Functions.
             function.handler(**{function.arg_name: service_bus_message(message)})
+
+        return consume
+
+    def _batch_consumer(self, function: QueueFunction) -> Callable[[list[QueueMessage]], None]:
+        def consume(messages: list[QueueMessage]) -> None:
+            function.handler(**{function.arg_name: [service_bus_message(m) for m in messages]})
 
         return consume
 

@@ -60,6 +60,8 @@ def test_service_bus_triggers_are_session_enabled_identity_connections(name, que
         t["connection"] == "ServiceBusConnection"
     )  # prefix of ServiceBusConnection__fullyQualifiedNamespace
     assert t["isSessionsEnabled"] is True
+    # items come in batches of one session (a PWA project's tasks are written in one cycle)
+    assert t.get("cardinality", "one").lower() == ("many" if name == "item_worker" else "one")
     # no output bindings: they cannot set SessionId / MessageId, the SDK sends instead
     assert all(b["type"] != "serviceBus" for b in bindings(name))
 
@@ -197,7 +199,7 @@ def test_item_worker_handles_a_real_service_bus_message(harness):
         application_properties={},
         user_properties={},
     )
-    call("item_worker", msg)
+    call("item_worker", [msg])
     assert harness.right.creates == 1
 
 

@@ -382,3 +382,51 @@ def test_invalid_configuration() -> None:
         LocalQueue(max_delivery_count=0)
     with pytest.raises(ValueError):
         LocalQueue().send([msg("x", queue="")])
+
+
+def test_receive_batch_takes_one_sessions_ready_messages_in_order(broker: LocalQueue) -> None:
+    broker.send([msg("a1", "A"), msg("b1", "B"), msg("a2", "A"), msg("a3", "A")])
+    batch = broker.receive_batch(Q, 10)
+    assert [d.message.message_id for d in batch] == ["a1", "a2", "a3"]
+    # the session stays locked until every message of the batch is settled
+    other = broker.receive_batch(Q, 10)
+    assert [d.message.message_id for d in other] == ["b1"]
+    broker.send([msg("a4", "A")])
+    broker.complete(batch[0])
+    assert broker.receive_batch(Q, 10) == []
+    broker.complete(batch[1])
+    broker.complete(batch[2])
+    assert [d.message.message_id for d in broker.receive_batch(Q, 10)] == ["a4"]
+
+
+def test_receive_batch_respects_the_maximum(broker: LocalQueue) -> None:
+    broker.send([msg(f"m{i}", "S") for i in range(5)])
+    assert [d.message.message_id for d in broker.receive_batch(Q, 2)] == ["m0", "m1"]
+
+
+def test_abandoned_batch_keeps_its_order(broker: LocalQueue) -> None:
+    broker.send([msg("a1", "A"), msg("a2", "A"), msg("a3", "A")])
+    batch = broker.receive_batch(Q, 2)
+    for delivery in reversed(batch):
+        broker.abandon(delivery)
+    again = broker.receive_batch(Q, 10)
+    assert [d.message.message_id for d in again] == ["a1", "a2", "a3"]
+    assert [d.message.delivery_count for d in again] == [2, 2, 1]
+
+
+def test_batch_workers_complete_or_abandon_whole_batches(broker: LocalQueue) -> None:
+    seen: list[list[str]] = []
+    failed = threading.Event()
+
+    def handler(messages: list[QueueMessage]) -> None:
+        ids = [m.message_id for m in messages]
+        seen.append(ids)
+        if "boom" in ids and not failed.is_set():
+            failed.set()
+            raise RuntimeError("first attempt fails")
+
+    broker.send([msg("x1", "X"), msg("boom", "X"), msg("x3", "X")])
+    with broker.run_batch_workers(Q, handler, concurrency=1, max_batch=10):
+        assert broker.wait_idle(5)
+    assert seen[0] == ["x1", "boom", "x3"] and seen[1] == ["x1", "boom", "x3"]
+    assert broker.counts(Q).dead_lettered == 0

@@ -54,6 +54,7 @@ class MemorySystem:
     clock_start: datetime = field(default_factory=lambda: datetime(2026, 11, 1, tzinfo=UTC))
     records: dict[str, Record] = field(default_factory=dict)
     writes: int = 0
+    write_calls: int = 0  # calls of write(): one per publish cycle for container-unit systems
     creates: int = 0
     reads: int = 0
     change_calls: int = 0
@@ -161,6 +162,7 @@ class MemoryConnector:
 
     def write(self, entity: str, writes: Sequence[Write]) -> list[WriteResult]:
         sys = self.system
+        sys.write_calls += 1
         results = []
         for w in writes:
             with sys.lock:
