@@ -107,8 +107,10 @@ class LocalStack:
 
     def start(self) -> dict[str, Any]:
         """Start everything and return the description `tandem serve` prints."""
+        from state.redact import install_log_redaction
         from sync import triggers
 
+        install_log_redaction()  # every secret the stores hand out is masked in log records from now on
         try:
             self.azurite = Azurite(self.host_name).start()
             self._start_emulators()
