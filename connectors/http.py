@@ -385,8 +385,10 @@ class HttpClient:
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
         self.redactor = Redactor()
-        if isinstance(auth, _SecretAuth):
-            auth.bind(self.redactor)
+        # Any auth with `bind` (ours, or a connector's own such as NTLM) masks the secrets it fetches.
+        bind = getattr(auth, "bind", None)
+        if callable(bind):
+            bind(self.redactor)
         self._sleep = sleep
         self._clock = clock
         self._not_before: dict[str, float] = {}

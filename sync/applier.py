@@ -389,7 +389,11 @@ class Applier:
                 plan.snapshot[rule.key] = {src_side: d.new_base[0], tgt_side: d.new_base[1]}
                 if stored is not None and stored.get("flagged"):
                     plan.resolved.append(rule.key)
-            if d.conflict:
+            # Count a conflict once: where it is settled by a write, or the first time it is flagged
+            # (both directions see it; the one that leaves it to the other side does not count it).
+            if (d.action == "write" and d.conflict) or (
+                d.action == "conflict_flagged" and not (stored or {}).get("flagged")
+            ):
                 plan.conflict_count += 1
             if d.action == "target_wins":
                 # Remember the decision so the reverse direction applies it instead of re-deciding.

@@ -176,7 +176,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tandem import demo
 
-    return int(demo.main(list(args.demo_args)) or 0)
+    return int(demo.run(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -315,8 +315,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     p.set_defaults(handler=cmd_serve)
 
+    from tandem.demo import add_arguments
+
     p = sub.add_parser("demo", help="start the local stack, seed data and narrate a sync")
-    p.add_argument("demo_args", nargs=argparse.REMAINDER, help="options passed to the demo")
+    add_arguments(p)  # declared here, not passed through: argparse.REMAINDER drops leading --options
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("run", parents=[target], help="poll a scenario now (waits for it on a local stack)")

@@ -410,3 +410,17 @@ def test_hook_about_an_item_being_created_never_creates_a_copy(tables):
     assert len(h.left.records) == 1 and len(h.right.records) == 1
     link = h.services.links.find("demo", "right", created.id)
     assert link.left_id == rec.id and link.status == "linked"
+
+
+@pytest.mark.parametrize("rule", ["newest_wins", "flag"])
+def test_a_conflict_is_counted_once(tables, rule):
+    h = Harness(tables, config_document(conflict=rule))
+    rec = h.left.add(title="A")
+    h.sync()
+    (target,) = right_items(h)
+    h.left.edit(rec.id, title="L")
+    h.right.edit(target.id, Title="R")
+    h.sync()
+    h.sync()
+    runs = scenario_status(h.services, "demo").runs
+    assert sum(r.counts.get("conflicts", 0) for r in runs) == 1
