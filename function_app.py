@@ -72,6 +72,20 @@ def ensure_hooks(req: func.HttpRequest) -> func.HttpResponse:
     return triggers.on_ensure_hooks(req)
 
 
+@app.route(route="scenarios/{scenario}/setup/fields", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def setup_fields(req: func.HttpRequest) -> func.HttpResponse:
+    from sync import triggers
+
+    return triggers.on_setup_fields(req)
+
+
+@app.route(route="scenarios/{scenario}/setup/verify", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def setup_verify(req: func.HttpRequest) -> func.HttpResponse:
+    from sync import triggers
+
+    return triggers.on_setup_verify(req)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse('{"status":"ok"}', mimetype="application/json")

@@ -159,6 +159,38 @@ class HookParser(Protocol):
     def parse_hook(self, payload: Any) -> list[HookEvent]: ...
 
 
+@runtime_checkable
+class ContainerFinder(Protocol):
+    """Implemented by connectors that can say whether a container (project) exists, for routed creates."""
+
+    def find_container(self, name: str) -> str | None:
+        """The container's own spelling of `name` (matched without regard to case), or None."""
+        ...
+
+
+class FieldsSetupReport(BaseModel):
+    """What "Create fields" did on one system: each problem says what is wrong and what to do."""
+
+    created: list[str] = Field(default_factory=list)
+    existing: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+@runtime_checkable
+class FieldSetup(Protocol):
+    """Implemented by connectors that can create and verify the custom fields a scenario needs.
+
+    A spec is the system's own description of one field (name, type, where it lives), as configured in the
+    scenario's `required_fields`.
+    """
+
+    def ensure_fields(self, specs: Sequence[dict[str, Any]]) -> FieldsSetupReport: ...
+
+    def verify_fields(self, specs: Sequence[dict[str, Any]]) -> CheckReport:
+        """Connectivity and permissions (as `check`) and every field of `specs` with its type."""
+        ...
+
+
 class SubscriptionReport(Protocol):
     created: list[str]
     repaired: list[str]

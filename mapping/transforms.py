@@ -124,8 +124,77 @@ class Scale(BaseModel):
         return None if value is None else round(float(value) / self.factor, 6)
 
 
-Transform = ValueMap | SwapContainer | Identity | Tags | Scale
+def _default_states() -> dict[float, str]:
+    return {0: "New", 1: "Active", 100: "Closed"}
+
+
+def _default_percents() -> dict[str, float]:
+    return {
+        "New": 0,
+        "Proposed": 0,
+        "To Do": 0,
+        "Approved": 0,
+        "Active": 50,
+        "Committed": 50,
+        "In Progress": 50,
+        "Doing": 50,
+        "Resolved": 100,
+        "Done": 100,
+        "Closed": 100,
+        "Completed": 100,
+    }
+
+
+class PercentToState(BaseModel):
+    """% complete ↔ a workflow state, with thresholds configurable both ways.
+
+    Percent → state: `states` maps the lowest percentage of each band to its state; a percentage gets the
+    state of the highest threshold at or below it (default 0 → New, 1-99 → Active, 100 → Closed).
+    State → percent: `percents` gives the percentage each state stands for (compared without regard to
+    case); a state not listed gives `default_percent`, and None leaves the percentage unchanged (no write).
+    `percent_side` says which side of the rule holds the percentage.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["percent_to_state"] = "percent_to_state"
+    states: dict[float, str] = Field(default_factory=_default_states)
+    percents: dict[str, float] = Field(default_factory=_default_percents)
+    default_percent: float | None = None
+    percent_side: Literal["left", "right"] = "left"
+
+    def state_of(self, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        try:
+            percent = float(value)
+        except (TypeError, ValueError):
+            return None
+        bands = sorted(self.states.items())
+        chosen = bands[0][1] if bands else None
+        for threshold, state in bands:
+            if percent >= threshold:
+                chosen = state
+        return chosen
+
+    def percent_of(self, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        wanted = str(value).strip().lower()
+        for state, percent in self.percents.items():
+            if state.strip().lower() == wanted:
+                return percent
+        return self.default_percent
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        return self.state_of(value) if self.percent_side == "left" else self.percent_of(value)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        return self.percent_of(value) if self.percent_side == "left" else self.state_of(value)
+
+
+Transform = ValueMap | SwapContainer | Identity | Tags | Scale | PercentToState
 TRANSFORMS: dict[str, type[BaseModel]] = {
+    "percent_to_state": PercentToState,
     "value_map": ValueMap,
     "swap_container": SwapContainer,
     "identity": Identity,

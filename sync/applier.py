@@ -50,6 +50,7 @@ class Plan:
     bounce: bool = False  # the target side won a conflict: run the reverse direction for the target
     parent: tuple[bool, str | None] | None = None  # (set, target parent id)
     conflict_count: int = 0
+    written_conflicts: int = 0  # of conflict_count: settled by a write of this plan
 
 
 @dataclass
@@ -278,13 +279,10 @@ class Applier:
         direction: SyncDirection = message.direction
         src_side: Side = "left" if direction == "left_to_right" else "right"
         tgt_side: Side = "right" if src_side == "left" else "left"
-        target_container = scenario.target_container(direction, source.container)
-        if source.container is not None and target_container is None:
-            return self._dead(
-                message,
-                f"no target project for '{source.container}': add it to scenario.containers",
-                kind="config",
-            )
+        routed = self._route_container(scenario, message, source, target_conn)
+        if isinstance(routed, DeadLetter):
+            return routed
+        target_container = routed
         if link is None:
             pending = Link(
                 scenario=scenario.name,
@@ -319,13 +317,65 @@ class Applier:
         }
         write = Write(
             container=target_container,
-            type=scenario.target_type(direction, source.type),
+            type=scenario.routed_type(direction, source.type, source.fields),
             correlation_id=link.correlation_id,
             fields={k: v for k, v in fields.items() if v is not None},
             parent_id=parent_id,
             set_parent=parent_id is not None,
         )
         return Prepared(message, scenario, "create", link, source, None, write, target_conn, tgt_entity)
+
+    def _route_container(
+        self, scenario: ScenarioConfig, message: ItemMessage, source: Item, target_conn: Connector
+    ) -> str | DeadLetter | None:
+        """The container a create goes to: the direction's `container_field` value, checked to exist on the
+        target (a name matching nothing is a failure, never a guess), else the scenario's container pairs.
+        """
+        direction: SyncDirection = message.direction
+        tgt_side = "right" if direction == "left_to_right" else "left"
+        target_name = getattr(scenario, tgt_side)
+        cfg = scenario.directions.get(direction)
+        field_name = cfg.container_field if cfg is not None else None
+        where = f" in '{source.container}'" if source.container else ""
+        what = f"{source.type or 'item'} {source.id}{where}"
+        if not field_name:
+            target = scenario.target_container(direction, source.container)
+            if source.container is not None and target is None:
+                return self._dead(
+                    message,
+                    f"no target project for '{source.container}': add it to scenario.containers",
+                    kind="config",
+                )
+            return target
+        assert cfg is not None
+        raw = source.fields.get(field_name)
+        if isinstance(raw, list):
+            raw = raw[0] if raw else None
+        name = str(raw).strip() if raw is not None else ""
+        origin = f"named by '{field_name}'"
+        if not name:
+            fallback = None
+            if cfg.container_fallback:
+                fallback = scenario.target_container(direction, source.container)
+            if not fallback:
+                return self._dead(
+                    message,
+                    f"'{field_name}' is empty for {what}: set it to the name of a project on {target_name}",
+                    kind="config",
+                )
+            name, origin = fallback, f"of the same name ('{field_name}' is empty)"
+        finder = getattr(target_conn, "find_container", None)
+        if callable(finder):
+            found = finder(name)
+            if found is None:
+                return self._dead(
+                    message,
+                    f"no project '{name}' on {target_name} (the project {origin}) for {what}: "
+                    f"correct the name or create the project",
+                    kind="config",
+                )
+            name = str(found)
+        return name
 
     def _finish_create(
         self,
@@ -382,6 +432,8 @@ class Applier:
                     rule.conflict or scenario.conflict, direction, source.changed_at, target.changed_at
                 )
             converted = rule.convert(s_val, direction, ctx)
+            if converted is None and s_val is not None and s_val != "":
+                continue  # the transform has no value for it (e.g. a state with no percentage): no write
             d = decide(s_val, t_val, converted, base, winner)  # type: ignore[arg-type]
             if d.action == "write":
                 plan.fields[rule.target_field(direction)] = d.value
@@ -395,6 +447,7 @@ class Applier:
                 d.action == "conflict_flagged" and not (stored or {}).get("flagged")
             ):
                 plan.conflict_count += 1
+                plan.written_conflicts += d.action == "write"
             if d.action == "target_wins":
                 # Remember the decision so the reverse direction applies it instead of re-deciding.
                 plan.snapshot[rule.key] = dict(stored or {}) | {"winner": tgt_side}
@@ -445,6 +498,9 @@ class Applier:
         link.set_side(tgt_side, target.id, target.version, target.container)
         link.last_error = None
         link.synced_at = self.services.clock()
+        if plan.written_conflicts:
+            # Written already: count it now, as a lost link race re-merges to "nothing to do".
+            self.services.runs.add(scenario.name, message.run_id, conflicts=plan.written_conflicts)
         try:
             self.services.links.save(link)
         except LinkConflict:
@@ -471,8 +527,9 @@ class Applier:
         if plan.bounce:
             self._bounce(scenario, message, target)
         result = "updated" if plan.fields or plan.parent is not None else "unchanged"
-        if plan.conflict_count:
-            self.services.runs.add(scenario.name, message.run_id, conflicts=plan.conflict_count)
+        flagged = plan.conflict_count - plan.written_conflicts
+        if flagged:
+            self.services.runs.add(scenario.name, message.run_id, conflicts=flagged)
         return self._done(scenario, message, result, link)
 
     def _full_snapshot(

@@ -64,6 +64,14 @@ class DirectionConfig(BaseModel):
     enabled: bool = True
     filter: str | None = None  # connector-specific extra scope clause (e.g. WIQL)
     match: dict[str, Any] = Field(default_factory=dict)  # source fields that must hold these values
+    # Routing of creates (updates stay where the linked item is):
+    # the source field whose value names the target item type (else the type map of the source type);
+    type_field: str | None = None
+    # the source field whose value names the target container (project). It must name an existing one:
+    # a name matching none is a failure shown in status, never a guess. Empty field: the container pairs
+    # (or the same name) when `container_fallback`, else a failure as well.
+    container_field: str | None = None
+    container_fallback: bool = True
 
     @field_validator("schedule")
     @classmethod
@@ -103,6 +111,9 @@ class ScenarioConfig(BaseModel):
     hook_secret: str | None = None  # name of the secret the hooks' basic auth must match
     hook_username: str = "tandem"
     options: dict[str, Any] = Field(default_factory=dict)
+    # Custom fields each side needs, in that connector's own spec form: "Create fields" creates them where
+    # the connector can, "Verify configuration" checks each with its type.
+    required_fields: dict[Literal["left", "right"], list[dict[str, Any]]] = Field(default_factory=dict)
     directions: dict[SyncDirection, DirectionConfig]
 
     def entity_of(self, side: Literal["left", "right"]) -> str:
@@ -119,6 +130,19 @@ class ScenarioConfig(BaseModel):
             if src.lower() == source_container.lower():
                 return dst
         return None if self.containers else source_container
+
+    def routed_type(
+        self, direction: SyncDirection, source_type: str | None, fields: dict[str, Any]
+    ) -> str | None:
+        """The type a create gets: the direction's `type_field` value when set, else the mapped type."""
+        cfg = self.directions.get(direction)
+        if cfg is not None and cfg.type_field:
+            value = fields.get(cfg.type_field)
+            if isinstance(value, list):  # multi-value lookups: the first entry
+                value = value[0] if value else None
+            if value is not None and str(value).strip():
+                return str(value).strip()
+        return self.target_type(direction, source_type)
 
     def source_containers(self, direction: SyncDirection) -> list[str]:
         return [p.left if direction == "left_to_right" else p.right for p in self.containers]

@@ -3,6 +3,11 @@
 Links are one-to-one, so within one direction a source item always writes the same target item:
 keying item-unit sessions on the source id serializes writes per target item without a lookup.
 Container-unit targets (a PWA project) share one session per target container.
+
+The key is computed when the change is listed (poll, hook), from the source container through the container
+pairs; a create routed by a source field (`container_field`) may land in another container than its key
+names. Such a write is still correct (the target connector serializes writes per container in the process
+and the merge re-reads both sides), it only loses the batching of one container's writes into one cycle.
 """
 
 from __future__ import annotations

@@ -163,3 +163,33 @@ def on_ensure_hooks(req: func.HttpRequest) -> func.HttpResponse:
         )
     checks = ensure_hooks(svc, f"{base.rstrip('/')}/api", scenario=name)
     return _json(200, {"scenario": name, "checks": [c.model_dump() for c in checks]})
+
+
+def on_setup_fields(req: func.HttpRequest) -> func.HttpResponse:
+    """ "Create fields": the custom fields each side of the scenario needs, where its connector can."""
+    from sync.setup import create_fields
+
+    svc = services()
+    name = req.route_params.get("scenario", "")
+    try:
+        svc.config().scenario(name)
+    except ConfigError as exc:
+        return _json(404, {"error": str(exc)})
+    reports = create_fields(svc, name)
+    return _json(200, {"scenario": name, "sides": [r.model_dump() for r in reports]})
+
+
+def on_setup_verify(req: func.HttpRequest) -> func.HttpResponse:
+    """ "Verify configuration": connections, permissions, required fields and service hooks."""
+    from sync.setup import verify
+
+    svc = services()
+    name = req.route_params.get("scenario", "")
+    try:
+        svc.config().scenario(name)
+    except ConfigError as exc:
+        return _json(404, {"error": str(exc)})
+    base = svc.settings.public_base_url
+    reports = verify(svc, name, f"{base.rstrip('/')}/api" if base else None)
+    ok = all(r.ok for r in reports)
+    return _json(200, {"scenario": name, "ok": ok, "sides": [r.model_dump() for r in reports]})

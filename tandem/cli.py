@@ -22,6 +22,7 @@ RUN_COUNTERS = (
     "updated",
     "unchanged",
     "conflicts",
+    "warnings",
     "failed",
     "retried",
     "skipped",
@@ -289,6 +290,38 @@ def cmd_hooks_ensure(args: argparse.Namespace) -> int:
     return 0 if all(not c["problems"] for c in reply.get("checks", [])) else 1
 
 
+def render_setup(reply: dict[str, Any], action: str) -> str:
+    """A setup report for people: per connection what was created or found, and each problem."""
+    out = [f"Scenario {reply.get('scenario')}: " + ("Create fields" if action == "fields" else "Verify")]
+    for side in reply.get("sides") or []:
+        problems = side.get("problems") or []
+        mark = "ok" if not problems else f"{len(problems)} problem(s)"
+        out.append(f"  {side.get('side')} ({side.get('connection')}): {mark}")
+        if side.get("created"):
+            out.append(f"    created: {', '.join(side['created'])}")
+        if side.get("existing"):
+            out.append(f"    already there: {', '.join(side['existing'])}")
+        details = side.get("details") or {}
+        if details.get("fields"):
+            out.append(f"    fields in place: {', '.join(map(str, details['fields']))}")
+        for line in side.get("hooks") or []:
+            out.append(f"    service hooks: {line}")
+        for note in details.get("notes") or []:
+            out.append(f"    note: {note}")
+        for problem in problems:
+            out.append(f"    - {problem}")
+    return "\n".join(out)
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    reply = _target(args).setup(args.scenario, args.setup_command)
+    if args.json:
+        print(json.dumps(reply, indent=2))
+    else:
+        print(render_setup(reply, args.setup_command))
+    return 0 if all(not s.get("problems") for s in reply.get("sides") or []) else 1
+
+
 # -- parser ---------------------------------------------------------------------------------------
 
 
@@ -355,6 +388,24 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("scenario")
     p.set_defaults(handler=cmd_hooks_ensure)
+
+    setup = sub.add_parser("setup", help="create and verify what a scenario needs").add_subparsers(
+        dest="setup_command", required=True, metavar="ACTION"
+    )
+    p = setup.add_parser(
+        "fields", parents=[target], help="create the custom fields SCENARIO needs on both sides, when missing"
+    )
+    p.add_argument("scenario")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_setup)
+    p = setup.add_parser(
+        "verify",
+        parents=[target],
+        help="check connections, permissions, required fields and service hooks; each with what to do",
+    )
+    p.add_argument("scenario")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_setup)
 
     dead = sub.add_parser("deadletters", help="list or replay dead-lettered messages").add_subparsers(
         dest="dead_command", required=True, metavar="ACTION"

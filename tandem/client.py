@@ -43,6 +43,7 @@ class Target(Protocol):
     def dead_letters(self, queue: str | None) -> list[dict[str, Any]]: ...
     def replay(self, queue: str | None, limit: int) -> dict[str, int]: ...
     def ensure_hooks(self, scenario: str) -> dict[str, Any]: ...
+    def setup(self, scenario: str, action: str) -> dict[str, Any]: ...
 
 
 def read_stack_file(path: Path) -> dict[str, Any] | None:
@@ -146,6 +147,9 @@ class AdminApi:
     def ensure_hooks(self, scenario: str) -> dict[str, Any]:
         return dict(self._call("POST", f"scenarios/{scenario}/hooks"))
 
+    def setup(self, scenario: str, action: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"scenarios/{scenario}/setup/{action}", timeout=300))
+
     def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
         self._need_local("Reading dead letters")
         return list(
@@ -214,6 +218,12 @@ class DirectState:
         from sync import triggers
 
         return self._handler(triggers.on_ensure_hooks, "POST", {"scenario": scenario})
+
+    def setup(self, scenario: str, action: str) -> dict[str, Any]:
+        from sync import triggers
+
+        handler = triggers.on_setup_fields if action == "fields" else triggers.on_setup_verify
+        return self._handler(handler, "POST", {"scenario": scenario})
 
     def wait_idle(self, timeout: float) -> bool:
         return False  # Service Bus is drained by the deployed app's workers, not by this command

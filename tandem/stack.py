@@ -46,12 +46,21 @@ class EmulatorSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     variable: str = ""
     secret_option: str | None = "pat"  # constructor option given a fresh random secret on every start
+    root_variable: str = ""  # `${VARIABLE}` of the emulator's root URL (e.g. PWA's Entra stand-in authority)
 
 
 # Adding an emulator to the local stack is one line here.
 EMULATORS: tuple[EmulatorSpec, ...] = (
     EmulatorSpec("ado_server", "emulators.ado:AdoEmulator", {"flavor": "server"}, "ADO_SERVER_URL"),
     EmulatorSpec("ado_services", "emulators.ado:AdoEmulator", {"flavor": "services"}, "ADO_SERVICES_URL"),
+    EmulatorSpec(
+        "pwa",
+        "emulators.pwa:PwaEmulator",
+        {"flavor": "online", "queue_delay": 0.05, "reporting_delay": 0.2},
+        "PWA_URL",
+        secret_option="password",
+        root_variable="PWA_ROOT_URL",
+    ),
 )
 
 
@@ -190,8 +199,13 @@ class LocalStack:
             self.emulators[spec.key] = RunningEmulator(spec, instance, url, emulator_credentials(instance))
 
     def emulator_variables(self) -> dict[str, str]:
-        """`${NAME}` values this stack defines: its running emulators' base URLs."""
-        return {r.spec.variable: r.url for r in self.emulators.values() if r.spec.variable}
+        """`${NAME}` values this stack defines: its running emulators' base (and root) URLs."""
+        found = {r.spec.variable: r.url for r in self.emulators.values() if r.spec.variable}
+        for r in self.emulators.values():
+            root = getattr(r.instance, "root_url", None)
+            if r.spec.root_variable and root:
+                found[r.spec.root_variable] = str(root).rstrip("/")
+        return found
 
     def variables(self) -> dict[str, str]:
         """`${NAME}` values for configuration files: the environment, then the emulators' URLs."""

@@ -24,6 +24,7 @@ from connectors.contract import (
     CheckReport,
     EntitySpec,
     FieldSpec,
+    FieldsSetupReport,
     HookEvent,
     Item,
     Scope,
@@ -209,6 +210,14 @@ class AdoConnector:
     def list_projects(self) -> list[dict[str, Any]]:
         """`{id, name, …}` of every project the identity can see."""
         return self.client.list_projects()
+
+    def find_container(self, name: str) -> str | None:
+        """The project named `name` (any case) as ADO spells it, or None."""
+        wanted = name.strip().lower()
+        for p in self.list_projects():
+            if str(p.get("name", "")).strip().lower() == wanted:
+                return str(p["name"])
+        return None
 
     def entities(self) -> list[EntitySpec]:
         return [EntitySpec(name=ENTITY, session_unit="item", fields=tuple(self.list_fields()))]
@@ -538,6 +547,20 @@ class AdoConnector:
                 ", ".join(m.id for m in matches),
             )
         return matches[0] if matches else None
+
+    # --- setup (connectors.contract.FieldSetup) ---------------------------------------------------
+
+    def ensure_fields(self, specs: Sequence[dict[str, Any]]) -> FieldsSetupReport:
+        """Checks the scenario's custom fields; missing ones come back as problems with the steps to add
+        them (creating fields in an inherited process is not automated yet)."""
+        from connectors.ado import setup
+
+        return setup.ensure_fields(self, specs)
+
+    def verify_fields(self, specs: Sequence[dict[str, Any]]) -> CheckReport:
+        from connectors.ado import setup
+
+        return setup.verify_fields(self, specs)
 
     # --- hooks --------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from connectors.contract import (
     CheckReport,
     EntitySpec,
     FieldSpec,
+    FieldsSetupReport,
     Item,
     Scope,
     Watermark,
@@ -287,6 +288,15 @@ class PwaConnector:
             "and that the project is published and visible to the sync account",
             system=self.system,
         )
+
+    def find_container(self, name: str) -> str | None:
+        """The published project named `name` (any case) as PWA spells it, or None."""
+        wanted = name.strip().lower()
+        for refresh in (False, True):
+            for p in self.list_projects(refresh=refresh):
+                if str(p.get("Name", "")).strip().lower() == wanted:
+                    return str(p["Name"])
+        return None
 
     def project_info(self, project_id: str) -> ProjectInfo:
         """The published project with its project-level custom field values."""
@@ -607,6 +617,25 @@ class PwaConnector:
         """ "Verify configuration": connectivity, permissions and every required field with its type."""
         wanted = list(required_fields) if required_fields is not None else setup.default_fields(self)
         return setup.verify(self, wanted)
+
+    # The engine's setup contract (`connectors.contract.FieldSetup`): specs as configured in a scenario.
+    def _specs(self, specs: Sequence[dict[str, Any]]) -> list[setup.CustomFieldSpec]:
+        parsed = [setup.CustomFieldSpec.model_validate(dict(s)) for s in specs] or setup.default_fields(self)
+        correlation = self.options.correlation_field
+        if correlation and not any(s.name.lower() == correlation.lower() for s in parsed):
+            parsed += [s for s in setup.default_fields(self) if s.name == correlation]
+        return parsed
+
+    def ensure_fields(self, specs: Sequence[dict[str, Any]]) -> FieldsSetupReport:
+        report = self.ensure_custom_fields(self._specs(specs))
+        return FieldsSetupReport(
+            created=report.created,
+            existing=[f.name for f in report.fields if f.status == "exists"],
+            problems=report.problems,
+        )
+
+    def verify_fields(self, specs: Sequence[dict[str, Any]]) -> CheckReport:
+        return self.verify(self._specs(specs))
 
 
 def _decode_seen(cursor: str | None) -> dict[str, tuple[str, datetime | None]]:

@@ -38,6 +38,8 @@ def test_registered_functions():
         "run_scenario",
         "scenario_status",
         "ensure_hooks",
+        "setup_fields",
+        "setup_verify",
         "health",
     }
 
@@ -73,6 +75,8 @@ def test_service_bus_triggers_are_session_enabled_identity_connections(name, que
         ("run_scenario", "scenarios/{scenario}/run", ["POST"], "FUNCTION"),
         ("scenario_status", "scenarios/{scenario}/status", ["GET"], "FUNCTION"),
         ("ensure_hooks", "scenarios/{scenario}/hooks", ["POST"], "FUNCTION"),
+        ("setup_fields", "scenarios/{scenario}/setup/fields", ["POST"], "FUNCTION"),
+        ("setup_verify", "scenarios/{scenario}/setup/verify", ["POST"], "FUNCTION"),
         ("health", "health", ["GET"], "ANONYMOUS"),
     ],
 )

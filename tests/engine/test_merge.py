@@ -74,3 +74,31 @@ def test_same_treats_numbers_and_empties():
     assert same("", None)
     assert not same(0, None)
     assert not same(True, 2)
+
+
+def test_percent_to_state_thresholds_both_ways():
+    from mapping.transforms import Context, parse_transform
+
+    t = parse_transform(
+        {"percent_to_state": {"states": {0: "New", 1: "Active", 90: "Resolved", 100: "Closed"}}}
+    )
+    ctx = Context()
+    assert [t.to_right(p, ctx) for p in (0, 0.5, 1, 50, 89.9, 90, 100, None)] == [
+        "New",
+        "New",
+        "Active",
+        "Active",
+        "Active",
+        "Resolved",
+        "Closed",
+        None,
+    ]
+    assert [t.to_left(s, ctx) for s in ("New", "active", "Closed", "Removed", None)] == [
+        0,
+        50,
+        100,
+        None,
+        None,
+    ]
+    flipped = parse_transform({"percent_to_state": {"percent_side": "right", "percents": {"Doing": 40}}})
+    assert flipped.to_right("Doing", ctx) == 40 and flipped.to_left(100, ctx) == "Closed"

@@ -108,6 +108,10 @@ def test_serve_lifecycle(served, tmp_path: Path):
     if _have_ado_emulator():
         assert info["ado_server"].startswith("http://") and creds["ado_server"]["pat"]
         assert info["ado_services"].startswith("http://") and creds["ado_services"]["pat"]
+    if importlib.util.find_spec("emulators.pwa") is not None:
+        assert info["pwa"].startswith("http://") and info["pwa"].endswith("/sites/pwa")
+        assert creds["pwa"]["password"] and creds["pwa"]["refresh_token"] and creds["pwa"]["token_url"]
+    if _have_ado_emulator():
         # Both emulators' service hooks point at this stack's hook route for the scenario.
         for system in ("ado_server", "ado_services"):
             subs = httpx.get(

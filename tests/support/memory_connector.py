@@ -62,6 +62,7 @@ class MemorySystem:
     fail_next: list[str] = field(default_factory=list)  # permanent error messages for the next writes
     crash_after_create: int = 0  # crash the caller right after this many creates succeed
     session_unit: str = "item"
+    containers: list[str] | None = None  # projects that exist; None: those of the records
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # project -> hook subscription
     _seq: int = 0
     ticker: list[int] = field(default_factory=lambda: [0])  # share one between systems: one timeline
@@ -153,6 +154,14 @@ class MemoryConnector:
             correlation_id=rec.correlation_id,
             fields=dict(rec.fields),
         )
+
+    def find_container(self, name: str) -> str | None:
+        sys = self.system
+        with sys.lock:
+            known = sys.containers
+            if known is None:
+                known = sorted({r.container for r in sys.records.values()})
+        return next((c for c in known if c.lower() == name.strip().lower()), None)
 
     def read(self, entity: str, ids: Sequence[str]) -> list[Item]:
         sys = self.system

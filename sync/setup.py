@@ -1,0 +1,100 @@
+"""Setup helpers of a scenario, as admin calls: "Create fields" (the custom fields each side needs, where
+its connector can create them) and "Verify configuration" (connectivity, permissions, every required field
+with its type, the service hook subscriptions), each problem with what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from connectors.contract import FieldSetup
+from state.redact import redact
+from sync.config import ScenarioConfig
+from sync.services import Services
+
+Side = Literal["left", "right"]
+
+
+class SideReport(BaseModel):
+    side: Side
+    connection: str
+    created: list[str] = Field(default_factory=list)
+    existing: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    hooks: list[str] = Field(default_factory=list)  # what the hook check created or re-enabled
+    details: dict[str, object] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _sides(scenario: ScenarioConfig) -> list[tuple[Side, str]]:
+    return [("left", scenario.left), ("right", scenario.right)]
+
+
+def create_fields(services: Services, name: str) -> list[SideReport]:
+    scenario = services.config().scenario(name)
+    reports: list[SideReport] = []
+    for side, connection in _sides(scenario):
+        report = SideReport(side=side, connection=connection)
+        reports.append(report)
+        specs = scenario.required_fields.get(side, [])
+        try:
+            connector = services.connector(connection)
+            if not isinstance(connector, FieldSetup):
+                if specs:
+                    names = ", ".join(str(s.get("name")) for s in specs)
+                    report.problems.append(f"connection '{connection}' cannot create fields; create {names}")
+                continue
+            done = connector.ensure_fields(specs)
+        except Exception as exc:  # one broken connection must not hide the other side's report
+            report.problems.append(redact(f"{type(exc).__name__}: {exc}"))
+            continue
+        report.created, report.existing = list(done.created), list(done.existing)
+        report.problems = [redact(p) for p in done.problems]
+    return reports
+
+
+def verify(services: Services, name: str, api_base_url: str | None) -> list[SideReport]:
+    """Both connections (`verify_fields` where offered, else `check`) and, when the app knows its own URL,
+    the service hook subscriptions of hook-enabled directions (created or re-enabled when missing)."""
+    from sync.hook_subscriptions import ensure_hooks
+
+    scenario = services.config().scenario(name)
+    reports: dict[str, SideReport] = {}
+    for side, connection in _sides(scenario):
+        report = reports.setdefault(side, SideReport(side=side, connection=connection))
+        specs = scenario.required_fields.get(side, [])
+        try:
+            connector = services.connector(connection)
+            checked = (
+                connector.verify_fields(specs) if isinstance(connector, FieldSetup) else connector.check()
+            )
+        except Exception as exc:
+            report.problems.append(redact(f"{type(exc).__name__}: {exc}"))
+            continue
+        report.problems += [redact(p) for p in checked.problems]
+        report.details = {k: v for k, v in checked.details.items() if k in ("projects", "fields", "notes")}
+        if not isinstance(connector, FieldSetup) and specs:
+            names = ", ".join(str(s.get("name")) for s in specs)
+            report.problems.append(f"connection '{connection}' cannot verify fields; check {names} by hand")
+    hook_directions = [d for d in scenario.enabled_directions() if scenario.directions[d].hooks]
+    if hook_directions and not api_base_url:
+        reports["right"].problems.append(
+            "PUBLIC_BASE_URL is not set: the service hooks cannot be checked; set it to the app's URL"
+        )
+    elif hook_directions:
+        assert api_base_url is not None
+        for check in ensure_hooks(services, api_base_url, scenario=name):
+            side: Side = "left" if check.connection == scenario.left else "right"
+            report = reports[side]
+            for what, ids in (("created", check.created), ("re-enabled", check.repaired)):
+                if ids:
+                    report.hooks.append(f"{what} {len(ids)} subscription(s)")
+            if not check.problems:
+                report.hooks.append(f"subscriptions in place ({check.url})")
+            report.problems += [f"service hooks: {p}" for p in check.problems]
+    return [reports["left"], reports["right"]]
