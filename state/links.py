@@ -121,12 +121,11 @@ class LinkStore:
             # Lets a hook about the item being created find this link before the target id is saved.
             ops.append(("upsert", self._index(pk, "corr", link.correlation_id, link.link_id)))  # type: ignore[arg-type]
         try:
-            self.client.submit_transaction(ops)
+            results = self.client.submit_transaction(ops)
         except (TableTransactionError, ResourceExistsError) as exc:
             raise LinkConflict(f"link {link.link_id} already exists") from exc
-        stored = self.get(link.scenario, link.link_id)
-        assert stored is not None
-        return stored
+        # The batch answer carries the new ETag: no need to read the link back.
+        return link.model_copy(update={"etag": results[0]["etag"]}, deep=True)
 
     def save(self, link: Link, *, new_index: tuple[Side, str] | None = None) -> Link:
         """Replace the link if its ETag still matches; optionally add an index row in the same batch."""
@@ -144,12 +143,10 @@ class LinkStore:
         if new_index is not None:
             ops.append(("upsert", self._index(pk, new_index[0], new_index[1], link.link_id)))
         try:
-            self.client.submit_transaction(ops)
+            results = self.client.submit_transaction(ops)
         except (TableTransactionError, ResourceModifiedError, ResourceNotFoundError) as exc:
             raise LinkConflict(f"link {link.link_id} changed concurrently") from exc
-        stored = self.get(link.scenario, link.link_id)
-        assert stored is not None
-        return stored
+        return link.model_copy(update={"etag": results[0]["etag"]}, deep=True)
 
     def delete(self, link: Link) -> None:
         pk = escape_key(link.scenario)

@@ -190,6 +190,9 @@ class Applier:
         rules = [r for r in config.rules(scenario) if r.flows(direction)]
 
         link = self.services.links.find(scenario.name, src_side, message.source_id)
+        if self._already_synced(link, src_side, message):
+            # The echo of our own write, or a change already applied: nothing to read or write.
+            return self._done(scenario, message, "unchanged", link)
         found = source_conn.read(src_entity, [message.source_id])
         if not found:
             # Deleted at the source (deletes are not propagated): nothing to write.
@@ -283,6 +286,7 @@ class Applier:
         if isinstance(routed, DeadLetter):
             return routed
         target_container = routed
+        fresh = link is None
         if link is None:
             pending = Link(
                 scenario=scenario.name,
@@ -297,8 +301,9 @@ class Applier:
             except LinkConflict:
                 return None  # another worker created it first: decide again on fresh state
 
-        # A crash between create and link save left the item behind: find it, never create twice.
-        existing = target_conn.find_by_correlation(tgt_entity, link.correlation_id)
+        # A crash between create and link save left the item behind: find it, never create twice. A link
+        # this attempt has just created had no earlier attempt, so there is nothing to find.
+        existing = None if fresh else target_conn.find_by_correlation(tgt_entity, link.correlation_id)
         if existing is not None:
             return Prepared(
                 message, scenario, "create", link, source, existing, None, target_conn, tgt_entity
@@ -324,6 +329,16 @@ class Applier:
             set_parent=parent_id is not None,
         )
         return Prepared(message, scenario, "create", link, source, None, write, target_conn, tgt_entity)
+
+    @staticmethod
+    def _already_synced(link: Link | None, side: Side, message: ItemMessage) -> bool:
+        """The source is still at the version the last sync recorded, and no decision awaits this side."""
+        if link is None or link.status != "linked" or message.source_version != link.version_of(side):
+            return False
+        return not any(
+            isinstance(base, dict) and ("winner" in base or base.get("flagged"))
+            for base in link.snapshot.values()
+        )
 
     def _route_container(
         self, scenario: ScenarioConfig, message: ItemMessage, source: Item, target_conn: Connector
@@ -626,7 +641,24 @@ class Applier:
         delay = max(exc.retry_after or 0.0, backoff(message.attempt) if exc.retry_after is None else 0.0)
         self.services.runs.add(scenario.name, message.run_id, retried=1)
         telemetry.failure(scenario.name, message.direction, "transient")
-        return Retry(delay=delay, reason=redact(str(exc)))
+        reason = redact(str(exc))
+        # Status shows why the item waits (a project checked out to someone, throttling) until it is
+        # written (`_done` clears the row) or given up on (`_dead` replaces it).
+        self.services.failures.record(
+            Failure(
+                scenario=message.scenario,
+                direction=message.direction,
+                entity=message.entity,
+                source_id=message.source_id,
+                kind="retrying",
+                reason=f"retrying in {delay:g} s: {reason}",
+                message_id=message.message_id,
+                run_id=message.run_id,
+                attempts=message.attempt,
+                at=self.services.clock(),
+            )
+        )
+        return Retry(delay=delay, reason=reason)
 
     def _dead(self, message: ItemMessage, reason: str, kind: str = "permanent") -> DeadLetter:
         services = self.services
