@@ -174,6 +174,7 @@ class FieldsSetupReport(BaseModel):
     created: list[str] = Field(default_factory=list)
     existing: list[str] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # things skipped on purpose, e.g. a type a process lacks
 
 
 @runtime_checkable

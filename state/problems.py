@@ -17,7 +17,7 @@ class Failure(BaseModel):
     direction: str
     entity: str
     source_id: str
-    kind: str  # permanent | exhausted | config
+    kind: str  # permanent | exhausted | config | retrying (a transient error; cleared once written)
     reason: str
     message_id: str = ""
     run_id: str = ""

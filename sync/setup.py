@@ -55,6 +55,8 @@ def create_fields(services: Services, name: str) -> list[SideReport]:
             continue
         report.created, report.existing = list(done.created), list(done.existing)
         report.problems = [redact(p) for p in done.problems]
+        if done.notes:
+            report.details["notes"] = list(done.notes)
     return reports
 
 

@@ -8,6 +8,14 @@ throttled (429 + Retry-After) and retried; a poll of both directions then writes
 closes the demo, which exits 0 only when both sides converged (every mapped field equal across linked pairs,
 parents linked alike, nothing dead-lettered) and 1 otherwise, saying what differs.
 
+Part 2 (`PwaDemo`), on the same stack: the sample PWA ↔ ADO configuration (`pwa_ado_config.yaml`) is applied
+beside the first, the PWA custom fields are created, and a published PWA project with a summary task, leaf
+tasks, an assignment and one unflagged task is polled into Azure DevOps Services (flagged tasks → work items
+of their type with parent links); progress set in ADO reaches PWA through the service hook as % complete and
+actual/remaining work in one check-out/publish; a task edited and published in PWA reaches ADO; a summary
+table closes it, converged when names, parent links and progress agree and a poll of both directions writes
+nothing.
+
 `AdoRest` (plain REST against one organization or collection, plus the emulator's control API) and
 `mapped_differences` are reused by the end-to-end tests.
 """
@@ -731,6 +739,423 @@ class Demo:
         return problems
 
 
+# -- part 2: Project Online / Project Server (PWA) ↔ Azure DevOps Services ---------------------------
+
+PWA_CONFIG = Path(__file__).resolve().parent / "pwa_ado_config.yaml"
+PWA_SCENARIO = "pwa-ado"
+PWA_ADO_PROJECT = "Contoso"  # the Services project the PWA project's "VSTS Project" names
+ANN = "ann.chen@contoso.com"
+COMPLETED_WORK = "Microsoft.VSTS.Scheduling.CompletedWork"
+REMAINING_WORK = "Microsoft.VSTS.Scheduling.RemainingWork"
+
+
+def combined_config(paths: Sequence[Path], variables: Mapping[str, str]) -> Any:
+    """Several configuration files as one: their connections, field maps and scenarios side by side."""
+    from sync.config import parse_config
+    from tandem.configfile import read_document, substitute
+
+    merged: dict[str, Any] = {"connections": {}, "field_maps": {}, "scenarios": []}
+    for path in paths:
+        document = read_document(path) or {}
+        merged["connections"].update(document.get("connections") or {})
+        merged["field_maps"].update(document.get("field_maps") or {})
+        merged["scenarios"] += document.get("scenarios") or []
+    document, problems = substitute(merged, variables)
+    if problems:
+        raise DemoError("configuration: " + "; ".join(problems))
+    return parse_config(document)
+
+
+def _hours(value: Any) -> float:
+    """PWA work ("12h", "7.5h") or an ADO number in hours; missing = 0."""
+    if value in (None, ""):
+        return 0.0
+    return float(str(value).removesuffix("h"))
+
+
+@dataclass
+class PwaTask:
+    name: str
+    task_id: str = ""  # the PWA task's GUID
+    work_item: int = 0
+    flagged: bool = True
+
+
+class PwaDemo:
+    """Part 2 on the same stack: the sample PWA ↔ ADO configuration beside the first part's."""
+
+    def __init__(self, stack: Any, info: Mapping[str, Any], client: StackClient, out: TextIO, timeout: float):
+        self.stack = stack
+        self.client = client
+        self.ado = client.services
+        self.out = out
+        self.timeout = timeout
+        self.pwa = str(info["pwa"]).rstrip("/")
+        self.token = str(info["credentials"]["pwa"]["access_token"])
+        self.project_id = ""
+        self.project_name = "Website Relaunch"
+        self.summary_task = PwaTask("Checkout redesign")
+        self.leaf = PwaTask("Build the invoice payment step")
+        self.bug = PwaTask("Fix rounding in the cart total")
+        self.unflagged = PwaTask("Review with legal", flagged=False)
+        self.pwa_people = Counter[str]()  # edits made in PWA by people, for the summary
+
+    # output and plumbing
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def step(self, number: int, title: str) -> None:
+        self.say()
+        self.say(f"{number}. {title}")
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.client.http.request(method, f"{self.pwa}/_emulator/{path}", json=body)
+        if response.status_code >= 400:
+            raise DemoError(
+                f"PWA emulator: {method} {path} answered {response.status_code}: {response.text[:300]}"
+            )
+        return response.json() if response.content else None
+
+    def pwa_writes(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.control("GET", "counters")["writes"].items()}
+
+    def published(self, task: PwaTask) -> dict[str, Any]:
+        """The published task as PWA's REST API shows it (what Project Web App displays)."""
+        response = self.client.http.get(
+            f"{self.pwa}/_api/ProjectServer/Projects('{self.project_id}')/Tasks('{task.task_id}')",
+            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json;odata=nometadata"},
+        )
+        if response.status_code >= 400:
+            raise DemoError(f"PWA: task {task.name} answered {response.status_code}: {response.text[:300]}")
+        return dict(response.json())
+
+    def checked_out_by(self) -> str | None:
+        state = self.control("GET", "state")
+        project = next(p for p in state["projects"] if p["id"] == self.project_id)
+        return project.get("checkedOutBy") or None
+
+    def linked(self, task: PwaTask) -> int | None:
+        link = self.stack.services.links.find(PWA_SCENARIO, "left", f"{self.project_id}:{task.task_id}")
+        return int(link.right_id) if link is not None and link.status == "linked" and link.right_id else None
+
+    def status(self) -> dict[str, Any]:
+        return self.client.status(PWA_SCENARIO)
+
+    def settle(self) -> None:
+        self.client.settle(self.timeout)
+
+    def poll(self, direction: str) -> list[dict[str, Any]]:
+        """`tandem run pwa-ado --direction …`: the finished runs it started."""
+        before = {r["run_id"] for r in self.status()["runs"]}
+        self.client.run(PWA_SCENARIO, direction)
+
+        def finished() -> list[dict[str, Any]] | None:
+            runs = [
+                r for r in self.status()["runs"] if r["run_id"] not in before and r["trigger"] == "manual"
+            ]
+            return runs if runs and all(r["status"] != "running" for r in runs) else None
+
+        runs, _ = wait_for(f"the {direction} poll finished", finished, self.timeout)
+        self.settle()
+        return runs
+
+    # the steps
+    def introduce(self, number: int) -> None:
+        self.step(number, "Part 2: Project Online / Project Server (PWA) ↔ Azure DevOps Services")
+        config = combined_config([self.stack.config_path, PWA_CONFIG], self.stack.variables())
+        progress = self.progress_rule(config)
+        # Azure DevOps: the team project, and the two fields an admin adds to its inherited process.
+        self.ado.control(
+            "POST",
+            "seed",
+            {
+                "fields": [
+                    {
+                        "referenceName": "Custom.SyncwithProjectOnline",
+                        "name": "Sync with Project Online",
+                        "type": "boolean",
+                    },
+                    {
+                        "referenceName": "Custom.ProjectOnlineProject",
+                        "name": "Project Online Project",
+                        "type": "string",
+                    },
+                ],
+                "projects": [{"name": PWA_ADO_PROJECT}],
+            },
+        )
+        self.stack.apply_config(config)
+        self.say(
+            f"   The sample configuration {PWA_CONFIG.name} is applied beside the first part's: PWA at "
+            f"{self.pwa} (OAuth, refresh token in the secret store) ↔ Services, service hooks subscribed."
+        )
+        bands = ", ".join(f"{k:g}%+ → {v}" for k, v in sorted(progress.states.items()))
+        back = ", ".join(f"{k} → {v:g}%" for k, v in progress.percents.items())
+        self.say(f"   % complete → state: {bands}; state → % complete: {back}.")
+        from sync.setup import create_fields
+
+        left = create_fields(self.stack.services, PWA_SCENARIO)[0]
+        if left.problems:
+            raise DemoError(f"creating the PWA fields: {'; '.join(left.problems)}")
+        self.say(
+            f"   `tandem setup fields {PWA_SCENARIO}` created the PWA enterprise custom fields: "
+            f"{', '.join(left.created) or 'none'}"
+            + (f" (already there: {', '.join(left.existing)})" if left.existing else "")
+            + "; the ADO fields 'Sync with Project Online' and 'Project Online Project' are on the process."
+        )
+
+    def tasks_to_work_items(self, number: int) -> None:
+        self.step(number, "Flagged PWA tasks → work items in Azure DevOps")
+        flag = {"Sync with VSTS": True}
+        seeded = self.control(
+            "POST",
+            "seed",
+            {
+                "users": [{"email": ANN, "displayName": "Ann Chen"}],
+                "resources": [{"name": "Ann Chen", "email": ANN}],
+                "projects": [
+                    {
+                        "name": self.project_name,
+                        "customFields": {"VSTS Project": PWA_ADO_PROJECT},
+                        "tasks": [
+                            {
+                                "name": self.summary_task.name,
+                                "customFields": {**flag, "Work Item Type": "Feature"},
+                            },
+                            {
+                                "name": self.leaf.name,
+                                "parent": self.summary_task.name,
+                                "duration": "2d",
+                                "work": "16h",
+                                "notes": "Net 30 days, EU and UK first.",
+                                "customFields": {**flag, "Work Item Type": "Task"},
+                                "assignments": [ANN],
+                            },
+                            {
+                                "name": self.bug.name,
+                                "parent": self.summary_task.name,
+                                "duration": "1d",
+                                "work": "4h",
+                                "customFields": {**flag, "Work Item Type": "Bug"},
+                            },
+                            {"name": self.unflagged.name, "parent": self.summary_task.name, "work": "8h"},
+                        ],
+                    }
+                ],
+            },
+        )
+        project = seeded["projects"][0]
+        self.project_id = project["id"]
+        ids = {t["name"]: t["id"] for t in project["tasks"]}
+        for task in self.tasks(with_unflagged=True):
+            task.task_id = ids[task.name]
+        self.say(
+            f"   In PWA, project '{self.project_name}' (VSTS Project: {PWA_ADO_PROJECT}) is published with "
+            f"the summary task '{self.summary_task.name}' (Feature) and three leaf tasks below it: "
+            f"'{self.leaf.name}' (Task, 16 h, Ann Chen assigned), '{self.bug.name}' (Bug) and "
+            f"'{self.unflagged.name}', which is not flagged \"Sync with VSTS\"."
+        )
+        started = time.monotonic()
+        self.poll("left_to_right")
+
+        def arrived() -> bool:
+            for task in self.tasks():
+                task.work_item = self.linked(task) or 0
+            if not all(t.work_item for t in self.tasks()):
+                return False
+            return all(
+                parent_of(self.ado.get(t.work_item)) == self.summary_task.work_item
+                for t in (self.leaf, self.bug)
+            )
+
+        wait_for("the flagged tasks are work items with their parent link", arrived, self.timeout)
+        self.say(
+            f"   `tandem run {PWA_SCENARIO} --direction left_to_right` (PWA has no service hooks; its poll "
+            f"runs on a schedule): {time.monotonic() - started:.2f} s later the flagged tasks are work items "
+            f"in {PWA_ADO_PROJECT}:"
+        )
+        rows = []
+        for task in self.tasks():
+            fields = self.ado.get(task.work_item)
+            parent = parent_of(self.ado.get(task.work_item))
+            rows.append(
+                [
+                    task.name,
+                    f"#{task.work_item}",
+                    fields["fields"].get("System.WorkItemType"),
+                    f"#{parent}" if parent else "",
+                    fields["fields"].get("System.State"),
+                    display(fields["fields"].get("System.AssignedTo")),
+                ]
+            )
+        self.say(table(["PWA TASK", "WORK ITEM", "TYPE", "PARENT", "STATE", "ASSIGNED TO"], rows))
+        if self.linked(self.unflagged) or self.ado.ids_in(
+            PWA_ADO_PROJECT, f"[System.Title] = '{self.unflagged.name}'"
+        ):
+            raise DemoError(f"the unflagged task '{self.unflagged.name}' reached Azure DevOps")
+        self.say(
+            f"   '{self.unflagged.name}' is not flagged and stays in PWA. Ann Chen is matched by e-mail; the "
+            "summary task's children are the Feature's children."
+        )
+
+    def progress_from_ado(self, number: int) -> None:
+        self.step(number, "Progress in Azure DevOps → % complete and actual work in PWA (service hook)")
+        self.settle()
+        writes = self.pwa_writes()
+        self.ado.update(
+            self.leaf.work_item, {"System.State": "Active", COMPLETED_WORK: 6, REMAINING_WORK: 10}
+        )
+        changed = time.monotonic()
+        self.say(
+            f"   In Services, Ann sets Task #{self.leaf.work_item} to Active with 6 h completed and 10 h "
+            "remaining."
+        )
+
+        def arrived() -> dict[str, Any] | None:
+            task = self.published(self.leaf)
+            done = task.get("PercentComplete") == 50 and _hours(task.get("ActualWork")) == 6
+            return task if done and _hours(task.get("RemainingWork")) == 10 else None
+
+        task, _ = wait_for("the progress is published in PWA", arrived, self.timeout)
+        latency = time.monotonic() - changed
+        self.settle()
+        after = self.pwa_writes()
+        key = self.project_id
+        checkouts = after.get(f"checkout:{key}", 0) - writes.get(f"checkout:{key}", 0)
+        publishes = after.get(f"publish:{key}", 0) - writes.get(f"publish:{key}", 0)
+        holder = self.checked_out_by()
+        self.say(
+            f"   {latency:.2f} s later, through the service hook (no poll ran), PWA shows '{self.leaf.name}' "
+            f"at {task['PercentComplete']}% complete, actual work {task['ActualWork']}, remaining "
+            f"{task['RemainingWork']} (Active → 50%): check-outs {checkouts}, publishes {publishes}, the "
+            f"project is {'checked out to ' + holder if holder else 'checked in again'}."
+        )
+        if holder:
+            raise DemoError(f"the project was left checked out to {holder}")
+
+    def update_in_pwa(self, number: int) -> None:
+        self.step(number, "An update in PWA → Azure DevOps")
+        name = "Fix rounding in the cart and invoice totals"
+        self.control(
+            "POST",
+            f"projects/{self.project_id}/edit",
+            {"tasks": {self.bug.task_id: {"Name": name, "PercentComplete": 100}}, "by": ANN, "publish": True},
+        )
+        self.pwa_people["update"] += 1
+        self.bug.name = name
+        changed = time.monotonic()
+        self.say(f"   In PWA, Ann renames the bug task '{name}', marks it 100% complete and publishes.")
+        self.say(
+            "   PWA sends no service hooks: `tandem run` polls its reporting feed, which lags a publish."
+        )
+
+        def arrived() -> bool:
+            fields = self.ado.get(self.bug.work_item)["fields"]
+            return fields.get("System.Title") == name and fields.get("System.State") == "Closed"
+
+        # PWA's reporting feed shows a publish a moment later; `tandem run` until the poll sees it.
+        polls = 0
+        deadline = time.monotonic() + self.timeout
+        while not arrived():
+            if time.monotonic() > deadline:
+                raise DemoError("timed out waiting until the PWA edit is in Azure DevOps")
+            self.poll("left_to_right")
+            polls += 1
+        self.say(
+            f"   After {polls} poll(s) ({time.monotonic() - changed:.2f} s), Bug #{self.bug.work_item} is "
+            f"titled '{name}' and Closed (100% → Closed)."
+        )
+
+    def tasks(self, with_unflagged: bool = False) -> list[PwaTask]:
+        return [self.summary_task, self.leaf, self.bug] + ([self.unflagged] if with_unflagged else [])
+
+    def progress_rule(self, config: Any) -> Any:
+        """The scenario's % complete ↔ state transform (PercentToState)."""
+        scenario = config.scenario(PWA_SCENARIO)
+        rule = next(r for r in config.field_maps[scenario.field_map] if r.left == "PercentComplete")
+        return rule.transform
+
+    def differences(self, progress: Any) -> list[str]:
+        problems: list[str] = []
+        for task in self.tasks():
+            pwa, wi = self.published(task), self.ado.get(task.work_item)["fields"]
+            where = f"'{task.name}' ↔ #{task.work_item}"
+            if pwa.get("Name") != wi.get("System.Title"):
+                problems.append(f"{where}: name {pwa.get('Name')!r} ≠ title {wi.get('System.Title')!r}")
+            if task is self.summary_task:
+                continue  # its % complete and work are PWA's roll-up of the children (see `summary`)
+            if parent_of(self.ado.get(task.work_item)) != self.summary_task.work_item:
+                problems.append(f"{where}: not a child of #{self.summary_task.work_item} in Azure DevOps")
+            percent, state = int(pwa.get("PercentComplete") or 0), wi.get("System.State")
+            # Either way of the rule may have been the last write.
+            if progress.percent_of(state) != percent and progress.state_of(percent) != state:
+                problems.append(f"{where}: {percent}% complete but state {state}")
+            for left, right in (("ActualWork", COMPLETED_WORK), ("RemainingWork", REMAINING_WORK)):
+                if _hours(pwa.get(left)) != _hours(wi.get(right)):
+                    problems.append(f"{where}: {left} {pwa.get(left)} ≠ {right} {wi.get(right)}")
+        status = self.status()
+        problems += [f"dead letter: item {d['source_id']}: {d['reason']}" for d in status["dead_letters"]]
+        problems += [f"failure: item {f['source_id']}: {f['reason']}" for f in status["failures"]]
+        return problems
+
+    def summary(self, number: int) -> list[str]:
+        self.step(number, "Part 2 summary")
+        self.settle()
+        before = (self.ado.writes(), self.pwa_writes())
+        for direction in ("left_to_right", "right_to_left"):
+            self.poll(direction)
+        after = (self.ado.writes(), self.pwa_writes())
+        rows = []
+        for task in self.tasks():
+            pwa, wi = self.published(task), self.ado.get(task.work_item)
+            fields = wi["fields"]
+            rows.append(
+                [
+                    task.name,
+                    f"{pwa.get('PercentComplete')}%",
+                    f"{_hours(pwa.get('ActualWork')):g} / {_hours(pwa.get('RemainingWork')):g}",
+                    f"{fields.get('System.WorkItemType')} #{task.work_item}",
+                    fields.get("System.State"),
+                    f"{_hours(fields.get(COMPLETED_WORK)):g} / {_hours(fields.get(REMAINING_WORK)):g}",
+                    f"#{parent_of(wi)}" if parent_of(wi) else "",
+                ]
+            )
+        self.say(
+            table(
+                ["PWA TASK", "% DONE", "ACTUAL / LEFT H", "WORK ITEM", "STATE", "DONE / LEFT H", "PARENT"],
+                rows,
+            )
+        )
+        runs = self.stack.services.runs.recent(PWA_SCENARIO, 10_000)
+        status = self.status()
+        total = {
+            c: sum(r.counts.get(c, 0) for r in runs) for c in ("created", "updated", "retried", "failed")
+        }
+        self.say(
+            f"     linked pairs {status['links'].get('total', 0)}, runs {len(runs)}, created "
+            f"{total['created']}, updated {total['updated']}, retries {total['retried']}, failures "
+            f"{total['failed']}, dead letters {len(status['dead_letters'])}"
+        )
+        self.say(
+            f"     '{self.summary_task.name}' is a summary task: PWA rolls its % complete and work up from "
+            "the children, and ProjectData does not list it as changed when only the roll-up moves, so its "
+            "work item keeps the values of its last own change (compared: its name and the children's links)."
+        )
+        problems = self.differences(self.progress_rule(self.stack.services.config()))
+        if after != before:
+            problems.append(f"a poll of the converged sides wrote: {before} → {after}")
+        if problems:
+            self.say("   NOT converged:")
+            for problem in problems:
+                self.say(f"     - {problem}")
+        else:
+            self.say(
+                f"   Converged: {len(self.tasks())} PWA tasks ↔ work items agree on names, parent links, "
+                "% complete ↔ state and work; a poll of both directions wrote nothing."
+            )
+        return problems
+
+
 # -- entry point ----------------------------------------------------------------------------------
 
 
@@ -773,12 +1198,14 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(logging.INFO if args.verbose else logging.ERROR)
     started = time.monotonic()
     print(
-        "Starting the local stack: Azurite, ADO Server and Services emulators, the function app…",
+        "Starting the local stack: Azurite, ADO Server and Services emulators, the PWA emulator, the "
+        "function app…",
         file=out,
         flush=True,
     )
     stack = LocalStack(args.config)
     demo: Demo | None = None
+    pwa: PwaDemo | None = None
     problems: list[str] = []
     with _sigterm_interrupts():
         try:
@@ -791,12 +1218,21 @@ def run(args: argparse.Namespace) -> int:
             demo.throttled_write()
             demo.poll_writes_nothing()
             problems = demo.summary()
+            pwa = PwaDemo(stack, info, demo.client, out, timeout=args.timeout)
+            pwa.introduce(7)
+            pwa.tasks_to_work_items(8)
+            pwa.progress_from_ado(9)
+            pwa.update_in_pwa(10)
+            problems += pwa.summary(11)
         except KeyboardInterrupt:
             print("\ninterrupted; stopping the local stack", file=sys.stderr)
             return 130
         except DemoError as exc:
             print(f"tandem demo: {exc}", file=sys.stderr)
-            if demo is not None:
+            if pwa is not None and pwa.project_id:
+                with suppress(DemoError, httpx.HTTPError, StopIteration):
+                    pwa.summary(11)
+            elif demo is not None:
                 with suppress(DemoError, httpx.HTTPError):
                     # Let through what the failed step held back, so the summary shows where things stand.
                     for ado in (demo.server, demo.services):

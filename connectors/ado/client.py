@@ -201,6 +201,40 @@ class AdoClient:
             self.http.get_json(self.url("_apis/wit/workitemtypes", project=project), params=self._params())
         )
 
+    def get_project(self, project: str, *, include_capabilities: bool = False) -> dict[str, Any]:
+        url = self.url(f"_apis/projects/{_segment(project)}")
+        params = self._params(includeCapabilities="true" if include_capabilities else None)
+        return dict(self.http.get_json(url, params=params) or {})
+
+    def create_field(self, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.url("_apis/wit/fields")
+        return dict(self.http.request_json("POST", url, params=self._params(), json=body) or {})
+
+    # --- inherited processes (`_apis/work/processes`) -----------------------------------------------
+
+    def list_processes(self) -> list[dict[str, Any]]:
+        return _values(self.http.get_json(self.url("_apis/work/processes"), params=self._params()))
+
+    def list_process_work_item_types(self, process_id: str) -> list[dict[str, Any]]:
+        url = self.url(f"_apis/work/processes/{_segment(process_id)}/workitemtypes")
+        return _values(self.http.get_json(url, params=self._params()))
+
+    def create_process_work_item_type(self, process_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.url(f"_apis/work/processes/{_segment(process_id)}/workitemtypes")
+        return dict(self.http.request_json("POST", url, params=self._params(), json=body) or {})
+
+    def list_process_type_fields(self, process_id: str, wit_ref: str) -> list[dict[str, Any]]:
+        url = self.url(
+            f"_apis/work/processes/{_segment(process_id)}/workItemTypes/{_segment(wit_ref)}/fields"
+        )
+        return _values(self.http.get_json(url, params=self._params()))
+
+    def add_process_type_field(self, process_id: str, wit_ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.url(
+            f"_apis/work/processes/{_segment(process_id)}/workItemTypes/{_segment(wit_ref)}/fields"
+        )
+        return dict(self.http.request_json("POST", url, params=self._params(), json=body) or {})
+
     def list_projects(self) -> list[dict[str, Any]]:
         projects: list[dict[str, Any]] = []
         for page in self.http.paginate(

@@ -18,6 +18,7 @@ from connectors.ado.auth import entra_auth, pat_auth
 from connectors.ado.client import AdoClient, WiqlResult, WorkItem
 from connectors.ado.config import AdoOptions
 from connectors.ado.identities import BUILTIN_IDENTITY_FIELDS, IdentityMapper
+from connectors.ado.setup import DEFAULT_TYPES, ProcessFieldsReport
 from connectors.contract import (
     Change,
     ChangePage,
@@ -551,11 +552,22 @@ class AdoConnector:
     # --- setup (connectors.contract.FieldSetup) ---------------------------------------------------
 
     def ensure_fields(self, specs: Sequence[dict[str, Any]]) -> FieldsSetupReport:
-        """Checks the scenario's custom fields; missing ones come back as problems with the steps to add
-        them (creating fields in an inherited process is not automated yet)."""
+        """Creates the scenario's custom fields on their types in the inherited process of each project
+        (`specs[i].projects`, else every visible project); a project on a system process is a problem
+        telling the admin to move it to an inherited process."""
         from connectors.ado import setup
 
         return setup.ensure_fields(self, specs)
+
+    def ensure_process_fields(
+        self, project: str, fields: Sequence[tuple[str, str]], types: Sequence[str] = DEFAULT_TYPES
+    ) -> ProcessFieldsReport:
+        """Adds `fields` (name, hub type) to `types` of `project`'s inherited process, creating the
+        organization fields and inherited work item types it needs; idempotent."""
+        from connectors.ado import setup
+
+        specs = [setup.AdoFieldSpec(name=n, type=t, types=list(types)) for n, t in fields]
+        return setup.ensure_process_fields(self, project, specs)
 
     def verify_fields(self, specs: Sequence[dict[str, Any]]) -> CheckReport:
         from connectors.ado import setup

@@ -11,7 +11,11 @@ Endpoint names (used by counters and fault rules; fnmatch patterns such as ``wit
 ``wit.workitemsbatch``, ``wit.updates.list|get``, ``wit.revisions.list|get``,
 ``wit.recyclebin.list|get|restore|destroy``, ``wit.wiql``, ``wit.reporting.revisions``, ``wit.batch``
 (``POST _apis/wit/$batch``), ``wit.classificationnodes.list|get``,
-``hooks.subscriptions.list|create|get|replace|delete``, ``hooks.notifications.list``.
+``hooks.subscriptions.list|create|get|replace|delete``, ``hooks.notifications.list``,
+``work.processes.list|get``, ``work.processes.workitemtypes.list|get|create``,
+``work.processes.fields.list|add`` (inherited processes: ``_apis/work/processes``; system processes refuse
+changes with VS402356; a field created over ``POST _apis/wit/fields`` is valid only on the types of an
+inherited process it was added to, while fields seeded through ``/_emulator/seed`` are valid everywhere).
 
 Control API (no auth), rooted at ``http://127.0.0.1:PORT/_emulator`` and also at ``{base URL}/_emulator``:
 
@@ -28,8 +32,9 @@ Control API (no auth), rooted at ``http://127.0.0.1:PORT/_emulator`` and also at
 - ``GET|POST /clock`` ``{"advanceSeconds": 90}``, ``{"freeze": "2026-01-01T00:00:00Z"}``, ``{"freeze": true}``
   or ``{"unfreeze": true}`` → ``{"now": …}``.
 - ``POST /seed`` ``{"users": [{displayName, uniqueName, email?, pat?}], "fields": [{referenceName, name?,
-  type?}], "projects": [{name, process?, description?, areas?, iterations?}], "workItems": [{project, type,
-  fields, parent?, by?, notify?}]}`` → the created ids.
+  type?}], "processes": [{name, parent?}] (inherited, parent Agile by default), "projects": [{name,
+  process? (a system or seeded inherited process), description?, areas?, iterations?}], "workItems":
+  [{project, type, fields, parent?, by?, notify?}]}`` → the created ids.
 - ``GET /state`` → flavor, config, projects, users, item counts, subscriptions.
 - ``POST /config`` ``{"maxApiVersion": "6.0", "previewApiVersion", "wiqlMaxResults", "batchLimit"}``.
 - ``POST /work-items/{id}`` ``{"fields": {...}, "by": "ann.chen@contoso.com", "notify": true}``: a person

@@ -29,6 +29,13 @@ class SeedProject(BaseModel):
     iterations: list[str] | None = None
 
 
+class SeedProcess(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    parent: str = "Agile"
+
+
 class SeedUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,6 +69,7 @@ class Seed(BaseModel):
 
     users: list[SeedUser] = Field(default_factory=list)
     fields: list[SeedField] = Field(default_factory=list)
+    processes: list[SeedProcess] = Field(default_factory=list)
     projects: list[SeedProject] = Field(default_factory=list)
     workItems: list[SeedWorkItem] = Field(default_factory=list)
 

@@ -21,11 +21,12 @@ from emulators.ado.app import AdoApp, AdoConfig, Env
 from emulators.ado.control import Seed, control_routes
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
-from emulators.ado.processes import FieldDef, parse_field_kind
+from emulators.ado.processes import FieldDef, ProcessDef, parse_field_kind
 from emulators.ado.render import Renderer
 from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
 from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
 from emulators.ado.routes_core import ROUTES as CORE_ROUTES
+from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
 from emulators.ado.routes_wit import ROUTES as WIT_ROUTES
 from emulators.ado.store import AdoState, Project
@@ -113,7 +114,14 @@ class AdoEmulator:
         )
         self.app = AdoApp(
             env,
-            [*CORE_ROUTES, *WIT_ROUTES, *QUERY_ROUTES, *BATCH_ROUTES, *CLASSIFICATION_ROUTES],
+            [
+                *CORE_ROUTES,
+                *WIT_ROUTES,
+                *QUERY_ROUTES,
+                *BATCH_ROUTES,
+                *CLASSIFICATION_ROUTES,
+                *PROCESS_ROUTES,
+            ],
             control_routes(self),
         )
 
@@ -198,6 +206,10 @@ class AdoEmulator:
         self.config.pats[pat] = resolved
         return resolved
 
+    def seed_process(self, name: str, parent: str = "Agile") -> ProcessDef:
+        """An inherited process derived from a system process; projects may then be seeded on it."""
+        return self.state.seed_process(name, parent)
+
     def add_field(self, ref: str, name: str | None = None, type_name: str = "string") -> FieldDef:
         """Add an organization field valid on every type, e.g. ``add_field("Custom.TandemId", "Id")``."""
         return self.state.add_field(ref, name, parse_field_kind(type_name))
@@ -233,6 +245,8 @@ class AdoEmulator:
             users.append({"id": user.id, "uniqueName": user.unique_name})
         for f in seed.fields:
             self.add_field(f.referenceName, f.name, f.type)
+        for pr in seed.processes:
+            self.seed_process(pr.name, pr.parent)
         projects = []
         for p in seed.projects:
             iterations = p.iterations if p.iterations is not None else ["Sprint 1", "Sprint 2", "Sprint 3"]
@@ -260,7 +274,7 @@ class AdoEmulator:
                 "batchLimit": self.config.batch_limit,
             },
             "projects": [
-                {"id": p.id, "name": p.name, "process": p.process} for p in self.state.projects.values()
+                {"id": p.id, "name": p.name, "process": p.template_name} for p in self.state.projects.values()
             ],
             "users": [
                 {"displayName": u.display_name, "uniqueName": u.unique_name} for u in self.identities.all()

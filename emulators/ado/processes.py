@@ -53,6 +53,9 @@ class FieldDef:
     rules_read_only: bool = False
     system: bool = False
     description: str = ""
+    # Created over REST (`POST _apis/wit/fields`): valid only on the work item types of an inherited
+    # process it has been added to, as in ADO. Fields seeded through the control API are valid everywhere.
+    scoped: bool = False
 
     @property
     def wire_type(self) -> str:
@@ -406,6 +409,47 @@ CORE_TYPE_FIELDS: tuple[str, ...] = (
     "Microsoft.VSTS.Common.StateChangeDate", "Microsoft.VSTS.Common.ActivatedDate",
     "Microsoft.VSTS.Common.ActivatedBy", "Microsoft.VSTS.Common.ClosedDate", "Microsoft.VSTS.Common.ClosedBy",
 )  # fmt: skip
+
+
+@dataclass
+class ProcessDef:
+    """A process of the organization: one of the four system processes (read-only) or an inherited one
+    derived from a system process, with its customizations."""
+
+    type_id: str
+    name: str
+    parent: str  # the system process whose work item types it has (its own name for a system process)
+    customization: Literal["system", "inherited"] = "system"
+    reference_name: str | None = None
+    description: str = ""
+    derived: dict[str, str] = field(default_factory=dict)  # system WIT name -> inherited WIT ref name
+    type_fields: dict[str, list[str]] = field(default_factory=dict)  # WIT name -> field refs added
+
+    @property
+    def is_system(self) -> bool:
+        return self.customization == "system"
+
+    @property
+    def parent_type_id(self) -> str:
+        return "00000000-0000-0000-0000-000000000000" if self.is_system else PROCESS_TYPE_IDS[self.parent]
+
+    def wit_reference(self, wit: WorkItemTypeDef) -> str:
+        return self.derived.get(wit.name, wit.reference_name)
+
+    def find_wit(self, key: str) -> WorkItemTypeDef | None:
+        """A work item type of this process by name or by (system or inherited) reference name."""
+        lowered = key.strip().lower()
+        for wit in PROCESSES[self.parent].values():
+            if lowered in (wit.name.lower(), wit.reference_name.lower(), self.wit_reference(wit).lower()):
+                return wit
+        return None
+
+
+def system_processes() -> dict[str, ProcessDef]:
+    return {
+        type_id: ProcessDef(type_id=type_id, name=name, parent=name, description=f"The {name} process.")
+        for name, type_id in PROCESS_TYPE_IDS.items()
+    }
 
 
 def find_process(name: str) -> str:

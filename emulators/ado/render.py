@@ -226,7 +226,10 @@ class Renderer:
     def project_capabilities(self, project: Project) -> dict[str, dict[str, str]]:
         return {
             "versioncontrol": {"sourceControlType": "Git", "gitEnabled": "True", "tfvcEnabled": "False"},
-            "processTemplate": {"templateName": project.process, "templateTypeId": project.process_type_id},
+            "processTemplate": {
+                "templateName": project.template_name,
+                "templateTypeId": project.process_type_id,
+            },
         }
 
     def field(self, definition: FieldDef) -> dict[str, Any]:

@@ -379,7 +379,9 @@ async def create_field(ctx: Ctx) -> dict[str, Any]:
             "reference name already exists.",
             "WorkItemTrackingFieldDefinitionAlreadyExistsException",
         )
-    definition = ctx.state.add_field(body.referenceName, body.name, kind, description=body.description)
+    definition = ctx.state.add_field(
+        body.referenceName, body.name, kind, description=body.description, scoped=True
+    )
     return ctx.r.field(definition)
 
 

@@ -22,8 +22,10 @@ from emulators.ado.processes import (
     FieldDef,
     FieldKind,
     FieldRegistry,
+    ProcessDef,
     WorkItemTypeDef,
     find_process,
+    system_processes,
 )
 from emulators.ado.values import truncate_ms
 from emulators.common import Clock
@@ -58,10 +60,16 @@ class Project:
     areas: dict[str, str] = field(default_factory=dict)  # lower-case full path -> full path
     iterations: dict[str, str] = field(default_factory=dict)
     revision: int = 1
+    process_id: str = ""  # an inherited process's type id; empty: the system process `process`
+    process_name: str = ""
 
     @property
     def process_type_id(self) -> str:
-        return PROCESS_TYPE_IDS[self.process]
+        return self.process_id or PROCESS_TYPE_IDS[self.process]
+
+    @property
+    def template_name(self) -> str:
+        return self.process_name or self.process
 
     @property
     def types(self) -> dict[str, WorkItemTypeDef]:
@@ -162,6 +170,7 @@ class AdoState:
         self.collection_name = collection_name
         self.collection_id = str(uuid.uuid5(_NS, f"collection:{collection_name}"))
         self.fields = FieldRegistry()
+        self.processes: dict[str, ProcessDef] = system_processes()
         self.projects: dict[str, Project] = {}
         self.items: dict[int, WorkItem] = {}
         self.revision_log: list[tuple[int, int]] = []  # (item id, rev) in commit order
@@ -177,6 +186,7 @@ class AdoState:
         """Forget every project, field added at run time and work item (listeners stay)."""
         with self.lock:
             self.fields = FieldRegistry()
+            self.processes = system_processes()
             self.projects.clear()
             self.items.clear()
             self.revision_log.clear()
@@ -198,12 +208,17 @@ class AdoState:
         with self.lock:
             if self.find_project(name) is not None:
                 raise ValueError(f"project {name!r} already exists")
+            inherited = self.find_process(process)
+            if inherited is not None and inherited.is_system:
+                inherited = None
             project = Project(
                 id=project_id or str(uuid.uuid5(_NS, f"project:{self.collection_name}:{name.lower()}")),
                 name=name,
-                process=find_process(process),
+                process=inherited.parent if inherited else find_process(process),
                 description=description,
                 created=self.now(),
+                process_id=inherited.type_id if inherited else "",
+                process_name=inherited.name if inherited else "",
             )
             project.areas[name.lower()] = name
             project.iterations[name.lower()] = name
@@ -213,6 +228,39 @@ class AdoState:
                 self._add_node(project.iterations, name, path)
             self.projects[project.id] = project
             return project
+
+    # --- processes --------------------------------------------------------------------------------
+
+    def find_process(self, key: str) -> ProcessDef | None:
+        """A process by type id or name (any case)."""
+        with self.lock:
+            lowered = key.strip().lower()
+            found = self.processes.get(lowered)
+            if found is not None:
+                return found
+            return next((p for p in self.processes.values() if p.name.lower() == lowered), None)
+
+    def seed_process(
+        self, name: str, parent: str = "Agile", *, description: str = "", process_id: str | None = None
+    ) -> ProcessDef:
+        """An inherited process derived from the system process `parent`."""
+        with self.lock:
+            if self.find_process(name) is not None:
+                raise ValueError(f"process {name!r} already exists")
+            base = find_process(parent)
+            process = ProcessDef(
+                type_id=process_id or str(uuid.uuid5(_NS, f"process:{self.collection_name}:{name.lower()}")),
+                name=name,
+                parent=base,
+                customization="inherited",
+                reference_name="Inherited." + "".join(c for c in name if c.isalnum()),
+                description=description,
+            )
+            self.processes[process.type_id] = process
+            return process
+
+    def process_of(self, project: Project) -> ProcessDef:
+        return self.processes[project.process_type_id]
 
     def add_area(self, project: str, path: str) -> str:
         with self.lock:
@@ -252,10 +300,19 @@ class AdoState:
     # --- fields -----------------------------------------------------------------------------------
 
     def add_field(
-        self, ref: str, name: str | None = None, kind: FieldKind = "string", *, description: str = ""
+        self,
+        ref: str,
+        name: str | None = None,
+        kind: FieldKind = "string",
+        *,
+        description: str = "",
+        scoped: bool = False,
     ) -> FieldDef:
-        """Add an organization field (e.g. ``Custom.TandemCorrelationId``); it is valid on every type."""
-        definition = FieldDef(ref=ref, name=name or ref.split(".")[-1], kind=kind, description=description)
+        """Add an organization field (e.g. ``Custom.TandemCorrelationId``); valid on every type unless
+        `scoped` (then only on the types of an inherited process it has been added to)."""
+        definition = FieldDef(
+            ref=ref, name=name or ref.split(".")[-1], kind=kind, description=description, scoped=scoped
+        )
         return self.fields.add(definition)
 
     # --- reads ------------------------------------------------------------------------------------
@@ -448,6 +505,7 @@ class AdoState:
         self._check_explicit(draft, ctx)
         project = self.project(str(fields.get("System.TeamProject", "")))
         wit = self._check_type(project, fields, old_fields, ctx, item.id)
+        self._check_type_fields(project, wit, fields)
         self._check_paths(project, fields, old_fields, draft, item.id)
         if not ctx.bypass_rules:
             self._check_rules(wit, fields)
@@ -521,6 +579,14 @@ class AdoState:
         elif old and old.get("System.WorkItemType") != wit.name and state == old.get("System.State"):
             fields["System.State"] = wit.initial_state  # type change: state not valid on the new type
         return wit
+
+    def _check_type_fields(self, project: Project, wit: WorkItemTypeDef, fields: dict[str, Any]) -> None:
+        """A field created over REST is only valid on the types of the process it was added to."""
+        allowed = self.processes[project.process_type_id].type_fields.get(wit.name, [])
+        for ref in fields:
+            definition = self.fields.find(ref)
+            if definition is not None and definition.scoped and definition.ref not in allowed:
+                raise errors.field_not_found(definition.ref)
 
     def _check_paths(
         self, project: Project, fields: dict[str, Any], old: dict[str, Any], draft: Draft, item_id: int

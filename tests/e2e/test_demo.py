@@ -111,6 +111,23 @@ def test_demo_narrates_a_converged_sync_and_exits_0(tmp_path: Path) -> None:
     assert "retried 1" in out
     assert "PEOPLE: CREATES / UPDATES" in out and "TANDEM: CREATES / UPDATES" in out
     assert "Converged: 2 linked pairs" in out and "NOT converged" not in out
+    # Part 2: the PWA ↔ ADO sample configuration on the same stack.
+    for step in (
+        "7. Part 2: Project Online / Project Server (PWA) ↔ Azure DevOps Services",
+        "8. Flagged PWA tasks → work items in Azure DevOps",
+        "9. Progress in Azure DevOps → % complete and actual work in PWA (service hook)",
+        "10. An update in PWA → Azure DevOps",
+        "11. Part 2 summary",
+    ):
+        assert step in out
+    assert "created the PWA enterprise custom fields" in out
+    assert "Feature " in out and "Task " in out and "Bug " in out  # work items of the tasks' types
+    assert "Ann Chen <ann.chen@contoso.com>" in out.split("8. Flagged", 1)[1]  # the assignment, by e-mail
+    assert "'Review with legal' is not flagged and stays in PWA" in out
+    assert "at 50% complete, actual work 6h" in out and "check-outs 1, publishes 1" in out
+    assert "checked in again" in out
+    assert "and Closed (100% → Closed)" in out
+    assert "Converged: 3 PWA tasks ↔ work items" in out
     assert "the local stack is stopped" in out
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, [c.cmdline() for c in alive]

@@ -120,6 +120,7 @@ _SPEC_FILES = {
     ("core", "services"): "core/7.1/core.json",
     ("core", "server"): "core/azure-devops-server-7.1/core-onprem.json",
     ("hooks", "services"): "hooks/7.1/serviceHooks.json",
+    ("processes", "services"): "processes/7.1/workItemTrackingProcess.json",
     ("hooks", "server"): "hooks/azure-devops-server-7.1/serviceHooks-onprem.json",
 }
 

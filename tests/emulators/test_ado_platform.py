@@ -182,7 +182,14 @@ def test_create_field_then_use_it(ado: AdoEmulator, client: httpx.Client, spec: 
     assert created.status_code == 200
     spec.check("wit", "Fields_Create", created.json())
     assert client.post("/_apis/wit/fields", json=body).status_code == 409
-    ado.seed_project("Fabrikam")
+    # A field created over REST is valid only on the types of an inherited process it was added to.
+    process = ado.seed_process("Agile-Tandem", "Agile")
+    ado.seed_project("Fabrikam", "Agile-Tandem")
+    with pytest.raises(Exception, match="TF51535"):
+        ado.seed_work_item("Fabrikam", "Task", {"System.Title": "x", "Custom.TandemId": "abc"})
+    base = f"/_apis/work/processes/{process.type_id}/workItemTypes"
+    derived = client.post(base, json={"inheritsFrom": "Microsoft.VSTS.WorkItemTypes.Task"}).json()
+    client.post(f"{base}/{derived['referenceName']}/fields", json={"referenceName": "Custom.TandemId"})
     item = ado.seed_work_item("Fabrikam", "Task", {"System.Title": "x", "Custom.TandemId": "abc"})
     assert client.get(f"/_apis/wit/workitems/{item}").json()["fields"]["Custom.TandemId"] == "abc"
 
