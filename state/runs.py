@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from state.tables import Tables, escape_key, modify, read
+from state.tables import Tables, escape_key, modify
 
 RunStatus = Literal["running", "enqueued", "failed"]
 COUNTERS = (
@@ -23,6 +24,7 @@ COUNTERS = (
     "skipped",
 )
 _MAX_TS = 9_999_999_999_999
+SHARDS = 16  # counter rows per run; a worker thread always writes the same one
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -68,18 +70,19 @@ class RunStore:
         return run
 
     def add(self, scenario: str, run_id: str, **counts: int) -> None:
-        """Add to a run's counters (ETag-retried; many workers report into one run)."""
-        if not run_id:
+        """Add to a run's counters. Many workers report into one run, so each writes its own counter row
+        (`{run_id}|n{shard}`, ETag-retried) and readers add the rows up: no single hot row."""
+        if not run_id or not counts:
             return
 
-        def change(entity: dict[str, Any] | None) -> dict[str, Any] | None:
-            if entity is None:
-                return None
+        def change(entity: dict[str, Any] | None) -> dict[str, Any]:
+            entity = entity or {}
             for name, n in counts.items():
                 entity[f"n_{name}"] = int(entity.get(f"n_{name}", 0)) + n
             return entity
 
-        modify(self.client, escape_key(scenario), run_id, change)
+        shard = f"{run_id}|n{threading.get_ident() % SHARDS}"
+        modify(self.client, escape_key(scenario), shard, change)
 
     def finish(self, scenario: str, run_id: str, status: RunStatus, error: str | None = None) -> None:
         def change(entity: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -94,16 +97,30 @@ class RunStore:
         modify(self.client, escape_key(scenario), run_id, change)
 
     def get(self, scenario: str, run_id: str) -> Run | None:
-        found = read(self.client, escape_key(scenario), run_id)
-        return self._run(scenario, found[0]) if found else None
+        rows = self.client.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": escape_key(scenario), "lo": run_id, "hi": run_id + "~"},
+        )
+        runs = self._merge(scenario, rows, limit=1)
+        return runs[0] if runs else None
 
     def recent(self, scenario: str, limit: int = 10) -> list[Run]:
         rows = self.client.query_entities("PartitionKey eq @pk", parameters={"pk": escape_key(scenario)})
+        return self._merge(scenario, rows, limit)
+
+    def _merge(self, scenario: str, rows: Any, limit: int) -> list[Run]:
+        """Runs with their counter rows added in; RowKeys sort newest first, each run's counters after it."""
         out: list[Run] = []
-        for row in rows:  # RowKeys sort newest first
-            out.append(self._run(scenario, dict(row)))
-            if len(out) >= limit:
-                break
+        for row in rows:
+            key = row["RowKey"]
+            if "|" not in key:
+                if len(out) >= limit:
+                    break
+                out.append(self._run(scenario, dict(row)))
+            elif out and key.split("|", 1)[0] == out[-1].run_id:
+                for name, value in row.items():
+                    if name.startswith("n_"):
+                        out[-1].counts[name[2:]] = out[-1].counts.get(name[2:], 0) + int(value)
         return out
 
     @staticmethod

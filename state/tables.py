@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -142,7 +144,7 @@ def modify(
 
     `change` gets the current entity (or None) and returns the new one (or None to leave it alone).
     """
-    for _ in range(attempts):
+    for attempt in range(attempts):
         current = read(client, pk, rk)
         entity, etag = (current[0], current[1]) if current else (None, None)
         new = change(dict(entity) if entity is not None else None)
@@ -153,6 +155,8 @@ def modify(
             write(client, new, etag)
             return new
         except (ResourceExistsError, ResourceModifiedError):
+            # Back off a little, with jitter, so racing writers stop colliding in lockstep.
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
             continue
     raise ConcurrencyError(f"Could not update {client.table_name}/{pk}/{rk}: too many concurrent writers.")
 
