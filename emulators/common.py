@@ -370,3 +370,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def serve_until_signalled(emulator: Any, seed: Any | None, extra: dict[str, Any]) -> int:
+    """`python -m emulators.X`: apply the seed, start, print one JSON line, serve until SIGINT/SIGTERM."""
+    import json
+    import signal
+
+    if seed is not None:
+        emulator.apply_seed(seed)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    emulator.start()
+    print(json.dumps({"baseUrl": emulator.base_url, "controlUrl": emulator.control_url, **extra}), flush=True)
+    try:
+        stop.wait()
+    finally:
+        emulator.stop()
+    return 0

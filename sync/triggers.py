@@ -146,16 +146,24 @@ def on_status(req: func.HttpRequest) -> func.HttpResponse:
     return _json(200, status)
 
 
-def on_ensure_hooks(req: func.HttpRequest) -> func.HttpResponse:
-    """Create, verify and repair the scenario's service hook subscriptions, pointing at PUBLIC_BASE_URL."""
-    from sync.hook_subscriptions import ensure_hooks
-
+def _scenario_of(req: func.HttpRequest) -> tuple[Services, str, func.HttpResponse | None]:
+    """The services and the route's scenario name, or a 404 answer when no such scenario is configured."""
     svc = services()
     name = req.route_params.get("scenario", "")
     try:
         svc.config().scenario(name)
     except ConfigError as exc:
-        return _json(404, {"error": str(exc)})
+        return svc, name, _json(404, {"error": str(exc)})
+    return svc, name, None
+
+
+def on_ensure_hooks(req: func.HttpRequest) -> func.HttpResponse:
+    """Create, verify and repair the scenario's service hook subscriptions, pointing at PUBLIC_BASE_URL."""
+    from sync.hook_subscriptions import ensure_hooks
+
+    svc, name, missing = _scenario_of(req)
+    if missing is not None:
+        return missing
     base = svc.settings.public_base_url
     if not base:
         return _json(
@@ -169,12 +177,9 @@ def on_setup_fields(req: func.HttpRequest) -> func.HttpResponse:
     """ "Create fields": the custom fields each side of the scenario needs, where its connector can."""
     from sync.setup import create_fields
 
-    svc = services()
-    name = req.route_params.get("scenario", "")
-    try:
-        svc.config().scenario(name)
-    except ConfigError as exc:
-        return _json(404, {"error": str(exc)})
+    svc, name, missing = _scenario_of(req)
+    if missing is not None:
+        return missing
     reports = create_fields(svc, name)
     return _json(200, {"scenario": name, "sides": [r.model_dump() for r in reports]})
 
@@ -183,12 +188,9 @@ def on_setup_verify(req: func.HttpRequest) -> func.HttpResponse:
     """ "Verify configuration": connections, permissions, required fields and service hooks."""
     from sync.setup import verify
 
-    svc = services()
-    name = req.route_params.get("scenario", "")
-    try:
-        svc.config().scenario(name)
-    except ConfigError as exc:
-        return _json(404, {"error": str(exc)})
+    svc, name, missing = _scenario_of(req)
+    if missing is not None:
+        return missing
     base = svc.settings.public_base_url
     reports = verify(svc, name, f"{base.rstrip('/')}/api" if base else None)
     ok = all(r.ok for r in reports)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from emulators.ado.control import Seed
 from emulators.ado.emulator import DEFAULT_PAT, AdoEmulator
+from emulators.common import serve_until_signalled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,24 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         max_api_version=args.max_api_version,
         latency_ms=args.latency_ms,
     )
+    seed = None
     if args.seed is not None:
-        emulator.apply_seed(Seed.model_validate(json.loads(args.seed.read_text(encoding="utf-8"))))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    emulator.start()
-    info = {
-        "baseUrl": emulator.base_url,
-        "controlUrl": emulator.control_url,
-        "flavor": args.flavor,
-        "pat": args.pat,
-    }
-    print(json.dumps(info), flush=True)
-    try:
-        stop.wait()
-    finally:
-        emulator.stop()
-    return 0
+        seed = Seed.model_validate(json.loads(args.seed.read_text(encoding="utf-8")))
+    return serve_until_signalled(emulator, seed, {"flavor": args.flavor, "pat": args.pat})
 
 
 if __name__ == "__main__":

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
+from emulators.common import serve_until_signalled
 from emulators.pwa.control import Seed
 from emulators.pwa.emulator import DEFAULT_PASSWORD, PwaEmulator
 
@@ -39,24 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         reporting_delay=args.reporting_delay,
         latency_ms=args.latency_ms,
     )
+    seed = None
     if args.seed is not None:
-        emulator.apply_seed(Seed.model_validate(json.loads(args.seed.read_text(encoding="utf-8"))))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    emulator.start()
-    info = {
-        "baseUrl": emulator.base_url,
-        "controlUrl": emulator.control_url,
-        "flavor": args.flavor,
-        "credentials": emulator.credentials(),
-    }
-    print(json.dumps(info), flush=True)
-    try:
-        stop.wait()
-    finally:
-        emulator.stop()
-    return 0
+        seed = Seed.model_validate(json.loads(args.seed.read_text(encoding="utf-8")))
+    return serve_until_signalled(
+        emulator, seed, {"flavor": args.flavor, "credentials": emulator.credentials()}
+    )
 
 
 if __name__ == "__main__":
