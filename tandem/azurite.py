@@ -15,6 +15,16 @@ from tandem.ports import free_port, wait_for_port
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to end it when the process that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() still ends it on every orderly exit
+
+
 class AzuriteError(RuntimeError):
     pass
 
@@ -65,6 +75,7 @@ class Azurite:
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
