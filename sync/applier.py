@@ -26,6 +26,7 @@ from sync.merge import Base, decide, winner_of
 from sync.messages import ItemMessage
 from sync.outcome import DeadLetter, Done, Outcome, Retry
 from sync.services import Services
+from sync.sessions import target_unit
 
 log = logging.getLogger("tandem.apply")
 PARENT_KEY = "__parent__"
@@ -109,8 +110,7 @@ class Applier:
                 tgt_side = "right" if direction == "left_to_right" else "left"
                 target_conn = self.services.connector(getattr(scenario, tgt_side))
                 entity = scenario.entity_of(tgt_side)  # type: ignore[arg-type]
-                unit = next((e.session_unit for e in target_conn.entities() if e.name == entity), "item")
-                batched = unit == "container" and len(indexes) > 1
+                batched = target_unit(target_conn, entity) == "container" and len(indexes) > 1
             except Exception:  # noqa: S110 - each message then reports its own configuration error
                 pass
             if not batched:

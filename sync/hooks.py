@@ -20,7 +20,7 @@ from sync.config import ConfigError
 from sync.messages import ItemMessage
 from sync.runtime import enqueue_items
 from sync.services import Services
-from sync.sessions import session_key
+from sync.sessions import session_key, target_unit
 
 log = logging.getLogger("tandem.hooks")
 
@@ -90,14 +90,7 @@ def receive_hook(
         )
     containers = {c.lower() for c in scenario.source_containers(direction)}
     target_side = "right" if side == "left" else "left"
-    target_unit = next(
-        (
-            e.session_unit
-            for e in services.connector(getattr(scenario, target_side)).entities()
-            if e.name == scenario.entity_of(target_side)  # type: ignore[arg-type]
-        ),
-        "item",
-    )
+    unit = target_unit(services.connector(getattr(scenario, target_side)), scenario.entity_of(target_side))  # type: ignore[arg-type]
     now = services.clock()
     messages = []
     ignored = 0
@@ -112,7 +105,7 @@ def receive_hook(
                 entity=event.entity,
                 source_id=event.id,
                 source_version=event.version,
-                session=session_key(scenario, direction, target_unit, event.id, event.container),
+                session=session_key(scenario, direction, unit, event.id, event.container),
                 origin="hook",
                 enqueued_at=now,
             )

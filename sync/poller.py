@@ -19,7 +19,7 @@ from sync import telemetry
 from sync.config import ScenarioConfig
 from sync.messages import ItemMessage, PollMessage
 from sync.services import Services
-from sync.sessions import session_key
+from sync.sessions import session_key, target_unit
 
 log = logging.getLogger("tandem.poll")
 OVERLAP = timedelta(minutes=2)
@@ -65,10 +65,7 @@ def poll(services: Services, message: PollMessage, overlap: timedelta = OVERLAP)
     source = services.connector(getattr(scenario, source_side))
     target = services.connector(getattr(scenario, target_side))
     source_entity = scenario.entity_of(source_side)  # type: ignore[arg-type]
-    target_unit = next(
-        (e.session_unit for e in target.entities() if e.name == scenario.entity_of(target_side)),  # type: ignore[arg-type]
-        "item",
-    )
+    unit = target_unit(target, scenario.entity_of(target_side))  # type: ignore[arg-type]
     run = services.runs.start(scenario.name, direction, message.trigger)
     mark, etag = services.watermarks.get(scenario.name, direction)
     since = Watermark(at=mark.at - overlap if mark.at else None, cursor=mark.cursor)
@@ -82,7 +79,7 @@ def poll(services: Services, message: PollMessage, overlap: timedelta = OVERLAP)
                     entity=source_entity,
                     source_id=change.id,
                     source_version=change.version,
-                    session=session_key(scenario, direction, target_unit, change.id, change.container),
+                    session=session_key(scenario, direction, unit, change.id, change.container),
                     origin=message.trigger,
                     run_id=run.run_id,
                     enqueued_at=services.clock(),

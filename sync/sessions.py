@@ -12,7 +12,7 @@ and the merge re-reads both sides), it only loses the batching of one container'
 
 from __future__ import annotations
 
-from connectors.contract import SessionUnit
+from connectors.contract import Connector, SessionUnit
 from mapping.fieldmap import SyncDirection
 from sync.config import ScenarioConfig
 
@@ -28,3 +28,8 @@ def session_key(
         target = scenario.target_container(direction, source_container) or source_container or "-"
         return f"{scenario.name}|{direction}|c|{target}"
     return f"{scenario.name}|{direction}|i|{source_id}"
+
+
+def target_unit(target: Connector, entity: str) -> SessionUnit:
+    """What the target system writes serially for `entity`: one item, or a whole container."""
+    return next((e.session_unit for e in target.entities() if e.name == entity), "item")
