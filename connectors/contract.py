@@ -35,6 +35,12 @@ class EntitySpec(BaseModel):
     name: str
     session_unit: SessionUnit = "item"  # what must be written serially on this system
     fields: tuple[FieldSpec, ...] = ()
+    # False: the system has no change feed for this entity (Planner): the connector implements
+    # `VersionLister` and the engine compares the listed versions with the links' versions.
+    change_feed: bool = True
+    # A field whose value identifies an item on the system where no correlation stamp fits (e.g. a release
+    # definition's name): looked up before a create, so an existing match is linked, never duplicated.
+    natural_key: str | None = None
 
 
 class CheckReport(BaseModel):
@@ -150,6 +156,17 @@ class Connector(Protocol):
     def write(self, entity: str, writes: Sequence[Write]) -> list[WriteResult]: ...
 
     def find_by_correlation(self, entity: str, correlation_id: str) -> Item | None: ...
+
+
+@runtime_checkable
+class VersionLister(Protocol):
+    """Implemented by connectors whose system has no change feed for an entity (`change_feed=False`).
+
+    Lists every in-scope item as (id, version) pairs, page by page, without field values; the engine enqueues
+    only the items whose version differs from the one their link recorded.
+    """
+
+    def list_versions(self, entity: str, scope: Scope) -> Iterator[list[Change]]: ...
 
 
 @runtime_checkable
