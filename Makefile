@@ -41,6 +41,7 @@ test: setup setup-checks lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: setup
+	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/ado_sync.py
 
 clean:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mapping.fieldmap import ConflictRule, FieldRule, SyncDirection
+from sync.ncrontab import parse_ncrontab
 
 ConnectionType = Literal["azure_devops", "pwa", "planner", "memory"]
 DIRECTIONS: tuple[SyncDirection, SyncDirection] = ("left_to_right", "right_to_left")
@@ -76,12 +76,7 @@ class DirectionConfig(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        parts = value.split()
-        if len(parts) != 6:
-            raise ValueError("must be a 6-field NCRONTAB expression 'sec min hour day month weekday'")
-        five = " ".join(parts[1:])
-        if not croniter.is_valid(five) or not (parts[0] == "*" or parts[0].isdigit() or "/" in parts[0]):
-            raise ValueError(f"'{value}' is not a valid NCRONTAB expression")
+        parse_ncrontab(value)  # raises NcrontabError (a ValueError) naming the field that is wrong
         return value
 
 

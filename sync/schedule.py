@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from croniter import croniter
+from datetime import datetime, timedelta
 
 from sync.config import TandemConfig
 from sync.messages import PollMessage
+from sync.ncrontab import parse_ncrontab
 
 
 def previous_fire(schedule: str, now: datetime) -> datetime:
     """The latest instant at or before `now` matching a 6-field NCRONTAB (seconds first)."""
-    now = now.astimezone(UTC)
-    probe = now + timedelta(microseconds=1)
-    it = croniter(schedule, probe, second_at_beginning=True)
-    prev: datetime = it.get_prev(datetime)
-    return prev.astimezone(UTC)
+    return parse_ncrontab(schedule).previous(now)
 
 
 def due_polls(

@@ -1,5 +1,5 @@
 """Property names and EDM types of the ProjectServer entities and creation types the emulator serves,
-generated from the SharePoint Online ``$metadata`` (``shared/specs/pwa/ps-metadata-spo-2024-09.csdl.xml``)
+generated from the SharePoint Online ``$metadata`` (``specs/pwa/ps-metadata-spo-2024-09.csdl.xml``)
 with base types flattened. Types are the EDM names without ``Edm.``; navigation properties are separate."""
 
 from __future__ import annotations

@@ -88,20 +88,27 @@ def test_http_routes(name, route, methods, auth):
     assert t["authLevel"] == auth
 
 
-def test_importing_function_app_is_cheap():
-    code = "import time; t=time.perf_counter(); import function_app; print(time.perf_counter()-t)"
-    best = min(float(subprocess.check_output([sys.executable, "-c", code], text=True)) for _ in range(3))
-    assert best < 0.25, f"import function_app took {best:.3f}s"
-    out = subprocess.check_output(
-        [
-            sys.executable,
-            "-c",
-            "import sys, function_app; print([m for m in sys.modules if m.startswith(("
-            "'azure.servicebus', 'azure.data', 'azure.keyvault', 'azure.identity', 'opentelemetry'))])",
-        ],
-        text=True,
+# What importing the app may load besides the standard library: azure.functions and its own dependencies.
+# Its cold-start time is a figure printed by bench/import_time.py, not a timed test.
+ALLOWED_ON_IMPORT = ("azure.functions", "werkzeug", "markupsafe")
+
+
+def test_importing_function_app_loads_only_azure_functions():
+    probe = (
+        "import json, sys; before = set(sys.modules); import function_app; "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
     )
-    assert out.strip() == "[]"
+    loaded = json.loads(subprocess.check_output([sys.executable, "-c", probe], text=True))
+    assert "function_app" in loaded
+    outside = [
+        name
+        for name in loaded
+        if name.split(".")[0] not in sys.stdlib_module_names
+        and name not in ("function_app", "azure")  # `azure` is the namespace package
+        and not name.startswith(ALLOWED_ON_IMPORT)
+    ]
+    # e.g. sync.*, pydantic, httpx, azure.data.tables, azure.servicebus, azure.identity, opentelemetry
+    assert outside == [], f"import function_app loads {outside}: import them inside the functions"
 
 
 @pytest.fixture

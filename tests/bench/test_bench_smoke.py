@@ -1,4 +1,4 @@
-"""`bench/ado_sync.py --quick` runs end to end and prints its JSON line (figures only, no timing checks)."""
+"""The benchmarks run end to end and print their JSON line (figures only, no timing checks)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,18 @@ def test_quick_benchmark_prints_every_figure() -> None:
     hooks = result["hook_latency"]
     assert {"p50_ms", "p95_ms", "updates", "measured", "missed"} <= hooks.keys()
     assert hooks["updates"] == 5 and hooks["measured"] + hooks["missed"] == 5
+
+
+def test_import_time_benchmark_prints_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "import_time.py"), "--runs", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    result = figures["import_function_app"]
+    assert result["runs"] == 2 and result["modules_loaded"] > 0
+    assert 0 < result["best_ms"] <= result["median_ms"] <= result["worst_ms"]

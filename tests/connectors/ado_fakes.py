@@ -14,7 +14,7 @@ import httpx
 import jsonschema
 import pytest
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "ado"
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "ado"
 BASE = "https://dev.azure.com/contoso"
 CANARY_PAT = "canaryPAT0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -105,7 +105,7 @@ def load_spec(area: str, onprem: bool = False) -> dict[str, Any]:
     if not path.exists():
         pytest.fail(
             f"OpenAPI spec {path} is missing: the connector tests check request bodies against "
-            "../shared/specs/ado (MicrosoftDocs/vsts-rest-api-specs); restore that directory"
+            "specs/ado (copied from MicrosoftDocs/vsts-rest-api-specs, see specs/README.md); restore it"
         )
     return json.loads(path.read_text(encoding="utf-8-sig"))
 

@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,11 @@ pytestmark = pytest.mark.e2e
 NEVER = "0 0 0 1 1 *"  # once a year: no timer poll during a test run
 START = "2026-01-01T00:00:00Z"
 BEFORE_START = "2025-12-01T08:00:00Z"
-HOOK_WAIT = 10.0  # seconds a hook-driven change may take; the 30 s poll slot of the demo config is far off
+# Deadlines of condition waits: generous, so a loaded machine only makes the tests slower, never red.
+# That a change came through a hook (not a poll) is shown by its run's trigger; no poll is scheduled.
+HOOK_WAIT = 60.0
+SETTLE_WAIT = 60.0
+CLI_TIMEOUT = 180.0
 THROTTLE = 3  # Retry-After seconds: above the connector's in-process wait, so the engine reschedules
 
 REMAINING = "Microsoft.VSTS.Scheduling.RemainingWork"
@@ -106,7 +111,7 @@ class E2E:
         self.env["TANDEM_HOME"] = str(home / ".tandem")
 
     # the command line, as a person runs it next to `tandem serve`
-    def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "tandem.cli", *args],
             cwd=self.home,
@@ -126,7 +131,7 @@ class E2E:
         return self.client.status(scenario)
 
     def settle(self) -> None:
-        self.client.settle(20.0)
+        self.client.settle(SETTLE_WAIT)
 
     def link(self, scenario: str, side: str, item_id: int | str) -> Any:
         return self.stack.services.links.find(scenario, side, str(item_id))  # type: ignore[arg-type]
@@ -185,7 +190,7 @@ def poll_and_settle(e2e: E2E, scenario: str = "e2e") -> list[dict[str, Any]]:
         ]
         return runs if len(runs) == 2 else None
 
-    runs, _ = wait_for("both polls finished", finished, 20)
+    runs, _ = wait_for("both polls finished", finished, SETTLE_WAIT)
     e2e.settle()
     return runs
 
@@ -320,6 +325,7 @@ def test_update_in_services_reaches_server_through_the_service_hook(e2e: E2E) ->
     server_id, services_id = e2e.story(**{"System.Tags": "checkout"})
     e2e.settle()
     before = run_ids(e2e)
+    writes_before = (sum(e2e.server.writes().values()), sum(e2e.services.writes().values()))
     new_title = title("Renamed in Services")
     e2e.services.update(
         services_id,
@@ -330,22 +336,25 @@ def test_update_in_services_reaches_server_through_the_service_hook(e2e: E2E) ->
             "System.Tags": "checkout; eu",
         },
     )
-    changed = time.monotonic()
 
     def arrived() -> dict[str, Any] | None:
         fields = e2e.server.get(server_id)["fields"]
         return fields if fields["System.Title"] == new_title else None
 
     fields, _ = wait_for("the Services edit is on Server", arrived, HOOK_WAIT)
-    took = time.monotonic() - changed
-    assert took < HOOK_WAIT  # the demo configuration polls every 30 s; a hook takes well under a second
     assert fields["System.State"] == "Active"
     assert fields["System.AssignedTo"]["uniqueName"] == "CONTOSO\\ann.chen"
     assert user_tags(fields["System.Tags"]) == "checkout; eu"
     e2e.settle()
     runs = e2e.new_runs("e2e", before)
     assert runs and {r["trigger"] for r in runs} == {"hook"}  # no poll was involved
-    assert counts([r for r in runs if r["direction"] == "right_to_left"], "updated") == 1
+    assert [r for r in runs if r["direction"] == "right_to_left"]
+    # Exactly one write on Server (the hub's) and none back on Services (only the person's edit), by the
+    # emulators' counters. Not by the run's `updated` count: on a loaded machine Server's hook about the
+    # hub's own write can be applied before that write's link is saved; the write's link save then loses
+    # the race, and the applier re-merges to nothing to do and counts the write as "unchanged".
+    after = (sum(e2e.server.writes().values()), sum(e2e.services.writes().values()))
+    assert after == (writes_before[0] + 1, writes_before[1] + 1)
     assert not [r for r in e2e.status()["runs"] if r["trigger"] == "timer"]
 
 
@@ -390,7 +399,13 @@ def edit_both_sides_while_hooks_are_paused(
     server_title, services_title = title("Server wording"), title("Services wording")
     description = f"<p>{title('Edited in Services')}</p>"
     e2e.server.update(server_id, {PRIORITY: 1, "System.Title": server_title})
-    time.sleep(0.02)  # the Services edit is the later one by ChangedDate
+    server_changed = datetime.fromisoformat(e2e.server.get(server_id)["fields"]["System.ChangedDate"])
+    wait_for(  # so that the Services edit is the later one by ChangedDate
+        "the Services clock is past the Server edit",
+        lambda: datetime.fromisoformat(e2e.services.control("GET", "clock")["now"]) > server_changed,
+        HOOK_WAIT,
+        interval=0.005,
+    )
     e2e.services.update(services_id, {"System.Description": description, "System.Title": services_title})
     for ado in (e2e.server, e2e.services):
         ado.hooks("resume")
@@ -529,7 +544,8 @@ def test_throttled_write_is_retried_after_retry_after_and_succeeds(e2e: E2E) -> 
     assert e2e.services.faults() == []  # the 429 was served
     assert e2e.services.counters()["calls"]["wit.workitems.update"] == calls + 2  # refused once, then written
     runs = [r for r in e2e.new_runs("e2e", before) if r["direction"] == "left_to_right"]
-    assert counts(runs, "retried") == 1 and counts(runs, "updated") == 1 and counts(runs, "failed") == 0
+    # One write (the call count above), so not the run's `updated` count: see the Services update test.
+    assert counts(runs, "retried") == 1 and counts(runs, "failed") == 0
     assert e2e.status()["dead_letters"] == []
 
 

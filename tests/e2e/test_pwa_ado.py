@@ -31,7 +31,7 @@ NEVER = "0 0 0 1 1 *"
 SCENARIO = "pwa-ado"
 ANN = "ann.chen@contoso.com"
 BOB = "bob.smith@contoso.com"  # in ADO, not a PWA resource
-WAIT = 20.0
+WAIT = 60.0  # a deadline for condition waits: generous, so load only makes the tests slower
 
 
 class Env:
@@ -42,7 +42,7 @@ class Env:
         self.client = StackClient(info)
         self.ado: AdoRest = self.client.services
         self.pwa = str(info["pwa"])
-        self.http = httpx.Client(timeout=15.0)
+        self.http = httpx.Client(timeout=60.0)
         self.env = {
             k: v
             for k, v in os.environ.items()
@@ -58,7 +58,7 @@ class Env:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # a deadline, not a wait: the CLI is slow to start on a loaded machine
         )
 
     fields_created = False

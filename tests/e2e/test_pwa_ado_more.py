@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 NEVER = "0 0 0 1 1 *"
 SCENARIO = "pwa-ado"
 ANN = "ann.chen@contoso.com"
-WAIT = 20.0
+WAIT = 60.0  # a deadline for condition waits: generous, so load only makes the tests slower
 STATE, COMPLETED, REMAINING = (
     "System.State",
     "Microsoft.VSTS.Scheduling.CompletedWork",
@@ -51,7 +51,7 @@ class Env:
         self.ado: AdoRest = self.client.services
         self.pwa = str(info["pwa"])
         self.token = str(info["credentials"]["pwa"]["access_token"])
-        self.http = httpx.Client(timeout=15.0)
+        self.http = httpx.Client(timeout=60.0)
         self.env = {
             k: v
             for k, v in os.environ.items()
@@ -67,7 +67,7 @@ class Env:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # a deadline, not a wait: the CLI is slow to start on a loaded machine
         )
 
     def status_cli(self) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Helpers for the emulator tests: an authenticated client factory, JSON Patch shorthands, a local web
 hook receiver, and a validator that checks bodies against the official OpenAPI descriptions in
-``../shared/specs`` (beside the repository)."""
+``specs/`` (copied into the repository, see specs/README.md)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from starlette.routing import Route  # noqa: E402
 from emulators.ado import AdoEmulator  # noqa: E402
 from emulators.common import ServerThread  # noqa: E402
 
-SPECS_DIR = REPO_ROOT.parent / "shared" / "specs"
+SPECS_DIR = REPO_ROOT / "specs"
 PAT = "test-pat"
 PATCH_HEADERS = {"Content-Type": "application/json-patch+json"}
 
@@ -186,7 +186,7 @@ def _load(area: str, flavor: str) -> dict[str, Any]:
     if not SPECS_DIR.is_dir():
         pytest.fail(
             f"OpenAPI specs not found at {SPECS_DIR}. The emulator tests check responses against "
-            "../shared/specs (beside the repository); check it out there (CI provides it)."
+            "the copies in specs/ (see specs/README.md); restore that directory."
         )
     spec = json.loads((SPECS_DIR / "ado" / _SPEC_FILES[(area, flavor)]).read_text(encoding="utf-8-sig"))
     spec["definitions"] = _strict(_normalize(spec["definitions"]))

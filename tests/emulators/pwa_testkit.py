@@ -1,6 +1,6 @@
 """Helpers for the PWA emulator tests: a fast-running emulator, REST clients per JSON shape (with a form
 digest), queue waiting, a seeded sync scenario, and a reader of the ProjectServer ``$metadata`` (CSDL)
-in ``../shared/specs/pwa`` to check entity shapes against."""
+in ``specs/pwa`` (copied into the repository) to check entity shapes against."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ if str(REPO_ROOT) not in sys.path:
 from emulators.pwa import PwaEmulator  # noqa: E402
 from emulators.pwa.model import CustomField, LookupTable, Project, Resource, TaskData  # noqa: E402
 
-SPECS_DIR = REPO_ROOT.parent / "shared" / "specs" / "pwa"
+SPECS_DIR = REPO_ROOT / "specs" / "pwa"
 SPO_METADATA = SPECS_DIR / "ps-metadata-spo-2024-09.csdl.xml"
 SP2019_METADATA = SPECS_DIR / "ps-metadata-sp2019.csdl.xml"
 ACCEPT = {
