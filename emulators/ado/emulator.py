@@ -22,13 +22,13 @@ from emulators.ado.app import AdoApp, AdoConfig, Env
 from emulators.ado.control import Seed, control_routes
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
+from emulators.ado.pipelines_seed import pipelines_control_routes, seed_sample
+from emulators.ado.pipelines_store import PipelinesState
 from emulators.ado.processes import FieldDef, ProcessDef, parse_field_kind
 from emulators.ado.render import Renderer
 from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
 from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
 from emulators.ado.routes_core import ROUTES as CORE_ROUTES
-from emulators.ado.pipelines_seed import pipelines_control_routes, seed_sample
-from emulators.ado.pipelines_store import PipelinesState
 from emulators.ado.routes_pipelines import ROUTES as PIPELINES_ROUTES
 from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
@@ -122,7 +122,11 @@ class AdoEmulator:
         )
         control = [
             *control_routes(self),
-            *(r for prefix in ("/_emulator", f"{base_path}/_emulator") for r in pipelines_control_routes(self, prefix)),
+            *(
+                r
+                for prefix in ("/_emulator", f"{base_path}/_emulator")
+                for r in pipelines_control_routes(self, prefix)
+            ),
         ]
         # Release management lives on its own host on Services (vsrm.dev.azure.com/{org}), with the same
         # credentials; on Server it is part of the collection. `release_url` says where.
@@ -154,7 +158,9 @@ class AdoEmulator:
         self._server = ServerThread(self.app, self.host, self._port, name=f"ado-{self.flavor}")
         self._port = self._server.start()
         if self.release_app is not None:
-            self._release_server = ServerThread(self.release_app, self.host, 0, name=f"ado-{self.flavor}-vsrm")
+            self._release_server = ServerThread(
+                self.release_app, self.host, 0, name=f"ado-{self.flavor}-vsrm"
+            )
             self._release_port = self._release_server.start()
         self.hooks.start()
         return self.base_url

@@ -64,7 +64,12 @@ def add_task(
     installs that extension too."""
     contribution = f"{extension[0]}.{extension[1]}" if extension else None
     body = task_definition(
-        name, task_id, version, inputs, contribution=contribution, contribution_version=extension[2] if extension else None
+        name,
+        task_id,
+        version,
+        inputs,
+        contribution=contribution,
+        contribution_version=extension[2] if extension else None,
     )
     state.tasks = [t for t in state.tasks if not (t["id"] == task_id and t["version"] == body["version"])]
     state.tasks.append(body)
@@ -145,7 +150,10 @@ def seed_sample(emu: AdoEmulator, project_name: str) -> dict[str, Any]:
             "continueOnError": False,
             "enabled": True,
             "timeoutInMinutes": 0,
-            "inputs": {"targetType": "inline", "script": "Invoke-WebRequest https://$(AppServiceName).azurewebsites.net"},
+            "inputs": {
+                "targetType": "inline",
+                "script": "Invoke-WebRequest https://$(AppServiceName).azurewebsites.net",
+            },
             "task": {"id": POWERSHELL, "versionSpec": "2.*", "definitionType": "task"},
         },
     ]
@@ -163,18 +171,29 @@ def seed_sample(emu: AdoEmulator, project_name: str) -> dict[str, Any]:
     state.update_task_group(
         project.id,
         task_group["id"],
-        {**task_group, "version": {"major": 2, "minor": 0, "patch": 0, "isTest": False}, "preview": True,
-         "tasks": [*steps, {**steps[1], "displayName": "PowerShell: extra check"}]},
+        {
+            **task_group,
+            "version": {"major": 2, "minor": 0, "patch": 0, "isTest": False},
+            "preview": True,
+            "tasks": [*steps, {**steps[1], "displayName": "PowerShell: extra check"}],
+        },
         by,
-    )  # fmt: skip
+    )
 
     def environment(name: str, rank: int, with_approval: bool) -> dict[str, Any]:
         approvals: list[dict[str, Any]] = (
-            [{"rank": 1, "isAutomated": False, "isNotificationOn": False,
-              "approver": emu.identities.identity_ref(approver), "id": 0}]
+            [
+                {
+                    "rank": 1,
+                    "isAutomated": False,
+                    "isNotificationOn": False,
+                    "approver": emu.identities.identity_ref(approver),
+                    "id": 0,
+                }
+            ]
             if with_approval
             else [{"rank": 1, "isAutomated": True, "isNotificationOn": False, "id": 0}]
-        )  # fmt: skip
+        )
         return {
             "id": 0,
             "name": name,
@@ -183,7 +202,9 @@ def seed_sample(emu: AdoEmulator, project_name: str) -> dict[str, Any]:
             "variables": {"Slot": {"value": name.lower()}},
             "variableGroups": [group["id"]],
             "preDeployApprovals": {"approvals": approvals},
-            "postDeployApprovals": {"approvals": [{"rank": 1, "isAutomated": True, "isNotificationOn": False, "id": 0}]},
+            "postDeployApprovals": {
+                "approvals": [{"rank": 1, "isAutomated": True, "isNotificationOn": False, "id": 0}]
+            },
             "deployPhases": [
                 {
                     "deploymentInput": {
@@ -240,17 +261,21 @@ def seed_sample(emu: AdoEmulator, project_name: str) -> dict[str, Any]:
                     ],
                 }
             ],
-            "environmentOptions": {"emailNotificationType": "OnlyOnFailure", "emailRecipients": "release.environment.owner;release.creator"},
+            "environmentOptions": {
+                "emailNotificationType": "OnlyOnFailure",
+                "emailRecipients": "release.environment.owner;release.creator",
+            },
             "demands": [],
-            "conditions": [{"name": "ReleaseStarted", "conditionType": "event", "value": ""}] if rank == 1 else
-                          [{"name": "Staging", "conditionType": "environmentState", "value": "4"}],
+            "conditions": [{"name": "ReleaseStarted", "conditionType": "event", "value": ""}]
+            if rank == 1
+            else [{"name": "Staging", "conditionType": "environmentState", "value": "4"}],
             "executionPolicy": {"concurrencyCount": 1, "queueDepthCount": 0},
             "schedules": [],
             "retentionPolicy": {"daysToKeep": 30, "releasesToKeep": 3, "retainBuild": True},
             "preDeploymentGates": {"id": 0, "gatesOptions": None, "gates": []},
             "postDeploymentGates": {"id": 0, "gatesOptions": None, "gates": []},
             "environmentTriggers": [],
-        }  # fmt: skip
+        }
 
     definition = state.create_definition(
         {"id": project.id, "name": project.name},
@@ -326,7 +351,9 @@ def pipelines_control_routes(emu: AdoEmulator, prefix: str) -> list[Route]:
         except (ValidationError, ValueError) as exc:
             return json_response({"message": str(exc)}, 400)
         return json_response(
-            add_task(emu.pipelines, body.name, body.id, body.version, tuple(body.inputs), extension=body.extension)
+            add_task(
+                emu.pipelines, body.name, body.id, body.version, tuple(body.inputs), extension=body.extension
+            )
         )
 
     async def extensions(request: Request) -> Response:

@@ -40,18 +40,41 @@ CONFIDENTIAL_PARAMETERS = frozenset(
 
 # Built-in task definitions every collection has (name, id, major.minor.patch, inputs as (name, type)).
 BUILTIN_TASKS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
-    ("PowerShell", "e213ff0f-5d5c-4791-802d-52ea3e7be1f1", "2.247.1",
-     (("targetType", "radio"), ("filePath", "filePath"), ("script", "multiLine"))),
+    (
+        "PowerShell",
+        "e213ff0f-5d5c-4791-802d-52ea3e7be1f1",
+        "2.247.1",
+        (("targetType", "radio"), ("filePath", "filePath"), ("script", "multiLine")),
+    ),
     ("CmdLine", "d9bafed4-0b18-4f58-968d-86655b4d2ce9", "2.246.1", (("script", "multiLine"),)),
-    ("AzureRmWebAppDeployment", "497d490f-eea7-4f2b-ab94-48d9c1acdcb1", "4.247.3",
-     (("ConnectionType", "pickList"), ("ConnectedServiceName", "connectedService:AzureRM"),
-      ("WebAppName", "pickList"), ("packageForLinux", "filePath"))),
-    ("AzureCLI", "46e4be58-730b-4389-8a2f-ea10b3e5e815", "2.248.0",
-     (("connectedServiceNameARM", "connectedService:AzureRM"), ("scriptType", "pickList"),
-      ("inlineScript", "multiLine"))),
-    ("DownloadBuildArtifacts", "a433f589-fce1-4460-9ee6-44a624aeb1fb", "1.246.0",
-     (("buildType", "pickList"), ("artifactName", "string"))),
-)  # fmt: skip
+    (
+        "AzureRmWebAppDeployment",
+        "497d490f-eea7-4f2b-ab94-48d9c1acdcb1",
+        "4.247.3",
+        (
+            ("ConnectionType", "pickList"),
+            ("ConnectedServiceName", "connectedService:AzureRM"),
+            ("WebAppName", "pickList"),
+            ("packageForLinux", "filePath"),
+        ),
+    ),
+    (
+        "AzureCLI",
+        "46e4be58-730b-4389-8a2f-ea10b3e5e815",
+        "2.248.0",
+        (
+            ("connectedServiceNameARM", "connectedService:AzureRM"),
+            ("scriptType", "pickList"),
+            ("inlineScript", "multiLine"),
+        ),
+    ),
+    (
+        "DownloadBuildArtifacts",
+        "a433f589-fce1-4460-9ee6-44a624aeb1fb",
+        "1.246.0",
+        (("buildType", "pickList"), ("artifactName", "string")),
+    ),
+)
 
 
 def parse_version(text: str) -> dict[str, Any]:
@@ -202,10 +225,17 @@ class PipelinesState:
                 "id": queue_id,
                 "projectId": project_id,
                 "name": name,
-                "pool": {"id": pool["id"], "scope": pool["scope"], "name": pool["name"],
-                         "isHosted": pool["isHosted"], "poolType": pool["poolType"],
-                         "size": pool["size"], "isLegacy": False, "options": "none"},
-            }  # fmt: skip
+                "pool": {
+                    "id": pool["id"],
+                    "scope": pool["scope"],
+                    "name": pool["name"],
+                    "isHosted": pool["isHosted"],
+                    "poolType": pool["poolType"],
+                    "size": pool["size"],
+                    "isLegacy": False,
+                    "options": "none",
+                },
+            }
             self.queues[queue_id] = queue
             return queue
 
@@ -372,7 +402,8 @@ class PipelinesState:
             raise errors.bad_request("Value cannot be null.\r\nParameter name: variableGroup.Name")
         if not refs:
             raise errors.bad_request(
-                "Value cannot be null.\r\nParameter name: variableGroupParameters.VariableGroupProjectReferences"
+                "Value cannot be null.\r\nParameter name: "
+                "variableGroupParameters.VariableGroupProjectReferences"
             )
         with self._lock:
             for existing in self.variable_groups.values():
@@ -415,7 +446,9 @@ class PipelinesState:
             )
         return group
 
-    def update_variable_group(self, group_id: int, body: dict[str, Any], by: dict[str, Any]) -> dict[str, Any]:
+    def update_variable_group(
+        self, group_id: int, body: dict[str, Any], by: dict[str, Any]
+    ) -> dict[str, Any]:
         """PUT: a secret variable sent with `"value": null` keeps its stored value (the UI never has it)."""
         with self._lock:
             group = self.variable_group(group_id)
@@ -457,7 +490,9 @@ class PipelinesState:
             )
         name = str(body.get("name") or "").strip()
         if not name:
-            raise errors.bad_request("VS402872: Release pipeline name is required.", "InvalidRequestException")
+            raise errors.bad_request(
+                "VS402872: Release pipeline name is required.", "InvalidRequestException"
+            )
         with self._lock:
             for existing in self.definitions.values():
                 if (
@@ -499,7 +534,9 @@ class PipelinesState:
         try:
             definition_id = int(body.get("id") or 0)
         except (TypeError, ValueError) as exc:
-            raise errors.bad_request("The release pipeline id is not valid.", "InvalidRequestException") from exc
+            raise errors.bad_request(
+                "The release pipeline id is not valid.", "InvalidRequestException"
+            ) from exc
         with self._lock:
             definition = self.definition(project["id"], definition_id)
             current = definition.body["revision"]
@@ -642,7 +679,9 @@ def _task_group_body(
     }
 
 
-def _shares_project(existing: dict[str, Any], refs: list[Any], key: str = "serviceEndpointProjectReferences") -> bool:
+def _shares_project(
+    existing: dict[str, Any], refs: list[Any], key: str = "serviceEndpointProjectReferences"
+) -> bool:
     have = {str((r.get("projectReference") or {}).get("id", "")).lower() for r in existing.get(key) or []}
     return any(str((r.get("projectReference") or {}).get("id", "")).lower() in have for r in refs)
 

@@ -26,7 +26,9 @@ def _project(ctx: Ctx) -> dict[str, str]:
     return {"id": project.id, "name": project.name}
 
 
-def render_definition(ctx: Ctx, definition: ReleaseDefinition, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def render_definition(
+    ctx: Ctx, definition: ReleaseDefinition, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body = copy.deepcopy(body if body is not None else definition.body)
     body["variables"] = masked_variables(body.get("variables") or {})
     for env in body.get("environments") or []:
@@ -67,7 +69,9 @@ async def list_definitions(ctx: Ctx) -> dict[str, Any]:
     if search:
         exact = ctx.flag("isExactNameMatch")
         found = [
-            d for d in found if (d.body["name"].lower() == search if exact else search in d.body["name"].lower())
+            d
+            for d in found
+            if (d.body["name"].lower() == search if exact else search in d.body["name"].lower())
         ]
     ids = {i.strip() for i in (ctx.param("definitionIdFilter") or "").split(",") if i.strip()}
     if ids:
@@ -162,6 +166,9 @@ ROUTES: list[ApiRoute] = [
     route("release.definitions.get", "GET", rf"{_DEF}/(?P<definitionId>\d+)", get_definition),
     route("release.revisions.list", "GET", rf"{_DEF}/(?P<definitionId>\d+)/revisions", list_revisions),
     route(
-        "release.revisions.get", "GET", rf"{_DEF}/(?P<definitionId>\d+)/revisions/(?P<revision>\d+)", get_revision
+        "release.revisions.get",
+        "GET",
+        rf"{_DEF}/(?P<definitionId>\d+)/revisions/(?P<revision>\d+)",
+        get_revision,
     ),
 ]
