@@ -262,8 +262,10 @@ def seed_sample(emu: AdoEmulator, project_name: str) -> dict[str, Any]:
                 }
             ],
             "environmentOptions": {
-                "emailNotificationType": "OnlyOnFailure",
-                "emailRecipients": "release.environment.owner;release.creator",
+                "autoLinkWorkItems": False,
+                "badgeEnabled": False,
+                "publishDeploymentStatus": True,
+                "pullRequestDeploymentEnabled": False,
             },
             "demands": [],
             "conditions": [{"name": "ReleaseStarted", "conditionType": "event", "value": ""}]
