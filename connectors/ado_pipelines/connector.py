@@ -397,10 +397,14 @@ class PipelinesConnector:
             return WriteResult(item=self._definition_item(created), warnings=warnings)
         body = {k: copy.deepcopy(v) for k, v in write.fields.items() if k not in ("_links", "url")}
         body["id"] = int(str(write.id))
-        if write.expected_version is not None:
-            body["revision"] = int(write.expected_version)
-        else:
-            body["revision"] = self.client.get_definition(self.project, int(str(write.id)))["revision"]
+        current = self.client.get_definition(self.project, body["id"])
+        # Environments are matched by name: the remapped body carries none of the source's environment ids.
+        target_envs = {str(e.get("name", "")).lower(): e.get("id") for e in current.get("environments") or []}
+        for env in body.get("environments") or []:
+            env["id"] = target_envs.get(str(env.get("name", "")).lower(), 0)
+        body["revision"] = (
+            int(write.expected_version) if write.expected_version is not None else current["revision"]
+        )
         for scope in [body, *(body.get("environments") or [])]:
             for var in (scope.get("variables") or {}).values():
                 if (var or {}).get("isSecret"):

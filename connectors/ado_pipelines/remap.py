@@ -304,6 +304,11 @@ def apply_mapping(
     unmapped: list[Reference] = []
     for ref in references:
         if ref.path in mapping and mapping[ref.path] not in (None, ""):
+            if ref.entity == "identity":
+                # The whole IdentityRef names the source's person (url, descriptor, image): keep only the id.
+                holder = ref.path.rsplit(".", 1)[0]
+                set_path(out, holder, {"id": str(mapping[ref.path])})
+                continue
             set_path(out, ref.path, _typed(get_path(out, ref.path), mapping[ref.path]))
             if ref.entity == "task_group":
                 version_path = ref.path.rsplit(".", 1)[0] + (
@@ -319,6 +324,10 @@ def apply_mapping(
         definition = (ref.get("definition") or {}).get("id")
         if project and definition and f"artifacts[{a}].definitionReference.project.id" in mapping:
             artifact["sourceId"] = f"{project}:{definition}"
+    # What the source system set (its own ids, urls, people) never travels: the result is shaped for a create,
+    # and an update takes the target's definition id, revision and environment ids from the target.
+    if "environments" in out or "artifacts" in out:
+        out = for_create(out)
     return RemapResult(out, unmapped)
 
 
