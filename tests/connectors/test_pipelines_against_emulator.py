@@ -325,3 +325,15 @@ def connector_entities() -> list[Any]:
     from connectors.ado_pipelines.connector import ENTITIES
 
     return list(ENTITIES)
+
+
+def test_server_2020_is_spoken_to_in_its_own_api_version() -> None:
+    with AdoEmulator("server", pat=PAT, max_api_version="6.0") as old_server:
+        old_server.seed_project(PROJECT)
+        sample = old_server.seed_pipelines_sample(PROJECT)
+        pipelines = connector(old_server)
+        [definition] = pipelines.read(RELEASE_DEFINITION, [str(sample["definitionId"])])
+        assert definition.fields["name"] == "Fabrikam-web"
+        assert [g.id for g in pipelines.read(TASK_GROUP, [sample["taskGroupId"]])] == [sample["taskGroupId"]]
+        assert pipelines.client.version("taskgroups") == "6.0-preview.1"
+        assert old_server.counters.calls("release.definitions.get") == 1
