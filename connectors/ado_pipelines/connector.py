@@ -124,6 +124,11 @@ class PipelinesConnector:
             self._project_ref = {"id": str(project["id"]), "name": str(project["name"])}
         return self._project_ref
 
+    def _project_references(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """This project as the only project an endpoint or variable group is shared with."""
+        reference = {"projectReference": self.project_reference(), "name": body.get("name")}
+        return [{**reference, "description": body.get("description") or ""}]
+
     def list_versions(self, entity: str, scope: Scope) -> Iterator[list[Change]]:
         if entity == RELEASE_DEFINITION:
             for page in self.client.iter_definition_pages(self.project):
@@ -315,14 +320,8 @@ class PipelinesConnector:
         # Never a secret value: the source does not have it either, and on update null keeps the target's.
         auth["parameters"] = {k: (None if k.lower() in CONFIDENTIAL else v) for k, v in params.items()}
         body["authorization"] = auth
-        project = self.project_reference()
-        body["serviceEndpointProjectReferences"] = [
-            {
-                "projectReference": project,
-                "name": body.get("name"),
-                "description": body.get("description") or "",
-            }
-        ]
+        # Created with the target project's reference (the service refuses an endpoint without one).
+        body["serviceEndpointProjectReferences"] = self._project_references(body)
         if write.is_create:
             created = self.client.create_endpoint(body)
             warnings = [f"needs secret: {created.get('name')}: authorization.parameters.{s}" for s in secrets]
@@ -341,14 +340,7 @@ class PipelinesConnector:
             if var.get("isSecret"):
                 var["value"] = None
         body["variables"] = variables
-        project = self.project_reference()
-        body["variableGroupProjectReferences"] = [
-            {
-                "projectReference": project,
-                "name": body.get("name"),
-                "description": body.get("description") or "",
-            }
-        ]
+        body["variableGroupProjectReferences"] = self._project_references(body)
         if write.is_create:
             created = self.client.create_variable_group(body)
             warnings = [

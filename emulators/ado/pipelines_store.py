@@ -111,6 +111,16 @@ def task_definition(
     return body
 
 
+def _dt_error(status: int, message: str, type_key: str) -> AdoError:
+    """An error of the distributed task service (pools, queues, task groups, variable groups)."""
+    return AdoError(status, message, type_key, type_name=f"{_DT}.{type_key}, {_DT}")
+
+
+def _rm_error(status: int, message: str, type_key: str) -> AdoError:
+    """An error of the release management service."""
+    return AdoError(status, message, type_key, type_name=f"{_RM}.{type_key}, {_RM}")
+
+
 @dataclass
 class Endpoint:
     body: dict[str, Any]  # as returned, with confidential parameters present (masked on render)
@@ -170,12 +180,7 @@ class PipelinesState:
     def add_pool(self, name: str, *, hosted: bool = False, pool_type: str = "automation") -> dict[str, Any]:
         with self._lock:
             if any(p["name"].lower() == name.lower() for p in self.pools.values()):
-                raise AdoError(
-                    409,
-                    f"Agent pool {name} already exists.",
-                    "TaskAgentPoolExistsException",
-                    type_name=f"{_DT}.TaskAgentPoolExistsException, {_DT}",
-                )
+                raise _dt_error(409, f"Agent pool {name} already exists.", "TaskAgentPoolExistsException")
             pool_id = self._next_pool
             self._next_pool += 1
             pool = {
@@ -200,12 +205,7 @@ class PipelinesState:
     def pool(self, pool_id: int) -> dict[str, Any]:
         pool = self.pools.get(pool_id)
         if pool is None:
-            raise AdoError(
-                404,
-                f"Agent pool {pool_id} not found.",
-                "TaskAgentPoolNotFoundException",
-                type_name=f"{_DT}.TaskAgentPoolNotFoundException, {_DT}",
-            )
+            raise _dt_error(404, f"Agent pool {pool_id} not found.", "TaskAgentPoolNotFoundException")
         return pool
 
     def add_queue(self, project_id: str, name: str, pool_id: int) -> dict[str, Any]:
@@ -213,11 +213,8 @@ class PipelinesState:
             pool = self.pool(pool_id)
             for q in self.queues.values():
                 if q["projectId"] == project_id and q["name"].lower() == name.lower():
-                    raise AdoError(
-                        409,
-                        f"Agent queue {name} already exists.",
-                        "TaskAgentQueueExistsException",
-                        type_name=f"{_DT}.TaskAgentQueueExistsException, {_DT}",
+                    raise _dt_error(
+                        409, f"Agent queue {name} already exists.", "TaskAgentQueueExistsException"
                     )
             queue_id = self._next_queue
             self._next_queue += 1
@@ -242,12 +239,7 @@ class PipelinesState:
     def queue(self, project_id: str, queue_id: int) -> dict[str, Any]:
         queue = self.queues.get(queue_id)
         if queue is None or queue["projectId"] != project_id:
-            raise AdoError(
-                404,
-                f"Agent queue {queue_id} not found.",
-                "TaskAgentQueueNotFoundException",
-                type_name=f"{_DT}.TaskAgentQueueNotFoundException, {_DT}",
-            )
+            raise _dt_error(404, f"Agent queue {queue_id} not found.", "TaskAgentQueueNotFoundException")
         return queue
 
     # --- service endpoints ------------------------------------------------------------------------
@@ -342,11 +334,10 @@ class PipelinesState:
             for versions in self.task_groups.values():
                 latest = versions[max(versions)]
                 if latest["_projectId"] == project_id and latest["name"].lower() == name.lower():
-                    raise AdoError(
+                    raise _dt_error(
                         400,
                         f"A task group with name '{name}' already exists. Choose a different name.",
                         "MetaTaskDefinitionExistsException",
-                        type_name=f"{_DT}.MetaTaskDefinitionExistsException, {_DT}",
                     )
             group_id = str(uuid.uuid4())
             version = _task_group_body(body, group_id, project_id, by, revision=1, now=self.now())
@@ -356,12 +347,7 @@ class PipelinesState:
     def task_group_versions(self, project_id: str, group_id: str) -> dict[int, dict[str, Any]]:
         versions = self.task_groups.get(group_id.lower())
         if not versions or next(iter(versions.values()))["_projectId"] != project_id:
-            raise AdoError(
-                404,
-                f"Task group {group_id} not found.",
-                "MetaTaskDefinitionNotFoundException",
-                type_name=f"{_DT}.MetaTaskDefinitionNotFoundException, {_DT}",
-            )
+            raise _dt_error(404, f"Task group {group_id} not found.", "MetaTaskDefinitionNotFoundException")
         return versions
 
     def update_task_group(
@@ -376,13 +362,12 @@ class PipelinesState:
             if current is not None:
                 sent = body.get("revision")
                 if sent is not None and int(sent) != current["revision"]:
-                    raise AdoError(
+                    raise _dt_error(
                         400,
                         f"The task group {current['name']} has been modified by someone else since it was "
                         f"read (revision {sent} was sent, the current revision is {current['revision']}). "
                         "Refresh and try again.",
                         "InvalidRequestException",
-                        type_name=f"{_DT}.InvalidRequestException, {_DT}",
                     )
                 revision = current["revision"] + 1
             else:
@@ -410,11 +395,10 @@ class PipelinesState:
                 if existing["name"].lower() == name.lower() and _shares_project(
                     existing, refs, key="variableGroupProjectReferences"
                 ):
-                    raise AdoError(
+                    raise _dt_error(
                         400,
                         f"Variable group with name {name} already exists.",
                         "VariableGroupExistsException",
-                        type_name=f"{_DT}.VariableGroupExistsException, {_DT}",
                     )
             group_id = self._next_group
             self._next_group += 1
@@ -438,11 +422,8 @@ class PipelinesState:
     def variable_group(self, group_id: int) -> dict[str, Any]:
         group = self.variable_groups.get(group_id)
         if group is None:
-            raise AdoError(
-                404,
-                f"Variable group with id {group_id} does not exist.",
-                "VariableGroupNotFoundException",
-                type_name=f"{_DT}.VariableGroupNotFoundException, {_DT}",
+            raise _dt_error(
+                404, f"Variable group with id {group_id} does not exist.", "VariableGroupNotFoundException"
             )
         return group
 
@@ -480,13 +461,12 @@ class PipelinesState:
         if self.settings.get("disableClassicReleasePipelineCreation"):
             # The service's own wording is not in the specs; this is the refusal the web UI reports when the
             # organization setting "Disable creation of classic release pipelines" is on.
-            raise AdoError(
+            raise _rm_error(
                 400,
                 "Creation of classic release pipelines is disabled for this organization. An organization "
                 "administrator can turn off 'Disable creation of classic release pipelines' in "
                 "Organization settings > Pipelines > Settings.",
                 "InvalidRequestException",
-                type_name=f"{_RM}.InvalidRequestException, {_RM}",
             )
         name = str(body.get("name") or "").strip()
         if not name:
@@ -500,11 +480,10 @@ class PipelinesState:
                     and existing.body["name"].lower() == name.lower()
                     and existing.body.get("path", "\\") == body.get("path", "\\")
                 ):
-                    raise AdoError(
+                    raise _rm_error(
                         400,
                         f"VS402868: Release pipeline with name '{name}' already exists in this folder.",
                         "ReleaseDefinitionAlreadyExistsException",
-                        type_name=f"{_RM}.ReleaseDefinitionAlreadyExistsException, {_RM}",
                     )
             self._check_references(project["id"], body)
             definition_id = self._next_definition
@@ -520,11 +499,10 @@ class PipelinesState:
     def definition(self, project_id: str, definition_id: int) -> ReleaseDefinition:
         found = self.definitions.get(definition_id)
         if found is None or found.project_id != project_id:
-            raise AdoError(
+            raise _rm_error(
                 404,
                 f"VS402881: No release pipeline found with id {definition_id}. Check if it exists.",
                 "ReleaseDefinitionNotFoundException",
-                type_name=f"{_RM}.ReleaseDefinitionNotFoundException, {_RM}",
             )
         return found
 
@@ -543,13 +521,12 @@ class PipelinesState:
             sent = body.get("revision")
             if sent is None or int(sent) != current:
                 # A stale revision: the service refuses the save rather than overwrite someone else's.
-                raise AdoError(
+                raise _rm_error(
                     400,
                     f"VS402885: Release pipeline '{definition.body['name']}' cannot be saved because the "
                     f"revision {sent} sent is not the latest revision {current}. Get the latest version of "
                     "the release pipeline and try again.",
                     "InvalidRequestException",
-                    type_name=f"{_RM}.InvalidRequestException, {_RM}",
                 )
             self._check_references(project["id"], body)
             stored = self._normalized_definition(body, definition_id, project, revision=current + 1)
@@ -583,23 +560,21 @@ class PipelinesState:
                 if phase.get("phaseType", "agentBasedDeployment") == "agentBasedDeployment" and queue_id:
                     queue = self.queues.get(int(queue_id))
                     if queue is None or queue["projectId"] != project_id:
-                        raise AdoError(
+                        raise _rm_error(
                             400,
                             f"VS402851: The agent queue with id {queue_id} used in stage "
                             f"'{env.get('name', i)}' does not exist or is not authorized.",
                             "InvalidRequestException",
-                            type_name=f"{_RM}.InvalidRequestException, {_RM}",
                         )
                 for task in phase.get("workflowTasks") or []:
                     if task.get("definitionType") == "metaTask" and str(task.get("taskId")).lower() not in (
                         self.task_groups
                     ):
-                        raise AdoError(
+                        raise _rm_error(
                             400,
                             f"VS402889: Task group {task.get('taskId')} used in stage '{env.get('name', i)}' "
                             "was not found.",
                             "InvalidRequestException",
-                            type_name=f"{_RM}.InvalidRequestException, {_RM}",
                         )
             for group_id in env.get("variableGroups") or []:
                 self._check_group(group_id)
@@ -608,11 +583,10 @@ class PipelinesState:
 
     def _check_group(self, group_id: Any) -> None:
         if int(group_id) not in self.variable_groups:
-            raise AdoError(
+            raise _rm_error(
                 400,
                 f"VS402890: Variable group with id {group_id} does not exist or is not authorized.",
                 "InvalidRequestException",
-                type_name=f"{_RM}.InvalidRequestException, {_RM}",
             )
 
     def _normalized_definition(
