@@ -9,11 +9,10 @@ import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
-from connectors.ado.client import AdoClient
+from connectors.ado.client import AdoClient, _segment, _values
 from connectors.errors import NotFoundError, PermanentError, VersionConflict
 from connectors.http import ContinuationTokenPaginator
 
@@ -33,16 +32,6 @@ _PREVIEW = {
     "extensions": "-preview.1",
     "revisions": "-preview.1",
 }
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _values(body: Any) -> list[Any]:
-    if isinstance(body, dict):
-        return list(body.get("value") or [])
-    return list(body or [])
 
 
 def is_stale_revision(exc: PermanentError) -> bool:
@@ -177,8 +166,12 @@ class PipelinesClient:
 
     def update_task_group(self, project: str, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.ado.url(f"_apis/distributedtask/taskgroups/{_segment(group_id)}", project=project)
+        return self._put_revision(url, self._params("taskgroups"), body)
+
+    def _put_revision(self, url: str, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """PUT a body carrying the `revision` it was read at; a newer one on the server → VersionConflict."""
         try:
-            return dict(self.http.request_json("PUT", url, params=self._params("taskgroups"), json=body))
+            return dict(self.http.request_json("PUT", url, params=params, json=body))
         except PermanentError as exc:
             if is_stale_revision(exc):
                 raise VersionConflict(
@@ -248,14 +241,7 @@ class PipelinesClient:
     def update_definition(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
         """PUT the whole definition carrying the `revision` it was read at; a newer one → VersionConflict."""
         url = self._release("_apis/release/definitions", project)
-        try:
-            return dict(self.http.request_json("PUT", url, params=self._params(), json=body))
-        except PermanentError as exc:
-            if is_stale_revision(exc):
-                raise VersionConflict(
-                    exc.message, system=exc.system, status=exc.status, code=exc.code
-                ) from None
-            raise
+        return self._put_revision(url, self._params(), body)
 
     def definition_revisions(self, project: str, definition_id: int) -> list[dict[str, Any]]:
         url = self._release(f"_apis/Release/definitions/{int(definition_id)}/revisions", project)
