@@ -530,6 +530,7 @@ class PipelinesState:
                 )
             self._check_references(project["id"], body)
             stored = self._normalized_definition(body, definition_id, project, revision=current + 1)
+            _keep_secrets(definition.body, stored)
             stored["createdBy"] = definition.body["createdBy"]
             stored["createdOn"] = definition.body["createdOn"]
             stored["modifiedBy"] = by
@@ -622,6 +623,23 @@ class PipelinesState:
                 phase["workflowTasks"] = phase.get("workflowTasks") or []
         # Secret variables are stored with their values but never returned (see `render_definition`).
         return stored
+
+
+def _keep_secret_values(old: dict[str, Any], new: dict[str, Any]) -> None:
+    for name, var in new.items():
+        if isinstance(var, dict) and var.get("isSecret") and var.get("value") is None and name in old:
+            var["value"] = (old[name] or {}).get("value")
+
+
+def _keep_secrets(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A secret variable saved with a null value keeps the value stored (no client ever has it), at the
+    definition level and in each environment (matched by id)."""
+    _keep_secret_values(old.get("variables") or {}, new.get("variables") or {})
+    old_envs = {e.get("id"): e for e in old.get("environments") or []}
+    for env in new.get("environments") or []:
+        previous = old_envs.get(env.get("id"))
+        if previous is not None:
+            _keep_secret_values(previous.get("variables") or {}, env.get("variables") or {})
 
 
 def _task_group_body(

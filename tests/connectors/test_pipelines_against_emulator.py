@@ -337,3 +337,54 @@ def test_server_2020_is_spoken_to_in_its_own_api_version() -> None:
         assert [g.id for g in pipelines.read(TASK_GROUP, [sample["taskGroupId"]])] == [sample["taskGroupId"]]
         assert pipelines.client.version("taskgroups") == "6.0-preview.1"
         assert old_server.counters.calls("release.definitions.get") == 1
+
+
+def test_an_edit_on_services_goes_back_to_server_with_every_id_mapped_back(
+    server: AdoEmulator, services: AdoEmulator
+) -> None:
+    sample = server.seed_pipelines_sample(PROJECT)
+    source, target = connector(server), connector(services)
+    ids, _ = copy_dependencies(source, target, {"Default": "Linux agents"})
+    ids["identity"] = {u.id: u.id for u in server.identities.all()}  # approvers kept as they are here
+    tasks = endpoint_inputs(source.client.list_task_definitions())
+    [definition] = source.read(RELEASE_DEFINITION, [str(sample["definitionId"])])
+    refs = find_references(definition.fields, endpoint_inputs_by_task=tasks)
+    [created] = target.write(
+        RELEASE_DEFINITION, [Write(fields=remap(definition.fields, refs, mapping_from_ids(refs, ids)))]
+    )
+    copy_id = created.item.id
+
+    # Someone edits the copy on Services: a new variable and the Production stage's web app name.
+    [on_services] = target.read(RELEASE_DEFINITION, [copy_id])
+    edited = json.loads(json.dumps(on_services.fields))
+    edited["variables"]["Region"] = {"value": "westeurope"}
+    edited["environments"][1]["deployPhases"][0]["workflowTasks"][0]["inputs"]["WebAppName"] = "fabrikam-prod"
+    [saved] = target.write(
+        RELEASE_DEFINITION, [Write(id=copy_id, expected_version=on_services.version, fields=edited)]
+    )
+    assert saved.ok and saved.item.version == "2"
+
+    # The way back: the same references, resolved through the links the other way round.
+    back = {entity: {str(t): s for s, t in table.items()} for entity, table in ids.items()}
+    refs_back = find_references(
+        saved.item.fields, endpoint_inputs_by_task=endpoint_inputs(target.client.list_task_definitions())
+    )
+    body = remap(saved.item.fields, refs_back, mapping_from_ids(refs_back, back))
+    [on_server] = source.read(RELEASE_DEFINITION, [str(sample["definitionId"])])
+    [updated] = source.write(
+        RELEASE_DEFINITION, [Write(id=on_server.id, expected_version=on_server.version, fields=body)]
+    )
+    assert updated.ok, updated.error
+    result = updated.item.fields
+    assert result["revision"] == 2 and result["variables"]["Region"] == {"value": "westeurope"}
+    assert [e["id"] for e in result["environments"]] == [e["id"] for e in on_server.fields["environments"]]
+    production = result["environments"][1]["deployPhases"][0]
+    assert production["workflowTasks"][0]["inputs"]["WebAppName"] == "fabrikam-prod"
+    assert production["workflowTasks"][0]["inputs"]["ConnectedServiceName"] == sample["endpointId"]
+    assert production["workflowTasks"][1]["taskId"] == sample["taskGroupId"]
+    assert production["deploymentInput"]["queueId"] == sample["queueId"]
+    assert result["variableGroups"] == [sample["variableGroupId"]]
+    assert (
+        server.pipelines.definitions[int(on_server.id)].body["variables"]["DeployToken"]["value"]
+        == "sample-deploy-token"
+    )
