@@ -388,3 +388,24 @@ def test_an_edit_on_services_goes_back_to_server_with_every_id_mapped_back(
         server.pipelines.definitions[int(on_server.id)].body["variables"]["DeployToken"]["value"]
         == "sample-deploy-token"
     )
+
+
+def test_task_group_updates_every_version_and_refuses_a_stale_one(services: AdoEmulator) -> None:
+    sample = services.seed_pipelines_sample(PROJECT)
+    pipelines = connector(services)
+    [group] = pipelines.read(TASK_GROUP, [sample["taskGroupId"]])
+    assert group.version == "1:1;2:1"
+    versions = [{**v, "description": f"v{v['version']['major']} edited"} for v in group.fields["versions"]]
+    [result] = pipelines.write(
+        TASK_GROUP,
+        [Write(id=group.id, expected_version=group.version, fields={**group.fields, "versions": versions})],
+    )
+    assert result.ok and result.item.version == "1:2;2:2"
+    assert [v["description"] for v in result.item.fields["versions"]] == ["v1 edited", "v2 edited"]
+    [stale] = pipelines.write(
+        TASK_GROUP, [Write(id=group.id, expected_version=group.version, fields=group.fields)]
+    )
+    assert isinstance(stale.error, VersionConflict)
+    version_one = {**result.item.fields["versions"][0], "id": group.id, "revision": 1}
+    with pytest.raises(VersionConflict):
+        pipelines.client.update_task_group(PROJECT, group.id, version_one)
