@@ -407,6 +407,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_setup)
 
+    from tandem.pipelines_cli import add_arguments as add_pipelines
+
+    add_pipelines(sub, target)
+
     dead = sub.add_parser("deadletters", help="list or replay dead-lettered messages").add_subparsers(
         dest="dead_command", required=True, metavar="ACTION"
     )

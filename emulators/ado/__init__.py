@@ -17,6 +17,15 @@ Endpoint names (used by counters and fault rules; fnmatch patterns such as ``wit
 changes with VS402356; a field created over ``POST _apis/wit/fields`` is valid only on the types of an
 inherited process it was added to, while fields seeded through ``/_emulator/seed`` are valid everywhere).
 
+Release pipelines (``emulators.ado.routes_pipelines``, ``routes_release``): ``release.definitions.list|get|
+create|update``, ``release.revisions.list|get`` (served on `AdoEmulator.release_url`: a second port standing
+for ``vsrm.dev.azure.com/{org}`` on Services, the collection on Server; ``location.resourceAreas.get`` says
+where), ``distributedtask.pools.*``, ``distributedtask.queues.*``, ``distributedtask.taskgroups.*``,
+``distributedtask.variablegroups.*``, ``distributedtask.tasks.*``, ``serviceendpoint.endpoints.*``,
+``extensionmanagement.installedextensions.list``, ``contribution.hierarchyQuery`` (the pipelines settings).
+Control: ``POST /pipelines/sample``, ``GET|POST /pipelines/settings``, ``POST /pipelines/tasks``,
+``POST /pipelines/extensions`` (see `emulators.ado.pipelines_seed`).
+
 Control API (no auth), rooted at ``http://127.0.0.1:PORT/_emulator`` and also at ``{base URL}/_emulator``:
 
 - ``GET /health`` → ``{"ok": true}``

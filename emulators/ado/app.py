@@ -61,6 +61,10 @@ class Env:
     clock: Clock
     base_url: Callable[[], str]
     internal: Callable[[Request, User], Awaitable[Response]] | None = None  # set by AdoApp, used by $batch
+    pipelines: Any = (
+        None  # PipelinesState (release pipelines, pools, queues, endpoints, task/variable groups)
+    )
+    release_url: Callable[[], str] | None = None  # the release host's base (vsrm on Services)
 
 
 @dataclass

@@ -14,6 +14,7 @@ Python API (see the package docstring for the HTTP control API)::
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Self
 
@@ -21,13 +22,17 @@ from emulators.ado.app import AdoApp, AdoConfig, Env
 from emulators.ado.control import Seed, control_routes
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
+from emulators.ado.pipelines_seed import pipelines_control_routes, seed_sample
+from emulators.ado.pipelines_store import PipelinesState
 from emulators.ado.processes import FieldDef, ProcessDef, parse_field_kind
 from emulators.ado.render import Renderer
 from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
 from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
 from emulators.ado.routes_core import ROUTES as CORE_ROUTES
+from emulators.ado.routes_pipelines import ROUTES as PIPELINES_ROUTES
 from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
+from emulators.ado.routes_release import ROUTES as RELEASE_ROUTES
 from emulators.ado.routes_wit import ROUTES as WIT_ROUTES
 from emulators.ado.store import AdoState, Project
 from emulators.common import Clock, Counters, FaultInjector, ServerThread
@@ -79,6 +84,7 @@ class AdoEmulator:
         self.counters = Counters()
         self.identities = IdentityDirectory(flavor, users=users, base_url=lambda: self.base_url)
         self.state = AdoState(self.identities, self.clock, collection_name=self.name)
+        self.pipelines = PipelinesState(flavor, self.clock.now)
         self.config = AdoConfig(
             flavor=flavor,
             base_path=base_path,
@@ -111,7 +117,20 @@ class AdoEmulator:
             counters=self.counters,
             clock=self.clock,
             base_url=lambda: self.base_url,
+            pipelines=self.pipelines,
+            release_url=lambda: self.release_url,
         )
+        control = [
+            *control_routes(self),
+            *(
+                r
+                for prefix in ("/_emulator", f"{base_path}/_emulator")
+                for r in pipelines_control_routes(self, prefix)
+            ),
+        ]
+        # Release management lives on its own host on Services (vsrm.dev.azure.com/{org}), with the same
+        # credentials; on Server it is part of the collection. `release_url` says where.
+        separate_release_host = flavor == "services"
         self.app = AdoApp(
             env,
             [
@@ -121,9 +140,16 @@ class AdoEmulator:
                 *BATCH_ROUTES,
                 *CLASSIFICATION_ROUTES,
                 *PROCESS_ROUTES,
+                *PIPELINES_ROUTES,
+                *([] if separate_release_host else RELEASE_ROUTES),
             ],
-            control_routes(self),
+            control,
         )
+        self.release_app: AdoApp | None = (
+            AdoApp(dataclasses.replace(env), RELEASE_ROUTES, control) if separate_release_host else None
+        )
+        self._release_server: ServerThread | None = None
+        self._release_port = 0
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -131,6 +157,11 @@ class AdoEmulator:
         """Start serving; returns the base URL (``…/contoso`` or ``…/tfs/DefaultCollection``)."""
         self._server = ServerThread(self.app, self.host, self._port, name=f"ado-{self.flavor}")
         self._port = self._server.start()
+        if self.release_app is not None:
+            self._release_server = ServerThread(
+                self.release_app, self.host, 0, name=f"ado-{self.flavor}-vsrm"
+            )
+            self._release_port = self._release_server.start()
         self.hooks.start()
         return self.base_url
 
@@ -139,6 +170,9 @@ class AdoEmulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._release_server is not None:
+            self._release_server.stop()
+            self._release_server = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -154,6 +188,19 @@ class AdoEmulator:
     @property
     def base_url(self) -> str:
         return f"{self.root_url}{self.config.base_path}"
+
+    @property
+    def release_url(self) -> str:
+        """Where release definitions are served: a second port standing for vsrm.dev.azure.com/{org} on
+        Services (found by clients through `_apis/resourceAreas`), the collection URL on Server."""
+        if self.release_app is None:
+            return self.base_url
+        return f"http://{self.host}:{self._release_port}{self.config.base_path}"
+
+    def seed_pipelines_sample(self, project: str) -> dict[str, Any]:
+        """A classic release definition with a task group (1.*), a service connection, a variable group
+        and an agent queue on pool Default, in `project` (which must exist); returns their ids."""
+        return seed_sample(self, project)
 
     @property
     def control_url(self) -> str:
@@ -290,6 +337,7 @@ class AdoEmulator:
         """Back to an empty organization: no projects, items, subscriptions, faults or counts."""
         self.hooks.reset()
         self.state.reset()
+        self.pipelines.reset()
         self.faults.clear()
         self.counters.reset()
         self.clock.reset()

@@ -1,0 +1,404 @@
+"""`PipelinesConnector`: agent queues (with their pools), service connections, task groups (every version),
+variable groups and release definitions of one project, behind the connector contract. Reuses the ADO
+connector's client (auth, HTTP plumbing, Server api-version probing).
+
+Secrets: the API never returns them, so a copy is created without them and its `WriteResult` carries a
+"needs secret" warning; updates never send a secret value (a confidential authorization parameter or a secret
+variable goes as null, which the service reads as "keep what is stored"), so a secret set by hand on the
+target survives every later run.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from connectors.ado.connector import AdoConnector
+from connectors.ado_pipelines.client import PipelinesClient
+from connectors.ado_pipelines.preflight import Inventory
+from connectors.ado_pipelines.remap import for_create
+from connectors.contract import Change, CheckReport, EntitySpec, FieldSpec, Item, Scope, Write, WriteResult
+from connectors.errors import ConnectorError, NotFoundError, PermanentError, VersionConflict
+
+AGENT_QUEUE = "agent_queue"
+SERVICE_CONNECTION = "service_connection"
+TASK_GROUP = "task_group"
+VARIABLE_GROUP = "variable_group"
+RELEASE_DEFINITION = "release_definition"
+
+# What each entity references, i.e. what must be linked first (the engine's `depends_on`). Task groups may
+# also nest other task groups (a task group's own reference; resolved like any other).
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    AGENT_QUEUE: (),  # its pool comes from the scenario's pool map, by name
+    SERVICE_CONNECTION: (),
+    VARIABLE_GROUP: (),
+    TASK_GROUP: (SERVICE_CONNECTION, TASK_GROUP),
+    RELEASE_DEFINITION: (AGENT_QUEUE, SERVICE_CONNECTION, VARIABLE_GROUP, TASK_GROUP),
+}
+
+ENTITIES: tuple[EntitySpec, ...] = tuple(
+    EntitySpec(name=name, change_feed=False, natural_key="name", fields=(FieldSpec(name="name"),))
+    for name in (AGENT_QUEUE, SERVICE_CONNECTION, VARIABLE_GROUP, TASK_GROUP, RELEASE_DEFINITION)
+)
+
+# Same list as the emulator's and the service's `isConfidential` inputs: never sent on update.
+CONFIDENTIAL = frozenset(
+    {
+        "serviceprincipalkey",
+        "password",
+        "apitoken",
+        "accesstoken",
+        "servicebustoken",
+        "certificate",
+        "serviceprincipalcertificate",
+        "privatekey",
+        "clientsecret",
+        "token",
+    }
+)
+_READ_ONLY = (
+    "createdBy",
+    "createdOn",
+    "modifiedBy",
+    "modifiedOn",
+    "url",
+    "_links",
+    "revision",
+    "id",
+    "owner",
+    "isReady",
+    "operationStatus",
+)
+
+
+def _fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _strip(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in body.items() if k not in _READ_ONLY and not k.startswith("_")}
+
+
+def secret_parameters(endpoint: dict[str, Any]) -> list[str]:
+    params = ((endpoint.get("authorization") or {}).get("parameters")) or {}
+    return sorted(k for k in params if k.lower() in CONFIDENTIAL)
+
+
+def secret_variables(variables: dict[str, Any]) -> list[str]:
+    return sorted(name for name, var in (variables or {}).items() if (var or {}).get("isSecret"))
+
+
+class PipelinesConnector:
+    """One project's pipeline resources on Services or Server."""
+
+    def __init__(self, ado: AdoConnector, project: str, *, release_url: str | None = None) -> None:
+        self.system = ado.system
+        self.ado = ado
+        self.project = project
+        self.client = PipelinesClient(ado.client, release_url=release_url)
+        self._project_ref: dict[str, str] | None = None
+
+    # --- contract -----------------------------------------------------------------------------------
+
+    def entities(self) -> list[EntitySpec]:
+        return list(ENTITIES)
+
+    def check(self) -> CheckReport:
+        problems: list[str] = []
+        try:
+            self.project_reference()
+            self.client.list_queues(self.project)
+            self.client.release_url  # noqa: B018  (resolves the release host)
+        except ConnectorError as exc:
+            problems.append(str(exc))
+        return CheckReport(
+            ok=not problems, problems=problems, details={"releaseUrl": self.client._release_url}
+        )
+
+    def project_reference(self) -> dict[str, str]:
+        if self._project_ref is None:
+            project = self.ado.client.get_project(self.project)
+            self._project_ref = {"id": str(project["id"]), "name": str(project["name"])}
+        return self._project_ref
+
+    def _project_references(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """This project as the only project an endpoint or variable group is shared with."""
+        reference = {"projectReference": self.project_reference(), "name": body.get("name")}
+        return [{**reference, "description": body.get("description") or ""}]
+
+    def list_versions(self, entity: str, scope: Scope) -> Iterator[list[Change]]:
+        if entity == RELEASE_DEFINITION:
+            for page in self.client.iter_definition_pages(self.project):
+                yield [
+                    Change(id=str(d["id"]), version=str(d.get("revision")), container=self.project)
+                    for d in page
+                ]
+            return
+        yield [Change(id=item.id, version=item.version, container=self.project) for item in self._all(entity)]
+
+    def read(self, entity: str, ids: Sequence[str]) -> list[Item]:
+        if entity == RELEASE_DEFINITION:
+            items = []
+            for item_id in ids:
+                try:
+                    items.append(
+                        self._definition_item(self.client.get_definition(self.project, int(item_id)))
+                    )
+                except NotFoundError:
+                    continue
+            return items
+        wanted = {i.lower() for i in ids}
+        return [item for item in self._all(entity) if item.id.lower() in wanted]
+
+    def find_by_natural_key(self, entity: str, value: str) -> Item | None:
+        """The target's item whose name is `value` (any case), or None."""
+        if entity == RELEASE_DEFINITION:
+            for definition in self.client.list_definitions(self.project):
+                if str(definition.get("name", "")).lower() == value.lower():
+                    return self._definition_item(definition)
+            return None
+        return next(
+            (i for i in self._all(entity) if str(i.fields.get("name", "")).lower() == value.lower()), None
+        )
+
+    def find_by_correlation(self, entity: str, correlation_id: str) -> Item | None:
+        return None  # no field fits a stamp on these entities: they are matched by name (natural_key)
+
+    def write(self, entity: str, writes: Sequence[Write]) -> list[WriteResult]:
+        results = []
+        for write in writes:
+            try:
+                results.append(self._write_one(entity, write))
+            except ConnectorError as exc:
+                results.append(WriteResult(error=exc))
+        return results
+
+    def inventory(self) -> Inventory:
+        """What pre-flight needs from this side."""
+        return Inventory(
+            task_definitions=self.client.list_task_definitions(),
+            extensions=self.client.list_installed_extensions(),
+            pools=self.client.list_pools(),
+            queues=self.client.list_queues(self.project),
+            classic_release_disabled=self.client.classic_release_creation_disabled(),
+            items={
+                e.name: [i.fields | {"id": i.id} for i in self._items_for_inventory(e.name)] for e in ENTITIES
+            },
+        )
+
+    def _items_for_inventory(self, entity: str) -> list[Item]:
+        if entity == RELEASE_DEFINITION:
+            return [self._definition_item(d) for d in self.client.list_definitions(self.project)]
+        if entity == TASK_GROUP:
+            return [
+                Item(
+                    id=i.id, version=i.version, fields={"name": i.fields["name"], **i.fields["versions"][-1]}
+                )
+                for i in self._all(entity)
+            ]
+        return self._all(entity)
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def _all(self, entity: str) -> list[Item]:
+        if entity == AGENT_QUEUE:
+            return [
+                Item(
+                    id=str(q["id"]),
+                    version=str((q.get("pool") or {}).get("id")),
+                    container=self.project,
+                    fields={"name": q["name"], "pool": {"name": (q.get("pool") or {}).get("name")}},
+                )
+                for q in self.client.list_queues(self.project)
+            ]
+        if entity == SERVICE_CONNECTION:
+            return [
+                Item(
+                    id=str(e["id"]), version=_fingerprint(_strip(e)), container=self.project, fields=_strip(e)
+                )
+                for e in self.client.list_endpoints(self.project)
+            ]
+        if entity == VARIABLE_GROUP:
+            return [
+                Item(
+                    id=str(g["id"]),
+                    version=str(g.get("modifiedOn") or _fingerprint(g)),
+                    container=self.project,
+                    fields=_strip(g),
+                )
+                for g in self.client.list_variable_groups(self.project)
+            ]
+        if entity == TASK_GROUP:
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for version in self.client.list_task_groups(self.project):
+                groups.setdefault(str(version["id"]), []).append(version)
+            items = []
+            for group_id, versions in groups.items():
+                versions.sort(key=lambda v: int((v.get("version") or {}).get("major", 0)))
+                stamp = ";".join(
+                    f"{(v.get('version') or {}).get('major')}:{v.get('revision')}" for v in versions
+                )
+                fields = {"name": versions[-1]["name"], "versions": [_strip(v) for v in versions]}
+                items.append(Item(id=group_id, version=stamp, container=self.project, fields=fields))
+            return items
+        raise PermanentError(f"unknown pipelines entity {entity!r}", system=self.system)
+
+    def _definition_item(self, body: dict[str, Any]) -> Item:
+        return Item(
+            id=str(body["id"]),
+            version=str(body.get("revision")),
+            container=self.project,
+            changed_by=str((body.get("modifiedBy") or {}).get("uniqueName") or "") or None,
+            fields={k: copy.deepcopy(v) for k, v in body.items() if k not in ("_links", "url")},
+        )
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def _write_one(self, entity: str, write: Write) -> WriteResult:
+        if entity == AGENT_QUEUE:
+            return self._write_queue(write)
+        if entity == SERVICE_CONNECTION:
+            return self._write_endpoint(write)
+        if entity == VARIABLE_GROUP:
+            return self._write_variable_group(write)
+        if entity == TASK_GROUP:
+            return self._write_task_group(write)
+        if entity == RELEASE_DEFINITION:
+            return self._write_definition(write)
+        raise PermanentError(f"unknown pipelines entity {entity!r}", system=self.system)
+
+    def _current(self, entity: str, item_id: str, expected: str | None) -> Item:
+        found = self.read(entity, [item_id])
+        if not found:
+            raise NotFoundError(f"{entity} {item_id} no longer exists on {self.project}", system=self.system)
+        if expected is not None and found[0].version != expected:
+            raise VersionConflict(
+                f"{entity} {found[0].fields.get('name')!r} changed since it was read "
+                f"(version {expected}, now {found[0].version})",
+                system=self.system,
+            )
+        return found[0]
+
+    def _write_queue(self, write: Write) -> WriteResult:
+        name = str(write.fields.get("name") or "")
+        pool_name = str((write.fields.get("pool") or {}).get("name") or "")
+        pools = {str(p["name"]).lower(): p for p in self.client.list_pools()}
+        pool = pools.get(pool_name.lower())
+        if pool is None:
+            raise PermanentError(
+                f"agent queue {name!r}: pool {pool_name!r} does not exist on the target; "
+                "map the source pool to "
+                f"one of {', '.join(sorted(p['name'] for p in pools.values()))} in the scenario's pool map",
+                system=self.system,
+            )
+        if write.is_create:
+            queue = self.client.create_queue(self.project, name, int(pool["id"]))
+            return WriteResult(item=self._all_by_id(AGENT_QUEUE, str(queue["id"])))
+        current = self._current(AGENT_QUEUE, str(write.id), write.expected_version)
+        if str(current.version) != str(pool["id"]):
+            raise PermanentError(
+                f"agent queue {name!r} points at another pool on the target; a queue cannot be moved between "
+                "pools: delete it there or change the pool map",
+                system=self.system,
+            )
+        return WriteResult(item=current)
+
+    def _all_by_id(self, entity: str, item_id: str) -> Item:
+        found = self.read(entity, [item_id])
+        if not found:
+            raise NotFoundError(f"{entity} {item_id} was written but cannot be read back", system=self.system)
+        return found[0]
+
+    def _write_endpoint(self, write: Write) -> WriteResult:
+        body = _strip(write.fields)
+        auth = copy.deepcopy(body.get("authorization") or {"scheme": "None", "parameters": {}})
+        params = dict(auth.get("parameters") or {})
+        secrets = sorted(k for k in params if k.lower() in CONFIDENTIAL)
+        # Never a secret value: the source does not have it either, and on update null keeps the target's.
+        auth["parameters"] = {k: (None if k.lower() in CONFIDENTIAL else v) for k, v in params.items()}
+        body["authorization"] = auth
+        # Created with the target project's reference (the service refuses an endpoint without one).
+        body["serviceEndpointProjectReferences"] = self._project_references(body)
+        if write.is_create:
+            created = self.client.create_endpoint(body)
+            warnings = [f"needs secret: {created.get('name')}: authorization.parameters.{s}" for s in secrets]
+            return WriteResult(
+                item=self._all_by_id(SERVICE_CONNECTION, str(created["id"])), warnings=warnings
+            )
+        current = self._current(SERVICE_CONNECTION, str(write.id), write.expected_version)
+        body["id"] = current.id
+        self.client.update_endpoint(current.id, body)
+        return WriteResult(item=self._all_by_id(SERVICE_CONNECTION, current.id))
+
+    def _write_variable_group(self, write: Write) -> WriteResult:
+        body = _strip(write.fields)
+        variables = {name: dict(var or {}) for name, var in (body.get("variables") or {}).items()}
+        for var in variables.values():
+            if var.get("isSecret"):
+                var["value"] = None
+        body["variables"] = variables
+        body["variableGroupProjectReferences"] = self._project_references(body)
+        if write.is_create:
+            created = self.client.create_variable_group(body)
+            warnings = [
+                f"needs secret: {created.get('name')}: variables.{n}" for n in secret_variables(variables)
+            ]
+            return WriteResult(item=self._all_by_id(VARIABLE_GROUP, str(created["id"])), warnings=warnings)
+        current = self._current(VARIABLE_GROUP, str(write.id), write.expected_version)
+        self.client.update_variable_group(int(current.id), body)
+        return WriteResult(item=self._all_by_id(VARIABLE_GROUP, current.id))
+
+    def _write_task_group(self, write: Write) -> WriteResult:
+        versions = sorted(
+            (_strip(v) for v in write.fields.get("versions") or []),
+            key=lambda v: int((v.get("version") or {}).get("major", 0)),
+        )
+        if not versions:
+            raise PermanentError(
+                f"task group {write.fields.get('name')!r} has no versions", system=self.system
+            )
+        if write.is_create:
+            first = self.client.create_task_group(self.project, versions[0])
+            group_id = str(first["id"])
+            for version in versions[1:]:
+                self.client.update_task_group(self.project, group_id, {**version, "id": group_id})
+            return WriteResult(item=self._all_by_id(TASK_GROUP, group_id))
+        current = self._current(TASK_GROUP, str(write.id), write.expected_version)
+        revisions = {
+            int((v.get("version") or {}).get("major", 0)): v.get("revision")
+            for v in self.client.task_group_versions(self.project, current.id)
+        }
+        for version in versions:
+            major = int((version.get("version") or {}).get("major", 0))
+            body = {**version, "id": current.id}
+            if major in revisions:
+                body["revision"] = revisions[major]
+            self.client.update_task_group(self.project, current.id, body)
+        return WriteResult(item=self._all_by_id(TASK_GROUP, current.id))
+
+    def _write_definition(self, write: Write) -> WriteResult:
+        if write.is_create:
+            created = self.client.create_definition(self.project, for_create(write.fields))
+            warnings = [
+                f"needs secret: {created.get('name')}: variables.{n}"
+                for n in secret_variables(write.fields.get("variables") or {})
+            ]
+            return WriteResult(item=self._definition_item(created), warnings=warnings)
+        body = {k: copy.deepcopy(v) for k, v in write.fields.items() if k not in ("_links", "url")}
+        body["id"] = int(str(write.id))
+        current = self.client.get_definition(self.project, body["id"])
+        # Environments are matched by name: the remapped body carries none of the source's environment ids.
+        target_envs = {str(e.get("name", "")).lower(): e.get("id") for e in current.get("environments") or []}
+        for env in body.get("environments") or []:
+            env["id"] = target_envs.get(str(env.get("name", "")).lower(), 0)
+        body["revision"] = (
+            int(write.expected_version) if write.expected_version is not None else current["revision"]
+        )
+        for scope in [body, *(body.get("environments") or [])]:
+            for var in (scope.get("variables") or {}).values():
+                if (var or {}).get("isSecret"):
+                    var["value"] = None
+        return WriteResult(item=self._definition_item(self.client.update_definition(self.project, body)))
