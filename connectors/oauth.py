@@ -152,9 +152,7 @@ class TokenEndpointProvider(CachedToken):
                 content=urlencode(form).encode(),
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
-        except AuthError:
-            raise
-        except PermanentError as exc:
+        except PermanentError as exc:  # AuthError included: Entra answers invalid_client with 401
             raise AuthError(
                 self.redactor.redact(self.refused(exc.message)), system=self.system, status=exc.status
             ) from None
