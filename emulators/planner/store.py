@@ -89,13 +89,25 @@ def parse_datetime(name: str, value: Any) -> str | None:
     return utc_text(parsed)
 
 
-def _order_hint(value: Any, previous: str | None) -> str:
-    """Planner computes the stored hint from the one sent: `" !"` or `"<prev> <next>!"`."""
-    if not isinstance(value, str) or not value.endswith("!"):
-        raise bad_request("Invalid order hint: it must end with '!' (e.g. ' !').")
-    if previous is not None and value == previous:
-        raise bad_request("Invalid order hint: a returned hint cannot be sent back unchanged.")
-    return "8" + secrets.token_hex(6).upper() + "P" + secrets.choice("ABCDEFGH")
+class OrderHints:
+    """Planner computes the stored hint from the one sent: `" !"` puts an item first, `"<prev> <next>!"`
+    between two, none appends it last; a returned hint is never accepted back unchanged."""
+
+    def __init__(self) -> None:
+        self._sequence = 0
+
+    def __call__(self, value: Any, previous: str | None = None) -> str:
+        self._sequence += 1
+        if value is None:
+            return f"8{self._sequence:012d}"
+        if not isinstance(value, str) or not value.endswith("!"):
+            raise bad_request("Invalid order hint: it must end with '!' (e.g. ' !').")
+        if previous is not None and value == previous:
+            raise bad_request("Invalid order hint: a returned hint cannot be sent back unchanged.")
+        before = value[:-1].strip().split(" ")[0]
+        if before:
+            return f"{before}{self._sequence:06d}"
+        return f"1{10**12 - self._sequence:012d}"
 
 
 @dataclass
@@ -147,6 +159,7 @@ class PlannerState:
     task_details: dict[str, Resource] = field(default_factory=dict)
     older_etags: dict[str, set[str]] = field(default_factory=dict)  # id → ETags it had before
     conflict_next_details: dict[str, int] = field(default_factory=dict)  # task id → 409s to answer
+    order_hint: OrderHints = field(default_factory=OrderHints)
     _sequence: int = 0
 
     # --- ETags ------------------------------------------------------------------------------------
@@ -292,7 +305,7 @@ class PlannerState:
                 "id": new_id(),
                 "name": fields["name"],
                 "planId": plan.body["id"],
-                "orderHint": _order_hint(fields.get("orderHint", " !"), None),
+                "orderHint": self.order_hint(fields.get("orderHint")),
             },
         )
         self.stamp(bucket)
@@ -338,7 +351,7 @@ class PlannerState:
                 "planId": plan.body["id"],
                 "bucketId": None,
                 "title": "",
-                "orderHint": _order_hint(" !", None),
+                "orderHint": self.order_hint(None),
                 "assigneePriority": "",
                 "percentComplete": 0,
                 "startDateTime": None,
@@ -407,7 +420,7 @@ class PlannerState:
                         raise bad_request(f"The bucket '{value}' does not belong to the task's plan.")
                 staged["bucketId"] = value
             elif name == "orderHint":
-                staged["orderHint"] = _order_hint(value, body.get("orderHint"))
+                staged["orderHint"] = self.order_hint(value, body.get("orderHint"))
             elif name in ("startDateTime", "dueDateTime"):
                 staged[name] = parse_datetime(name, value)
             elif name == "percentComplete":
@@ -467,7 +480,7 @@ class PlannerState:
             staged["assignments"][user_id] = {
                 "@odata.type": ASSIGNMENT_TYPE,
                 "assignedDateTime": utc_text(self.clock.now()),
-                "orderHint": _order_hint(value.get("orderHint", " !"), None),
+                "orderHint": self.order_hint(value.get("orderHint")),
                 "assignedBy": by if previous is None else previous["assignedBy"],
             }
         if len(staged["assignments"]) > MAX_ASSIGNEES:
@@ -516,9 +529,9 @@ class PlannerState:
                         "@odata.type": CHECKLIST_TYPE,
                         "isChecked": bool(item.get("isChecked", old.get("isChecked", False))),
                         "title": title,
-                        "orderHint": _order_hint(item["orderHint"], None)
+                        "orderHint": self.order_hint(item["orderHint"], old.get("orderHint"))
                         if "orderHint" in item
-                        else old.get("orderHint") or _order_hint(" !", None),
+                        else old.get("orderHint") or self.order_hint(None),
                         "lastModifiedDateTime": now,
                         "lastModifiedBy": by,
                     }
@@ -543,7 +556,7 @@ class PlannerState:
                         "alias": ref.get("alias", old.get("alias")),
                         "type": ref.get("type", old.get("type", "Other")),
                         "previewPriority": ref.get("previewPriority", old.get("previewPriority"))
-                        or _order_hint(" !", None),
+                        or self.order_hint(None),
                         "lastModifiedDateTime": now,
                         "lastModifiedBy": by,
                     }

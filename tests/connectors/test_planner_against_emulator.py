@@ -7,11 +7,13 @@ so a shared contract suite can take it as its fixture later.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from connectors.contract import Scope, VersionLister, Watermark, Write
@@ -21,6 +23,7 @@ from connectors.planner.factory import build
 from emulators.planner import PlannerEmulator
 from sync.config import ConnectionConfig
 from sync.registry import ConnectorRegistry
+from tests.support import graph_spec
 
 
 class Secrets:
@@ -109,9 +112,10 @@ def test_create_writes_planner_shapes_and_reads_back_hub_values(planner, plan, c
     assert item.fields["assignments"] == ["ann.chen@contoso.com", "bo.li@contoso.onmicrosoft.com"]
     assert item.fields["appliedCategories"] == ["category4"]
     assert item.fields["details.description"] == "Scope and plan"
-    assert [c["title"] for c in item.fields["details.checklist"]] == ["Design", "Review"] or sorted(
-        c["title"] for c in item.fields["details.checklist"]
-    ) == ["Design", "Review"]
+    assert item.fields["details.checklist"] == [
+        {"title": "Design", "isChecked": False},
+        {"title": "Review", "isChecked": False},
+    ]
     # On the wire: assignments keyed by user id with the plannerAssignment type, the stamp a reference.
     task = planner.task(item.id)
     assert item.version == task["@odata.etag"]
@@ -325,3 +329,55 @@ def test_unsupported_auth_kind_names_the_choices():
     )
     with pytest.raises(ValueError, match="not supported for Planner"):
         build("p", cfg, Secrets({}))
+
+
+class Recording(httpx.HTTPTransport):
+    """The real transport, keeping every request the connector sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return super().handle_request(request)
+
+
+def test_requests_match_the_graph_spec(planner, plan):
+    wire = Recording()
+    connector = planner_connector(planner, transport=wire)
+    item = create(
+        connector,
+        plan,
+        "corr-wire",
+        appliedCategories=["category3"],
+        assignments=["ann.chen@contoso.com"],
+        **{"details.description": "text", "details.checklist": [{"title": "A", "isChecked": True}]},
+    ).item
+    connector.write(
+        "task",
+        [
+            Write(
+                id=item.id,
+                expected_version=item.version,
+                fields={"dueDateTime": "2026-12-24T12:00:00Z", "details.description": "new"},
+            )
+        ],
+    )
+    connector.delete(item.id)
+    schemas = {"tasks": "plannerTask", "details": "plannerTaskDetails"}
+    checked = 0
+    for request in wire.requests:
+        if request.method in ("PATCH", "DELETE"):
+            assert request.headers["If-Match"].startswith('W/"'), request.url  # always the current ETag
+        if request.method == "PATCH":
+            assert request.headers["Prefer"] == "return=representation"
+        if request.method in ("POST", "PATCH"):
+            body = json.loads(request.content)
+            name = schemas["details" if request.url.path.endswith("/details") else "tasks"]
+            graph_spec.validate(name, body)
+            assert graph_spec.undeclared(name, body) == set()
+            for value in (body.get("assignments") or {}).values():
+                assert value["@odata.type"] == "#microsoft.graph.plannerAssignment" and value["orderHint"]
+            checked += 1
+    assert checked == 4  # POST task, PATCH details (create), PATCH task, PATCH details (update)
