@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from connectors.contract import Scope, VersionLister, Watermark, Write
-from connectors.errors import AuthError, VersionConflict
+from connectors.errors import AuthError, NotFoundError, PermanentError, VersionConflict
 from connectors.planner.connector import PlannerConnector
 from connectors.planner.factory import build
 from emulators.planner import PlannerEmulator
@@ -381,3 +381,17 @@ def test_requests_match_the_graph_spec(planner, plan):
                 assert value["@odata.type"] == "#microsoft.graph.plannerAssignment" and value["orderHint"]
             checked += 1
     assert checked == 4  # POST task, PATCH details (create), PATCH task, PATCH details (update)
+
+
+def test_plan_bucket_and_label_lookups(planner, plan, connector):
+    assert connector.plan(plan)["title"] == "Apollo"
+    assert set(connector.buckets(plan)) == {"To do", "Doing"}
+    assert connector.buckets(plan)["Doing"] == planner.bucket_id(plan, "Doing")
+    group = planner.seed_group("Project Team")
+    assert [p["id"] for p in connector.plans_of_group(group)] == [plan]
+    names = connector.name_categories(plan, {"category1": "0 %", "category4": "75 %"})
+    assert names["category4"] == "75 %" and connector.category_names(plan)["category1"] == "0 %"
+    with pytest.raises(NotFoundError, match="does not exist or the sync identity cannot see it"):
+        connector.plan("no-such-plan")
+    with pytest.raises(PermanentError, match="needs plan ids"):
+        next(connector.list_versions("task", Scope()))

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -288,3 +293,35 @@ def test_faults_counters_and_control_routes(planner, graph):
     assert control.post("seed", json={"plans": [{"title": "x", "unknown": 1}]}).status_code == 400
     control.post("reset")
     assert graph.get(f"planner/plans/{plan}").status_code == 404
+
+
+def test_standalone_runner_prints_urls_and_credentials_and_serves(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"plans": [{"title": "Demo", "generatedTasks": 2}]}), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    command = [
+        sys.executable,
+        "-m",
+        "emulators.planner",
+        "--client-secret",
+        "s3cret-value",
+        "--seed",
+        str(seed),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert info["baseUrl"].endswith("/v1.0") and info["credentials"]["client_secret"] == "s3cret-value"
+        state = httpx.get(f"{info['controlUrl']}/state", timeout=10).json()
+        plan = state["plans"][0]
+        assert plan["title"] == "Demo" and plan["taskCount"] == 2
+        tasks = httpx.get(
+            f"{info['baseUrl']}/planner/plans/{plan['id']}/tasks",
+            headers={"Authorization": "Bearer s3cret-value"},
+            timeout=10,
+        )
+        assert len(tasks.json()["value"]) == 2
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
