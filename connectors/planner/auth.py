@@ -1,10 +1,10 @@
-"""Credentials for Graph: delegated (a refresh token rotated back into the secret store), app-only with a
-client secret, or a managed identity / `DefaultAzureCredential`. The flows live in `connectors.oauth`."""
+"""Credentials for Graph from a connection's `auth`: delegated (a refresh token rotated back into the secret
+store), app-only with a client secret, or a managed identity / `DefaultAzureCredential`. The OAuth flows
+themselves live in `connectors.oauth`, shared with PWA."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -12,62 +12,70 @@ from connectors.oauth import ClientCredentialsProvider, EntraTokenProvider, Refr
 from connectors.planner.config import PlannerOptions
 
 
-def delegated(
+class Secrets(Protocol):
+    def get(self, name: str) -> str: ...
+
+    def set(self, name: str, value: str) -> None: ...
+
+
+def graph_auth(
     name: str,
-    *,
-    tenant: str,
-    client_id: str,
-    secret_name: str,
-    get_secret: Callable[[], str],
-    set_secret: Callable[[str], None],
+    auth: Any,
     options: PlannerOptions,
+    secrets: Secrets,
     transport: httpx.BaseTransport | None = None,
-) -> TokenAuth:
-    """A service account's refresh token (scopes Tasks.ReadWrite, User.ReadBasic.All, offline_access)."""
-    return TokenAuth(
-        RefreshTokenProvider(
-            system=name,
-            tenant=tenant,
-            client_id=client_id,
-            scope=options.scope,
-            get_refresh_token=get_secret,
-            set_refresh_token=set_secret,
-            secret_name=secret_name,
-            authority=options.authority,
-            transport=transport,
-            timeout=options.timeout_seconds,
+) -> TokenAuth | None:
+    """`auth` has `kind`, `secret` (a secret's name), `client_id`, `tenant`; None for kind `none`.
+
+    - `oauth_refresh_token`: a service account's refresh token (Tasks.ReadWrite, User.ReadBasic.All).
+    - `entra` with a secret: the app's client secret (Tasks.ReadWrite.All, User.Read.All, admin consent).
+    - `entra` alone: the Function App's managed identity (user-assigned when `client_id` is given).
+    """
+    kind = auth.kind
+    secret_name = auth.secret or ""
+
+    def need(*fields: str) -> None:
+        missing = [f for f in fields if not getattr(auth, f, None)]
+        if missing:
+            raise ValueError(
+                f"{name}: auth kind '{kind}' needs {', '.join(missing)} in the connection's auth"
+            )
+
+    if kind == "none":
+        return None
+    if kind not in ("entra", "oauth_refresh_token"):
+        raise ValueError(
+            f"{name}: auth kind {kind!r} is not supported for Planner; use 'oauth_refresh_token' "
+            "(delegated), 'entra' with a client secret (app-only, Tasks.ReadWrite.All) or 'entra' alone "
+            "(managed identity)"
         )
-    )
-
-
-def app_only(
-    name: str,
-    *,
-    tenant: str,
-    client_id: str,
-    secret_name: str,
-    get_secret: Callable[[], str],
-    options: PlannerOptions,
-    transport: httpx.BaseTransport | None = None,
-) -> TokenAuth:
-    """An app registration's client secret (application permissions Tasks.ReadWrite.All, User.Read.All)."""
-    return TokenAuth(
-        ClientCredentialsProvider(
-            system=name,
-            tenant=tenant,
-            client_id=client_id,
-            scope=options.scope,
-            client_secret=get_secret,
-            secret_name=secret_name,
-            authority=options.authority,
-            transport=transport,
-            timeout=options.timeout_seconds,
+    if kind == "entra" and not secret_name:
+        return TokenAuth(EntraTokenProvider(scope=options.scope, client_id=auth.client_id))
+    endpoint: dict[str, Any] = {
+        "system": name,
+        "tenant": auth.tenant,
+        "client_id": auth.client_id,
+        "scope": options.scope,
+        "secret_name": secret_name,
+        "authority": options.authority,
+        "transport": transport,
+        "timeout": options.timeout_seconds,
+    }
+    if kind == "oauth_refresh_token":
+        need("client_id", "tenant", "secret")
+        return TokenAuth(
+            RefreshTokenProvider(
+                get_refresh_token=lambda: secrets.get(secret_name),
+                set_refresh_token=lambda value: secrets.set(secret_name, value),
+                **endpoint,
+            )
         )
+    if kind == "entra":
+        need("client_id", "tenant")
+        return TokenAuth(
+            ClientCredentialsProvider(client_secret=lambda: secrets.get(secret_name), **endpoint)
+        )
+    raise ValueError(
+        f"{name}: auth kind {kind!r} is not supported for Planner; use 'oauth_refresh_token' (delegated), "
+        "'entra' with a client secret (app-only, Tasks.ReadWrite.All) or 'entra' alone (managed identity)"
     )
-
-
-def managed_identity(
-    options: PlannerOptions, client_id: str | None = None, credential: Any = None
-) -> TokenAuth:
-    """The Function App's managed identity (user-assigned when `client_id` is given)."""
-    return TokenAuth(EntraTokenProvider(credential, scope=options.scope, client_id=client_id))

@@ -8,6 +8,7 @@ so a shared contract suite can take it as its fixture later.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -18,6 +19,9 @@ import pytest
 
 from connectors.contract import Scope, VersionLister, Watermark, Write
 from connectors.errors import AuthError, NotFoundError, PermanentError, VersionConflict
+from connectors.oauth import EntraTokenProvider, TokenAuth
+from connectors.planner.auth import graph_auth
+from connectors.planner.config import PlannerOptions
 from connectors.planner.connector import PlannerConnector
 from connectors.planner.factory import build
 from emulators.planner import PlannerEmulator
@@ -395,3 +399,25 @@ def test_plan_bucket_and_label_lookups(planner, plan, connector):
         connector.plan("no-such-plan")
     with pytest.raises(PermanentError, match="needs plan ids"):
         next(connector.list_versions("task", Scope()))
+
+
+def test_managed_identity_uses_an_azure_identity_credential_for_graph(planner, plan):
+    chosen = graph_auth(
+        "p",
+        SimpleNamespace(kind="entra", secret=None, client_id="mi-client-id", tenant=None),
+        PlannerOptions(),
+        Secrets({}),
+    )
+    assert isinstance(chosen, TokenAuth) and isinstance(chosen.provider, EntraTokenProvider)
+    asked: list[str] = []
+
+    class Credential:  # azure-identity's get_token interface, handing out the emulator's static token
+        def get_token(self, scope: str) -> Any:
+            asked.append(scope)
+            return SimpleNamespace(token=planner.access_token, expires_on=time.time() + 3600)
+
+    auth = TokenAuth(EntraTokenProvider(Credential(), scope=PlannerOptions().scope))
+    with PlannerConnector("mi", planner.base_url, PlannerOptions(plans=[plan]), auth=auth) as connector:
+        assert connector.check().ok
+        assert connector.check().ok
+    assert asked == ["https://graph.microsoft.com/.default"]  # cached until five minutes before expiry
