@@ -53,9 +53,12 @@ Shared routes (``/health``, ``/counters``, ``/reset-counters``, ``/faults``, ``/
 ``POST /seed`` {"users": [{displayName, mail?, userPrincipalName?}], "plans": [{title, group?, buckets?,
 categoryDescriptions?, tasks: [{title, bucket?, percentComplete?, startDateTime?, dueDateTime?, priority?,
 appliedCategories?: [category…], assignees?: [e-mail], description?}], generatedTasks?}]};
-``GET /state``; ``POST /config`` {pageSize?, tokenLifetime?}; ``POST /tasks/{id}/edit`` {task?, details?}
-(a person's edit); ``POST /tasks/{id}/conflict-next-details`` {times?}; ``POST /tokens/revoke``
-{refreshToken?|accessToken?}; ``POST /reset``. Fault rules turn calls into 429/503 with ``Retry-After``.
+``GET /state``; ``POST /config`` {pageSize?, tokenLifetime?, rateLimitPerMinute?};
+``POST /tasks/{id}/edit`` {task?, details?} (a person's edit); ``POST /tasks/{id}/conflict-next-details``
+{times?}; ``POST /tokens/revoke``
+{refreshToken?|accessToken?}; ``POST /reset``. Fault rules turn calls into 429/503 with ``Retry-After``;
+``rate_limit_per_minute`` (off by default) answers 429 with ``Retry-After`` to a caller beyond N Graph
+calls in a rolling minute of the emulator clock.
 Counters: calls per endpoint name; writes ``task.create|update|delete``, ``details.update``,
 ``plan.create``, ``bucket.create``, ``plandetails.update``.
 

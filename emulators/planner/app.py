@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import secrets
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,6 +160,26 @@ class Graph:
         self.tokens = tokens
         self.faults = faults
         self.base_url = base_url
+        self.windows: dict[str, deque[float]] = {}
+
+    def throttle(self, caller: Caller) -> None:
+        """429 with Retry-After once a caller exceeds `rate_limit_per_minute` in a rolling minute."""
+        limit = self.state.config.rate_limit_per_minute
+        if not limit:
+            return
+        now = self.state.clock.timestamp()
+        window = self.windows.setdefault(caller.user_id or caller.app_id, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= limit:
+            wait = max(1, math.ceil(window[0] + 60 - now))
+            raise GraphError(
+                429,
+                "TooManyRequests",
+                "Too many requests. Please retry after the time given in the Retry-After header.",
+                {"Retry-After": str(wait)},
+            )
+        window.append(now)
 
     def route(self, path: str, name: str, method: str, handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -173,6 +195,7 @@ class Graph:
         try:
             with state.lock:
                 caller = self.tokens.caller(request.headers.get("authorization", ""), state.clock.timestamp())
+                self.throttle(caller)
             rule = self.faults.take(request.method, name)
             await apply_latency(self.faults, rule)
             if rule is not None and rule.status is not None:

@@ -63,6 +63,7 @@ class ConfigChange(BaseModel):
 
     pageSize: int | None = Field(default=None, ge=1)
     tokenLifetime: int | None = Field(default=None, ge=1)
+    rateLimitPerMinute: int | None = Field(default=None, ge=0)  # 0 turns the limit off
 
 
 class PersonEdit(BaseModel):
@@ -114,7 +115,11 @@ def control_routes(emulator: PlannerEmulator, prefix: str = "/_emulator") -> lis
             change = await body_of(request, ConfigChange)
         except (ValidationError, ValueError) as exc:
             return _problem(exc)
-        emulator.configure(page_size=change.pageSize, token_lifetime=change.tokenLifetime)
+        emulator.configure(
+            page_size=change.pageSize,
+            token_lifetime=change.tokenLifetime,
+            rate_limit_per_minute=change.rateLimitPerMinute,
+        )
         return json_response(emulator.state.describe()["config"])
 
     async def edit(request: Request) -> Response:

@@ -137,8 +137,16 @@ class PlannerEmulator:
     def auth_header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
-    def configure(self, *, page_size: int | None = None, token_lifetime: int | None = None) -> None:
+    def configure(
+        self,
+        *,
+        page_size: int | None = None,
+        token_lifetime: int | None = None,
+        rate_limit_per_minute: int | None = None,
+    ) -> None:
         with self.state.lock:
+            if rate_limit_per_minute is not None:
+                self.state.config.rate_limit_per_minute = rate_limit_per_minute or None
             if page_size is not None:
                 self.state.config.page_size = page_size
             if token_lifetime is not None:

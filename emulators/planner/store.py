@@ -142,6 +142,7 @@ class Resource:
 class Config:
     page_size: int = 400  # tasks per listing page (the service's own size; $top is ignored)
     token_lifetime: int = 3599
+    rate_limit_per_minute: int | None = None  # Graph calls per caller per rolling minute before 429
 
 
 @dataclass
@@ -581,7 +582,11 @@ class PlannerState:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "config": {"pageSize": self.config.page_size, "tokenLifetime": self.config.token_lifetime},
+            "config": {
+                "pageSize": self.config.page_size,
+                "tokenLifetime": self.config.token_lifetime,
+                "rateLimitPerMinute": self.config.rate_limit_per_minute,
+            },
             "users": [u.json() for u in self.users.values()],
             "groups": [{"id": k, "displayName": v} for k, v in self.groups.items()],
             "plans": [

@@ -325,3 +325,16 @@ def test_standalone_runner_prints_urls_and_credentials_and_serves(tmp_path: Path
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_rate_limit_answers_429_with_retry_after_until_the_minute_has_passed(planner, graph, plan):
+    httpx.post(f"{planner.control_url}/config", json={"rateLimitPerMinute": 3}, timeout=10)
+    assert [graph.get(f"planner/plans/{plan}").status_code for _ in range(3)] == [200, 200, 200]
+    planner.clock.advance(20)
+    throttled = graph.get(f"planner/plans/{plan}")
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "40"
+    graph_spec.validate("ODataErrors.ODataError", throttled.json())
+    planner.clock.advance(41)
+    assert graph.get(f"planner/plans/{plan}").status_code == 200
+    httpx.post(f"{planner.control_url}/config", json={"rateLimitPerMinute": 0}, timeout=10)
+    assert all(graph.get(f"planner/plans/{plan}").status_code == 200 for _ in range(5))
