@@ -1,8 +1,8 @@
 """The Planner connector against the Planner emulator over real HTTP: auth flows, create/read/update with
 ETags (task and details separately), conflicts, listing pages, throttling, correlation and people.
 
-`planner_connector(emulator, …)` builds the connector the way the registry does (factory + secret store),
-so a shared contract suite can take it as its fixture later.
+`tests.support.planner.planner_connector(emulator, …)` builds the connector the way the registry does
+(factory + secret store), so a shared contract suite can take it as its fixture.
 """
 
 from __future__ import annotations
@@ -25,44 +25,9 @@ from connectors.planner.config import PlannerOptions
 from connectors.planner.connector import PlannerConnector
 from connectors.planner.factory import build
 from emulators.planner import PlannerEmulator
-from sync.config import ConnectionConfig
 from sync.registry import ConnectorRegistry
 from tests.support import graph_spec
-
-
-class Secrets:
-    """The secret store's interface over a dict (the registry test below uses the real local store)."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = dict(values)
-
-    def get(self, name: str) -> str:
-        return self.values[name]
-
-    def set(self, name: str, value: str) -> None:
-        self.values[name] = value
-
-
-def config(emulator: PlannerEmulator, kind: str = "oauth_refresh_token", **options: Any) -> ConnectionConfig:
-    auth: dict[str, Any] = {"kind": kind}
-    if kind != "none":
-        auth.update(client_id=emulator.client_id, tenant=emulator.tenant, secret="planner-secret")
-    return ConnectionConfig.model_validate(
-        {
-            "type": "planner",
-            "url": emulator.base_url,
-            "auth": auth,
-            "options": {"authority": emulator.root_url, **options},
-        }
-    )
-
-
-def planner_connector(
-    emulator: PlannerEmulator, kind: str = "oauth_refresh_token", secrets: Secrets | None = None, **extra: Any
-) -> PlannerConnector:
-    secrets = secrets or Secrets({"planner-secret": emulator.client_secret})
-    options = extra.pop("options", {})
-    return build("planner", config(emulator, kind, **options), secrets, **extra)
+from tests.support.planner import Secrets, config, planner_connector
 
 
 @pytest.fixture
