@@ -470,7 +470,15 @@ def graph_routes(graph: Graph) -> list[Route]:
         r("/planner/tasks/{task_id}/details", "planner.tasks.details.update", "PATCH", update_task_details),
         r("/users", "users.list", "GET", list_users),
         r("/users/{user_id}", "users.get", "GET", get_user),
+        Route("/v1.0/{path:path}", unknown_segment, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
     ]
+
+
+async def unknown_segment(request: Request) -> Response:
+    """What Graph answers for a path it does not serve (here: anything outside the Planner slice)."""
+    segment = request.path_params["path"].rstrip("/").rsplit("/", 1)[-1]
+    error = GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+    return json_response(_error_body(error, str(uuid.uuid4())), 400)
 
 
 def token_route(state: PlannerState, tokens: Tokens, service_user: Callable[[], str | None]) -> Route:

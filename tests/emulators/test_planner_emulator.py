@@ -339,3 +339,10 @@ def test_rate_limit_answers_429_with_retry_after_until_the_minute_has_passed(pla
     assert graph.get(f"planner/plans/{plan}").status_code == 200
     httpx.post(f"{planner.control_url}/config", json={"rateLimitPerMinute": 0}, timeout=10)
     assert all(graph.get(f"planner/plans/{plan}").status_code == 200 for _ in range(5))
+
+
+def test_paths_outside_the_planner_slice_answer_in_graph_shape(graph):
+    response = graph.get("planner/rosters")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Resource not found for the segment 'rosters'."
+    graph_spec.validate("ODataErrors.ODataError", response.json())
