@@ -332,6 +332,21 @@ class PlannerConnector:
                 body["checklist"] = patch
         return body
 
+    def _stamp(self, details: dict[str, Any], correlation_id: str | None) -> dict[str, Any]:
+        """The correlation reference, when the task should carry one and does not yet."""
+        url = self.options.correlation_url
+        if not correlation_id or values.correlation_from(details.get("references"), url) == correlation_id:
+            return {}
+        return {
+            "references": {
+                values.reference_key(url + correlation_id): {
+                    "@odata.type": values.REFERENCE_TYPE,
+                    "alias": self.options.correlation_alias,
+                    "type": "Other",
+                }
+            }
+        }
+
     def _create(self, w: Write, warnings: list[str]) -> Item:
         if w.correlation_id and w.correlation_id in self._created:
             # Created by this process already (the link was not stored): update it instead of a second one.
@@ -350,15 +365,7 @@ class PlannerConnector:
             self._created[w.correlation_id] = task_id
         details = self.client.get(self.client.details(task_id))
         patch = self._details_body(details, details_fields)
-        if w.correlation_id:
-            url = self.options.correlation_url + w.correlation_id
-            patch["references"] = {
-                values.reference_key(url): {
-                    "@odata.type": values.REFERENCE_TYPE,
-                    "alias": self.options.correlation_alias,
-                    "type": "Other",
-                }
-            }
+        patch.update(self._stamp(details, w.correlation_id))
         if patch:
             details = self.client.patch(self.client.details(task_id), patch, str(details["@odata.etag"]))
             # Details that the task summarises (references, description) give the task a new ETag.
@@ -381,9 +388,11 @@ class PlannerConnector:
             task = self.client.patch(self.client.task(w.id), body, str(task["@odata.etag"]))
         details = self.client.get(self.client.details(w.id))
         patch = self._details_body(details, details_fields)
+        # A create whose stamp was not written (its details update failed) gets it on the retry.
+        patch.update(self._stamp(details, w.correlation_id))
         if patch:
             details = self.client.patch(self.client.details(w.id), patch, str(details["@odata.etag"]))
-            if set(patch) & {"description", "checklist"}:
+            if set(patch) & {"description", "checklist", "references"}:
                 task = self.client.get(self.client.task(w.id))
         return self._item(task, details)
 

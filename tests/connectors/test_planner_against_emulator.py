@@ -390,3 +390,18 @@ def test_managed_identity_uses_an_azure_identity_credential_for_graph(planner, p
         assert connector.check().ok
         assert connector.check().ok
     assert asked == ["https://graph.microsoft.com/.default"]  # cached until five minutes before expiry
+
+
+def test_a_create_whose_stamp_failed_is_stamped_by_its_retry_not_duplicated(planner, plan, connector):
+    planner.faults.add(endpoint="planner.tasks.details.update", status=500, times=1)
+    (failed,) = connector.write(
+        "task", [Write(container=plan, fields={"title": "Once"}, correlation_id="c-9")]
+    )
+    assert failed.error is not None and failed.error.retryable
+    assert len(planner.tasks(plan)) == 1 and planner.tasks(plan)[0]["referenceCount"] == 0
+    (retried,) = connector.write(
+        "task", [Write(container=plan, fields={"title": "Once"}, correlation_id="c-9")]
+    )
+    assert retried.ok and retried.item.correlation_id == "c-9"
+    assert len(planner.tasks(plan)) == 1 and planner.tasks(plan)[0]["referenceCount"] == 1
+    assert retried.item.version == planner.tasks(plan)[0]["@odata.etag"]
