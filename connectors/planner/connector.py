@@ -37,6 +37,7 @@ from connectors.planner.users import UserDirectory
 log = logging.getLogger("tandem.connectors.planner")
 
 _LIST_SELECT = "id,planId,createdDateTime"
+_REMEMBERED_READS = 10_000
 _SCAN_SELECT = "id,referenceCount,createdDateTime"
 
 
@@ -84,6 +85,9 @@ class PlannerConnector:
         self._lock = threading.Lock()
         self._plans_seen: dict[str, None] = dict.fromkeys(self.options.plans)
         self._created: dict[str, str] = {}  # correlation id → task id, for this process's creates
+        # Task id → (task ETag, details ETag) of this process's last read: the engine's expected version
+        # names the task's ETag only, and a person's edit of the description does not change it.
+        self._read_versions: dict[str, tuple[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"PlannerConnector(system={self.system!r}, base_url={safe_url(self.client.base_url)!r})"
@@ -232,6 +236,11 @@ class PlannerConnector:
         return items
 
     def _item(self, task: dict[str, Any], details: dict[str, Any] | None) -> Item:
+        if details is not None:
+            with self._lock:
+                if len(self._read_versions) >= _REMEMBERED_READS:
+                    self._read_versions.pop(next(iter(self._read_versions)))
+                self._read_versions[str(task["id"])] = (str(task["@odata.etag"]), str(details["@odata.etag"]))
         emails = []
         for user_id in task.get("assignments") or {}:
             email = self.users.email_of(user_id)
@@ -383,10 +392,19 @@ class PlannerConnector:
                 system=self.system,
                 status=412,
             )
+        details = self.client.get(self.client.details(w.id))
+        with self._lock:
+            seen = self._read_versions.get(w.id)
+        read_with_task = bool(seen and w.expected_version and seen[0] == w.expected_version)
+        if details_fields and read_with_task and seen and details["@odata.etag"] != seen[1]:
+            raise VersionConflict(
+                f"the details of Planner task {w.id} changed since they were read",
+                system=self.system,
+                status=412,
+            )
         body = self._task_body(task, task_fields, warnings)
         if body:
             task = self.client.patch(self.client.task(w.id), body, str(task["@odata.etag"]))
-        details = self.client.get(self.client.details(w.id))
         patch = self._details_body(details, details_fields)
         # A create whose stamp was not written (its details update failed) gets it on the retry.
         patch.update(self._stamp(details, w.correlation_id))

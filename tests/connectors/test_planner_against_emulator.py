@@ -405,3 +405,28 @@ def test_a_create_whose_stamp_failed_is_stamped_by_its_retry_not_duplicated(plan
     assert retried.ok and retried.item.correlation_id == "c-9"
     assert len(planner.tasks(plan)) == 1 and planner.tasks(plan)[0]["referenceCount"] == 1
     assert retried.item.version == planner.tasks(plan)[0]["@odata.etag"]
+
+
+def test_a_description_edited_after_the_read_is_not_overwritten(planner, plan, connector):
+    created = create(connector, plan, **{"details.description": "first"}).item
+    (read,) = connector.read("task", [created.id])
+    planner.edit_task(created.id, details={"description": "a person's words"})
+    assert planner.task(created.id)["@odata.etag"] == read.version  # the task's ETag does not show it
+    (stale,) = connector.write(
+        "task",
+        [
+            Write(
+                id=read.id,
+                expected_version=read.version,
+                fields={"title": "T", "details.description": "merged"},
+            )
+        ],
+    )
+    assert isinstance(stale.error, VersionConflict) and "details" in stale.error.message
+    assert planner.task_details(created.id)["description"] == "a person's words"
+    assert planner.task(created.id)["title"] == "Build the thing"  # nothing half-written
+    (again,) = connector.read("task", [created.id])
+    (ok,) = connector.write(
+        "task", [Write(id=again.id, expected_version=again.version, fields={"details.description": "merged"})]
+    )
+    assert ok.ok and planner.task_details(created.id)["description"] == "merged"
