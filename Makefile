@@ -43,6 +43,7 @@ test: setup setup-checks lint
 bench: setup
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/ado_sync.py
+	$(BIN)/python bench/planner_listing.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov node_modules

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mapping.planner_rules import EmailList, LabelsProgress, PlannerProgress
+
 
 class Context(BaseModel):
     """What a conversion may need beyond the value: the containers (projects) on each side."""
@@ -192,7 +194,17 @@ class PercentToState(BaseModel):
         return self.percent_of(value) if self.percent_side == "left" else self.state_of(value)
 
 
-Transform = ValueMap | SwapContainer | Identity | Tags | Scale | PercentToState
+Transform = (
+    ValueMap
+    | SwapContainer
+    | Identity
+    | Tags
+    | Scale
+    | PercentToState
+    | LabelsProgress
+    | PlannerProgress
+    | EmailList
+)
 TRANSFORMS: dict[str, type[BaseModel]] = {
     "percent_to_state": PercentToState,
     "value_map": ValueMap,
@@ -200,6 +212,9 @@ TRANSFORMS: dict[str, type[BaseModel]] = {
     "identity": Identity,
     "tags": Tags,
     "scale": Scale,
+    "labels_progress": LabelsProgress,
+    "planner_progress": PlannerProgress,
+    "email_list": EmailList,
 }
 
 

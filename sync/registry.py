@@ -19,6 +19,7 @@ Factory = Callable[[str, ConnectionConfig, SecretStore], Connector]
 BUILTIN: dict[str, str] = {
     "azure_devops": "connectors.ado.factory:build",
     "pwa": "connectors.pwa.factory:build",
+    "planner": "connectors.planner.factory:build",
 }
 
 

@@ -61,6 +61,14 @@ EMULATORS: tuple[EmulatorSpec, ...] = (
         secret_option="password",
         root_variable="PWA_ROOT_URL",
     ),
+    EmulatorSpec(
+        "planner",
+        "emulators.planner:PlannerEmulator",
+        {},
+        "PLANNER_URL",
+        secret_option="client_secret",
+        root_variable="PLANNER_ROOT_URL",
+    ),
 )
 
 

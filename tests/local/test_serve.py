@@ -108,6 +108,22 @@ def test_serve_lifecycle(served, tmp_path: Path):
     if importlib.util.find_spec("emulators.pwa") is not None:
         assert info["pwa"].startswith("http://") and info["pwa"].endswith("/sites/pwa")
         assert creds["pwa"]["password"] and creds["pwa"]["refresh_token"] and creds["pwa"]["token_url"]
+    # The Planner emulator answers Graph with the credentials the JSON line reports.
+    assert info["planner"].startswith("http://") and info["planner"].endswith("/v1.0")
+    planner = creds["planner"]
+    assert planner["client_secret"] and planner["refresh_token"] and planner["token_url"]
+    token = httpx.post(
+        planner["token_url"],
+        data={
+            "grant_type": "client_credentials",
+            "client_id": planner["client_id"],
+            "client_secret": planner["client_secret"],
+            "scope": "https://graph.microsoft.com/.default",
+        },
+        timeout=10,
+    ).json()["access_token"]
+    users = httpx.get(f"{info['planner']}/users", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert users.status_code == 200 and users.json()["value"]
     if _have_ado_emulator():
         # Both emulators' service hooks point at this stack's hook route for the scenario.
         for system in ("ado_server", "ado_services"):
