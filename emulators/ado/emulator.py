@@ -19,14 +19,18 @@ from typing import Any, Literal, Self
 
 from emulators.ado.app import AdoApp, AdoConfig, Env
 from emulators.ado.control import Seed, control_routes
+from emulators.ado.directory import Directory
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
+from emulators.ado.operations import Operations
 from emulators.ado.processes import FieldDef, ProcessDef, parse_field_kind
 from emulators.ado.render import Renderer
 from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
 from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
 from emulators.ado.routes_core import ROUTES as CORE_ROUTES
+from emulators.ado.routes_entitlements import ROUTES as ENTITLEMENT_ROUTES
 from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
+from emulators.ado.routes_projects import ROUTES as PROJECT_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
 from emulators.ado.routes_wit import ROUTES as WIT_ROUTES
 from emulators.ado.store import AdoState, Project
@@ -94,6 +98,9 @@ class AdoEmulator:
         self._server: ServerThread | None = None
         self._port = port
         self.renderer = Renderer(self.state, lambda: self.base_url)
+        # Services only: Server manages licences in its admin console (the routes answer 404 there).
+        self.directory = Directory(self.name, self.state.collection_id)
+        self.operations = Operations(polls_before_done=1)
         self.hooks = HookService(
             self.state,
             self.renderer,
@@ -111,6 +118,8 @@ class AdoEmulator:
             counters=self.counters,
             clock=self.clock,
             base_url=lambda: self.base_url,
+            directory=self.directory,
+            operations=self.operations,
         )
         self.app = AdoApp(
             env,
@@ -121,6 +130,8 @@ class AdoEmulator:
                 *BATCH_ROUTES,
                 *CLASSIFICATION_ROUTES,
                 *PROCESS_ROUTES,
+                *PROJECT_ROUTES,
+                *ENTITLEMENT_ROUTES,
             ],
             control_routes(self),
         )
@@ -290,6 +301,8 @@ class AdoEmulator:
         """Back to an empty organization: no projects, items, subscriptions, faults or counts."""
         self.hooks.reset()
         self.state.reset()
+        self.directory.reset()
+        self.operations.reset()
         self.faults.clear()
         self.counters.reset()
         self.clock.reset()
