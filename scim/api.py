@@ -128,6 +128,8 @@ def _handle(req: func.HttpRequest) -> func.HttpResponse:
     segments = [s for s in (req.route_params.get("path") or "").split("/") if s]
     method = req.method.upper()
     base = _base_url(req)
+    if segments == [".search"]:
+        raise ScimError(501, "searching several resource types at once is not supported: POST /Users/.search")
     if not segments:
         raise ScimError(404, "no resource here: see /ServiceProviderConfig, /ResourceTypes and /Schemas")
     head = segments[0].lower()

@@ -132,7 +132,6 @@ def group_resource(
         else [
             {
                 "value": m["id"],
-                "display": (m.get("user") or {}).get("displayName"),
                 "type": "User",
                 "$ref": f"{base_url}/Users/{m['id']}",
             }

@@ -51,7 +51,9 @@ class ProjectEntitlement(ComplexAttribute):
 
 
 class AzureDevOpsUser(Extension):
-    """A user entitlement's access level and identity details (`accessLevel`, `user`)."""
+    """A user entitlement's access level and identity details (`accessLevel`, `user`). The read-only
+    details are returned when asked for (`attributes`), so the extension holds only the licence by default
+    and disappears when the licence is removed."""
 
     __schema__ = URN(USER_EXTENSION)
 
@@ -64,18 +66,20 @@ class AzureDevOpsUser(Extension):
     msdn_license_type: Annotated[str | None, Mutability.read_write, CaseExact.false] = Field(
         None, examples=MSDN_LICENSES
     )
-    license_display_name: Annotated[str | None, Mutability.read_only] = None
-    status: Annotated[str | None, Mutability.read_only] = None
-    status_message: Annotated[str | None, Mutability.read_only] = None
-    assignment_source: Annotated[str | None, Mutability.read_only] = None
-    origin: Annotated[str | None, Mutability.read_only] = None
-    origin_id: Annotated[str | None, Mutability.read_only] = None
-    descriptor: Annotated[str | None, Mutability.read_only] = None
-    subject_kind: Annotated[str | None, Mutability.read_only] = None
-    meta_type: Annotated[str | None, Mutability.read_only] = None
-    domain: Annotated[str | None, Mutability.read_only] = None
-    directory_alias: Annotated[str | None, Mutability.read_only] = None
-    project_entitlements: Annotated[list[ProjectEntitlement] | None, Mutability.read_only] = None
+    license_display_name: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    status: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    status_message: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    assignment_source: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    origin: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    origin_id: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    descriptor: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    subject_kind: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    meta_type: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    domain: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    directory_alias: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    project_entitlements: Annotated[
+        list[ProjectEntitlement] | None, Mutability.read_only, Returned.request
+    ] = None
 
 
 class User(Resource[AzureDevOpsUser]):
@@ -122,11 +126,11 @@ class AzureDevOpsGroup(Extension):
     msdn_license_type: Annotated[str | None, Required.true, Mutability.read_write, CaseExact.false] = Field(
         None, examples=["none", *MSDN_LICENSES]
     )
-    license_display_name: Annotated[str | None, Mutability.read_only] = None
-    status: Annotated[str | None, Mutability.read_only] = None
-    origin: Annotated[str | None, Mutability.read_only] = None
-    origin_id: Annotated[str | None, Mutability.read_only] = None
-    descriptor: Annotated[str | None, Mutability.read_only] = None
+    license_display_name: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    status: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    origin: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    origin_id: Annotated[str | None, Mutability.read_only, Returned.request] = None
+    descriptor: Annotated[str | None, Mutability.read_only, Returned.request] = None
 
 
 class Group(Resource[AzureDevOpsGroup]):

@@ -158,10 +158,17 @@ def apply_patch(resource: dict[str, Any], body: Any, info: SchemaInfo) -> Patche
 def _apply(
     patched: Patched, info: SchemaInfo, target: Target, op: str, value: Any, *, value_given: bool
 ) -> None:
-    if target.urn is None or target.attr is None:
-        if target.urn is not None and op == "remove":
+    if target.urn is not None and target.attr is None:
+        # the whole extension: {"op": "replace", "path": "urn:…:User", "value": {…}}
+        if op == "remove":
             patched.resource.pop(target.urn, None)
-            return
+        elif isinstance(value, dict):  # sub-attributes not given stay as they are (RFC 7644 §3.5.2.3)
+            for key, item in value.items():
+                _apply(patched, info, _resolve(info, f"{target.urn}:{key}"), op, item, value_given=True)
+        else:
+            raise invalid(f"the value of '{target.text}' must be an object")
+        return
+    if target.urn is None or target.attr is None:
         patched.ignored.append(target.text)
         return
     attributes = info.attributes[target.urn.lower()]

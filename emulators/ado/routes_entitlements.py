@@ -18,6 +18,7 @@ from emulators.ado.values import format_date
 PAGE_SIZE = 100
 _FILTER_CLAUSE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
 _NEVER = "0001-01-01T00:00:00Z"
+_NO_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def _directory(ctx: Ctx) -> Directory:
@@ -58,7 +59,6 @@ def group_json(ctx: Ctx, group: GroupRule) -> dict[str, Any]:
             "descriptor": group.descriptor,
         },
         "licenseRule": dict(group.license_rule),
-        "extensionRules": [],
         "projectEntitlements": list(group.project_entitlements),
         "lastExecuted": format_date(group.created),
         "status": "applied",
@@ -88,7 +88,6 @@ def member_json(ctx: Ctx, member: Member) -> dict[str, Any]:
         "lastAccessedDate": _NEVER,
         "dateCreated": format_date(member.created),
         "projectEntitlements": list(member.project_entitlements),
-        "extensions": list(member.extensions),
         "groupAssignments": [group_json(ctx, g) for g in directory.groups_of(member.id)],
     }
 
@@ -207,7 +206,7 @@ async def add_user(ctx: Ctx) -> dict[str, Any]:
             extensions=[e for e in body.get("extensions") or [] if isinstance(e, dict)],
         )
     except EntitlementRefused as exc:
-        result = {"isSuccess": False, "errors": _refusal(exc), "userId": None, "result": None}
+        result = {"isSuccess": False, "errors": _refusal(exc), "userId": _NO_ID}
         return {"isSuccess": False, "operationResult": result}
     ctx.env.counters.record_write("userentitlement")
     entitlement = member_json(ctx, member)
@@ -269,10 +268,10 @@ async def update_user(ctx: Ctx) -> dict[str, Any]:
     for op in ops:
         try:
             _apply_user_op(ctx, member, op)
-            results.append({"isSuccess": True, "errors": [], "userId": member.id, "result": None})
+            results.append({"isSuccess": True, "errors": [], "userId": member.id})
         except EntitlementRefused as exc:
             ok = False
-            results.append({"isSuccess": False, "errors": _refusal(exc), "userId": member.id, "result": None})
+            results.append({"isSuccess": False, "errors": _refusal(exc), "userId": member.id})
     if ok:
         ctx.env.counters.record_write("userentitlement")
     entitlement = member_json(ctx, member)
@@ -332,8 +331,8 @@ async def add_group(ctx: Ctx) -> Response:
         if projects:
             group.project_entitlements = projects
     except EntitlementRefused as exc:
-        failed = {"isSuccess": False, "errors": _refusal(exc), "groupId": None, "result": None}
-        reference = _group_reference(ctx, "00000000-0000-0000-0000-000000000000", [failed])
+        failed = {"isSuccess": False, "errors": _refusal(exc)}
+        reference = _group_reference(ctx, _NO_ID, [failed])
         return _json(ctx, reference, 201)
     ctx.env.counters.record_write("groupentitlement")
     done = {"isSuccess": True, "errors": [], "groupId": group.id, "result": group_json(ctx, group)}
@@ -377,9 +376,9 @@ async def update_group(ctx: Ctx) -> dict[str, Any]:
                     group.project_entitlements += _project_entitlements(ctx, [op.get("value")])
             else:
                 raise EntitlementRefused(f"VS403283: The path '/{path}' cannot be changed.")
-            results.append({"isSuccess": True, "errors": [], "groupId": group.id, "result": None})
+            results.append({"isSuccess": True, "errors": [], "groupId": group.id})
         except EntitlementRefused as exc:
-            results.append({"isSuccess": False, "errors": _refusal(exc), "groupId": group.id, "result": None})
+            results.append({"isSuccess": False, "errors": _refusal(exc), "groupId": group.id})
     if all(r["isSuccess"] for r in results):
         ctx.env.counters.record_write("groupentitlement")
     return _group_reference(ctx, group.id, results)
@@ -389,7 +388,7 @@ async def delete_group(ctx: Ctx) -> dict[str, Any]:
     group = _group(ctx)
     _directory(ctx).remove_group(group.id)
     ctx.env.counters.record_write("groupentitlement.delete")
-    done = {"isSuccess": True, "errors": [], "groupId": group.id, "result": None}
+    done = {"isSuccess": True, "errors": [], "groupId": group.id}
     return _group_reference(ctx, group.id, [done])
 
 
