@@ -73,6 +73,9 @@ def handle(req: func.HttpRequest) -> func.HttpResponse:
         return _error(exc)
     except ConnectorError as exc:
         return _error(from_connector(exc))
+    except Exception:
+        log.exception("SCIM %s %s failed", req.method, req.route_params.get("path", ""))
+        return _error(ScimError(500, "the request failed inside Tandem; the function's log has the details"))
 
 
 def _unauthorized() -> ScimError:

@@ -149,9 +149,16 @@ def apply_patch(resource: dict[str, Any], body: Any, info: SchemaInfo) -> Patche
             if target.urn is not None and target.attr is None and isinstance(item, dict):
                 # {"urn:…:User": {"accountLicenseType": …}}: each attribute of the extension
                 for sub_key, sub_item in item.items():
-                    _apply(patched, info, _resolve(info, f"{target.urn}:{sub_key}"), op, sub_item, True)
+                    _apply(
+                        patched,
+                        info,
+                        _resolve(info, f"{target.urn}:{sub_key}"),
+                        op,
+                        sub_item,
+                        value_given=True,
+                    )
             else:
-                _apply(patched, info, target, op, item, True)
+                _apply(patched, info, target, op, item, value_given=True)
     return patched
 
 
