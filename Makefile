@@ -42,6 +42,7 @@ test: setup setup-checks lint
 
 bench: setup
 	$(BIN)/python bench/ado_sync.py
+	$(BIN)/python bench/scim_provision.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov node_modules

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import threading
+import time
 from typing import Any
 
 import azure.functions as func
@@ -67,15 +68,30 @@ def _error(exc: ScimError) -> func.HttpResponse:
 
 def handle(req: func.HttpRequest) -> func.HttpResponse:
     """The one HTTP entry point (route `scim/v2/{*path}`, anonymous: SCIM brings its own bearer token)."""
+    from sync import telemetry
+
+    started = time.perf_counter()
     try:
-        return _handle(req)
+        response = _handle(req)
     except ScimError as exc:
-        return _error(exc)
+        response = _error(exc)
     except ConnectorError as exc:
-        return _error(from_connector(exc))
+        response = _error(from_connector(exc))
     except Exception:
         log.exception("SCIM %s %s failed", req.method, req.route_params.get("path", ""))
-        return _error(ScimError(500, "the request failed inside Tandem; the function's log has the details"))
+        response = _error(
+            ScimError(500, "the request failed inside Tandem; the function's log has the details")
+        )
+    resource = (req.route_params.get("path") or "").split("/")[0]
+    telemetry.log_event(
+        "scim.request",
+        level=logging.INFO if response.status_code < 400 else logging.WARNING,
+        method=req.method,
+        resource=resource,
+        status=response.status_code,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return response
 
 
 def _unauthorized() -> ScimError:

@@ -124,8 +124,7 @@ class EntitlementsClient:
         url = self._url(f"_apis/userentitlements/{_quote(user_id)}")
         return dict(self.http.get_json(url, params=self._params()) or {})
 
-    def update_user(self, user_id: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
-        url = self._url(f"_apis/userentitlements/{_quote(user_id)}")
+    def _json_patch(self, url: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
         answer = self.http.request_json(
             "PATCH",
             url,
@@ -133,7 +132,10 @@ class EntitlementsClient:
             content=json.dumps(ops).encode(),
             headers={"Content-Type": "application/json-patch+json"},
         )
-        answer = answer or {}
+        return dict(answer or {})
+
+    def update_user(self, user_id: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        answer = self._json_patch(self._url(f"_apis/userentitlements/{_quote(user_id)}"), ops)
         if not answer.get("isSuccess"):
             raise self._refused(f"updating user {user_id}", list(answer.get("operationResults") or [answer]))
         return dict(answer.get("userEntitlement") or {})
@@ -178,14 +180,7 @@ class EntitlementsClient:
         return dict(result)
 
     def update_group(self, group_id: str, ops: list[dict[str, Any]]) -> None:
-        url = self._url(f"_apis/groupentitlements/{_quote(group_id)}")
-        answer = self.http.request_json(
-            "PATCH",
-            url,
-            params=self._params(),
-            content=json.dumps(ops).encode(),
-            headers={"Content-Type": "application/json-patch+json"},
-        )
+        answer = self._json_patch(self._url(f"_apis/groupentitlements/{_quote(group_id)}"), ops)
         self._group_answer(f"updating group {group_id}", answer)
 
     def delete_group(self, group_id: str) -> None:

@@ -29,35 +29,34 @@ def _directory(ctx: Ctx) -> Directory:
     return directory
 
 
-def _graph_links(ctx: Ctx, kind: str, descriptor: str) -> tuple[str, dict[str, Any]]:
+def _graph_subject(ctx: Ctx, kind: str, descriptor: str, **fields: Any) -> dict[str, Any]:
+    """A GraphUser/GraphGroup: `fields` first (in ADO's order), then the domain, links, url, descriptor."""
     base = ctx.env.base_url()
     url = f"{base}/_apis/graph/{kind}/{descriptor}"
-    return url, {
+    links = {
         "self": {"href": url},
         "memberships": {"href": f"{base}/_apis/graph/memberships/{descriptor}"},
         "membershipState": {"href": f"{base}/_apis/graph/membershipstates/{descriptor}"},
         "storageKey": {"href": f"{base}/_apis/graph/storagekeys/{descriptor}"},
     }
+    return {**fields, "domain": _directory(ctx).domain, "_links": links, "url": url, "descriptor": descriptor}
 
 
 def group_json(ctx: Ctx, group: GroupRule) -> dict[str, Any]:
-    url, links = _graph_links(ctx, "groups", group.descriptor)
-    directory = _directory(ctx)
     return {
         "id": group.id,
-        "group": {
-            "subjectKind": "group",
-            "description": group.description,
-            "domain": directory.domain,
-            "principalName": group.display_name,
-            "mailAddress": "",
-            "origin": group.origin,
-            "originId": group.origin_id,
-            "displayName": group.display_name,
-            "_links": links,
-            "url": url,
-            "descriptor": group.descriptor,
-        },
+        "group": _graph_subject(
+            ctx,
+            "groups",
+            group.descriptor,
+            subjectKind="group",
+            description=group.description,
+            principalName=group.display_name,
+            mailAddress="",
+            origin=group.origin,
+            originId=group.origin_id,
+            displayName=group.display_name,
+        ),
         "licenseRule": dict(group.license_rule),
         "projectEntitlements": list(group.project_entitlements),
         "lastExecuted": format_date(group.created),
@@ -66,24 +65,22 @@ def group_json(ctx: Ctx, group: GroupRule) -> dict[str, Any]:
 
 
 def member_json(ctx: Ctx, member: Member) -> dict[str, Any]:
-    url, links = _graph_links(ctx, "users", member.descriptor)
     directory = _directory(ctx)
     return {
         "id": member.id,
-        "user": {
-            "subjectKind": "user",
-            "metaType": "member",
-            "directoryAlias": member.principal_name.split("@")[0],
-            "domain": directory.domain,
-            "principalName": member.principal_name,
-            "mailAddress": member.mail,
-            "origin": "aad",
-            "originId": member.origin_id,
-            "displayName": member.display_name,
-            "_links": links,
-            "url": url,
-            "descriptor": member.descriptor,
-        },
+        "user": _graph_subject(
+            ctx,
+            "users",
+            member.descriptor,
+            subjectKind="user",
+            metaType="member",
+            directoryAlias=member.principal_name.split("@")[0],
+            principalName=member.principal_name,
+            mailAddress=member.mail,
+            origin="aad",
+            originId=member.origin_id,
+            displayName=member.display_name,
+        ),
         "accessLevel": dict(member.access),
         "lastAccessedDate": _NEVER,
         "dateCreated": format_date(member.created),
