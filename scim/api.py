@@ -131,6 +131,12 @@ def _provider(svc: Any, base_url: str) -> ScimProvider:
     if connection is None or connection.type != "azure_devops":
         raise ScimError(503, f"SCIM_ADO_CONNECTION names '{name}', which is not an azure_devops connection")
     connector = svc.connector(name)
+    if connector.options.deployment != "services":
+        raise ScimError(
+            501,
+            f"'{name}' is an Azure DevOps Server collection: users and licences are managed in its admin "
+            "console (it has no Member Entitlement Management API); SCIM provisions Services organizations",
+        )
     with _clients_lock:
         client = _clients.get(id(connector))
         if client is None or client.client is not connector.client:

@@ -248,7 +248,8 @@ class EntitlementsClient:
         delay = 0.1
         while True:
             operation = dict(self.http.get_json(url, params=self._params()) or {})
-            status = str(operation.get("status") or "").lower()
+            reported = str(operation.get("status") or "")
+            status = reported.lower()
             if status == "succeeded":
                 return operation
             if status in ("failed", "cancelled"):
@@ -256,12 +257,12 @@ class EntitlementsClient:
                     operation.get("resultMessage") or operation.get("detailedMessage") or "no reason given"
                 )
                 raise PermanentError(
-                    f"Azure DevOps operation {operation_id} {status}: {reason}",
+                    f"Azure DevOps operation {operation_id} {reported}: {reason}",
                     system=self.http.system,
                 )
             if self._clock() + delay > deadline:
                 raise TransientError(
-                    f"Azure DevOps operation {operation_id} is still {status or 'pending'} "
+                    f"Azure DevOps operation {operation_id} is still {reported or 'pending'} "
                     f"after {timeout:g} s",
                     retry_after=5.0,
                     system=self.http.system,

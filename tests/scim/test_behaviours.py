@@ -200,3 +200,23 @@ def test_throttling_is_passed_on_with_retry_after(env: ScimEnv) -> None:
     # The identity provider retries after the pause and succeeds.
     env.emulator.faults.clear()
     assert env.scim.post("/Users", json={"userName": _unique("retried")}).status_code == 201
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("connection", "status", "text"),
+    [("ado-server", 501, "admin console"), ("", 503, "SCIM_ADO_CONNECTION"), ("nope", 503, "'nope'")],
+)
+def test_the_connection_must_be_an_ado_services_organization(
+    env: ScimEnv, connection: str, status: int, text: str
+) -> None:
+    services = env.stack.services
+    assert services is not None
+    original = services.settings
+    services.settings = original.model_copy(update={"scim_ado_connection": connection})
+    try:
+        response = env.scim.get("/Users")
+    finally:
+        services.settings = original
+    assert response.status_code == status
+    assert text in response.json()["detail"]
