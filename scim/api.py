@@ -299,7 +299,6 @@ def _render(
 
 def service_provider_config(base: str) -> dict[str, Any]:
     config = ServiceProviderConfig(
-        documentation_uri="https://github.com/tandem-hub/tandem#scim-provisioning",
         patch=Patch(supported=True),
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
         filter=Filter(supported=True, max_results=MAX_RESULTS),

@@ -29,6 +29,7 @@ from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
 from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
 from emulators.ado.routes_core import ROUTES as CORE_ROUTES
 from emulators.ado.routes_entitlements import ROUTES as ENTITLEMENT_ROUTES
+from emulators.ado.routes_graph import ROUTES as GRAPH_ROUTES
 from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
 from emulators.ado.routes_projects import ROUTES as PROJECT_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
@@ -132,6 +133,7 @@ class AdoEmulator:
                 *PROCESS_ROUTES,
                 *PROJECT_ROUTES,
                 *ENTITLEMENT_ROUTES,
+                *GRAPH_ROUTES,
             ],
             control_routes(self),
         )

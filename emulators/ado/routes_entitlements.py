@@ -21,7 +21,7 @@ _NEVER = "0001-01-01T00:00:00Z"
 _NO_ID = "00000000-0000-0000-0000-000000000000"
 
 
-def _directory(ctx: Ctx) -> Directory:
+def directory_of(ctx: Ctx) -> Directory:
     directory = ctx.env.directory
     if directory is None or ctx.env.config.flavor != "services":
         # Azure DevOps Server has no Member Entitlement Management (licences live in its admin console).
@@ -39,7 +39,13 @@ def _graph_subject(ctx: Ctx, kind: str, descriptor: str, **fields: Any) -> dict[
         "membershipState": {"href": f"{base}/_apis/graph/membershipstates/{descriptor}"},
         "storageKey": {"href": f"{base}/_apis/graph/storagekeys/{descriptor}"},
     }
-    return {**fields, "domain": _directory(ctx).domain, "_links": links, "url": url, "descriptor": descriptor}
+    return {
+        **fields,
+        "domain": directory_of(ctx).domain,
+        "_links": links,
+        "url": url,
+        "descriptor": descriptor,
+    }
 
 
 def group_json(ctx: Ctx, group: GroupRule) -> dict[str, Any]:
@@ -65,7 +71,7 @@ def group_json(ctx: Ctx, group: GroupRule) -> dict[str, Any]:
 
 
 def member_json(ctx: Ctx, member: Member) -> dict[str, Any]:
-    directory = _directory(ctx)
+    directory = directory_of(ctx)
     return {
         "id": member.id,
         "user": _graph_subject(
@@ -156,11 +162,11 @@ def _filter_clauses(text: str | None) -> list[tuple[str, str]]:
     return clauses
 
 
-def _token(offset: int) -> str:
+def page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 
-def _offset(token: str | None) -> int:
+def page_offset(token: str | None) -> int:
     if not token:
         return 0
     try:
@@ -173,20 +179,20 @@ def _offset(token: str | None) -> int:
 
 
 async def search_users(ctx: Ctx) -> dict[str, Any]:
-    directory = _directory(ctx)
+    directory = directory_of(ctx)
     clauses = _filter_clauses(ctx.param("$filter"))
     members = [m for m in directory.live_members() if _matches(m, clauses)]
-    start = _offset(ctx.param("continuationToken"))
+    start = page_offset(ctx.param("continuationToken"))
     page = members[start : start + PAGE_SIZE]
     body: dict[str, Any] = {"items": [member_json(ctx, m) for m in page], "totalCount": len(members)}
     if start + PAGE_SIZE < len(members):
-        body["continuationToken"] = _token(start + PAGE_SIZE)
+        body["continuationToken"] = page_token(start + PAGE_SIZE)
         ctx.extra_headers["x-ms-continuationtoken"] = body["continuationToken"]
     return body
 
 
 async def add_user(ctx: Ctx) -> dict[str, Any]:
-    directory = _directory(ctx)
+    directory = directory_of(ctx)
     body = await ctx.body()
     if not isinstance(body, dict):
         raise errors.invalid_body()
@@ -212,7 +218,7 @@ async def add_user(ctx: Ctx) -> dict[str, Any]:
 
 
 def _member(ctx: Ctx) -> Member:
-    member = _directory(ctx).member(ctx.params["userId"])
+    member = directory_of(ctx).member(ctx.params["userId"])
     if member is None:
         raise errors.AdoError(
             404,
@@ -232,7 +238,7 @@ def _apply_user_op(ctx: Ctx, member: Member, op: Any) -> None:
     kind = str(op.get("op") or "").lower()
     path = str(op.get("path") or "").strip("/")
     head, _, rest = path.partition("/")
-    directory = _directory(ctx)
+    directory = directory_of(ctx)
     if head.lower() == "accesslevel" and kind in ("replace", "add"):
         directory.set_access(member, op.get("value"))
     elif head.lower() == "projectentitlements":
@@ -279,7 +285,7 @@ async def update_user(ctx: Ctx) -> dict[str, Any]:
 
 async def delete_user(ctx: Ctx) -> Response:
     member = _member(ctx)
-    _directory(ctx).remove_member(member.id)
+    directory_of(ctx).remove_member(member.id)
     ctx.env.counters.record_write("userentitlement.delete")
     return Response(status_code=204)
 
@@ -288,7 +294,7 @@ async def delete_user(ctx: Ctx) -> Response:
 
 
 def _group(ctx: Ctx) -> GroupRule:
-    group = _directory(ctx).group(ctx.params["groupId"])
+    group = directory_of(ctx).group(ctx.params["groupId"])
     if group is None:
         raise errors.AdoError(
             404,
@@ -313,12 +319,12 @@ def _group_reference(
 
 
 async def list_groups(ctx: Ctx) -> dict[str, Any]:
-    value = [group_json(ctx, g) for g in _directory(ctx).live_groups()]
+    value = [group_json(ctx, g) for g in directory_of(ctx).live_groups()]
     return {"count": len(value), "value": value}
 
 
 async def add_group(ctx: Ctx) -> Response:
-    directory = _directory(ctx)
+    directory = directory_of(ctx)
     body = await ctx.body()
     if not isinstance(body, dict):
         raise errors.invalid_body()
@@ -383,7 +389,7 @@ async def update_group(ctx: Ctx) -> dict[str, Any]:
 
 async def delete_group(ctx: Ctx) -> dict[str, Any]:
     group = _group(ctx)
-    _directory(ctx).remove_group(group.id)
+    directory_of(ctx).remove_group(group.id)
     ctx.env.counters.record_write("groupentitlement.delete")
     done = {"isSuccess": True, "errors": [], "groupId": group.id}
     return _group_reference(ctx, group.id, [done])
@@ -391,34 +397,34 @@ async def delete_group(ctx: Ctx) -> dict[str, Any]:
 
 async def list_members(ctx: Ctx) -> dict[str, Any]:
     group = _group(ctx)
-    directory = _directory(ctx)
+    directory = directory_of(ctx)
     members = [m for m in (directory.member(i) for i in list(group.members)) if m is not None]
-    start = _offset(ctx.param("pagingToken"))
+    start = page_offset(ctx.param("pagingToken"))
     limit = ctx.int_param("maxResults", PAGE_SIZE) or PAGE_SIZE
     page = members[start : start + limit]
     body: dict[str, Any] = {"members": [member_json(ctx, m) for m in page], "totalCount": len(members)}
     if start + limit < len(members):
-        body["continuationToken"] = _token(start + limit)
+        body["continuationToken"] = page_token(start + limit)
     return body
 
 
 async def add_member(ctx: Ctx) -> Response:
     group = _group(ctx)
-    member = _directory(ctx).member(ctx.params["memberId"])
+    member = directory_of(ctx).member(ctx.params["memberId"])
     if member is None:
         raise errors.AdoError(
             404,
             f"VS403281: The user with id '{ctx.params['memberId']}' could not be found.",
             "MemberNotFoundException",
         )
-    _directory(ctx).add_group_member(group, member)
+    directory_of(ctx).add_group_member(group, member)
     ctx.env.counters.record_write("groupentitlement.member")
     return Response(status_code=200)
 
 
 async def remove_member(ctx: Ctx) -> Response:
     group = _group(ctx)
-    _directory(ctx).remove_group_member(group, ctx.params["memberId"])
+    directory_of(ctx).remove_group_member(group, ctx.params["memberId"])
     ctx.env.counters.record_write("groupentitlement.member")
     return Response(status_code=200)
 

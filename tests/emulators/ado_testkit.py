@@ -125,6 +125,7 @@ _SPEC_FILES = {
     ("hooks", "server"): "hooks/azure-devops-server-7.1/serviceHooks-onprem.json",
     ("entitlements", "services"): "memberEntitlementManagement/7.1/memberEntitlementManagement.json",
     ("operations", "services"): "operations/7.1/operations.json",
+    ("graph", "services"): "graph/7.1/graph.json",
 }
 
 

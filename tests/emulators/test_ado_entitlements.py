@@ -207,3 +207,39 @@ def test_project_creation_refuses_an_unknown_process(client: httpx.Client) -> No
 def test_example_files_are_copied_with_their_licence() -> None:
     assert (REPO_ROOT / "specs" / "ado" / "LICENSE").is_file()
     assert Path(EXAMPLES).is_dir()
+
+
+def test_graph_views_of_members_and_groups(ado: Any, client: httpx.Client, spec: Any) -> None:
+    for i in range(120):
+        ado.directory.add_member(f"g{i:03}@fabrikam.com", BASIC, ado.state.now())
+    user = add_user(client, "eve@fabrikam.com").json()["userEntitlement"]
+    group = add_group(client, "Graph Team").json()["results"][0]["result"]
+    client.put(f"/_apis/GroupEntitlements/{group['id']}/members/{user['id']}")
+    first = client.get("/_apis/graph/users")
+    spec.check("graph", "Users_List", first.json())
+    assert first.json()["count"] == 100
+    token = first.headers["X-MS-ContinuationToken"]
+    rest = client.get("/_apis/graph/users", params={"continuationToken": token}).json()
+    assert rest["count"] == 21 and "X-MS-ContinuationToken" not in client.get("/_apis/graph/groups").headers
+    descriptor = user["user"]["descriptor"]
+    got = client.get(f"/_apis/graph/users/{descriptor}").json()
+    spec.check("graph", "Users_Get", got)
+    assert got == user["user"]
+    # The links an entitlement carries resolve.
+    assert client.get(user["user"]["_links"]["self"]["href"].split("/contoso")[1]).status_code == 200
+    groups = client.get("/_apis/graph/groups").json()
+    spec.check("graph", "Groups_List", groups)
+    group_descriptor = group["group"]["descriptor"]
+    spec.check("graph", "Groups_Get", client.get(f"/_apis/graph/groups/{group_descriptor}").json())
+    up = client.get(f"/_apis/graph/memberships/{descriptor}", params={"direction": "up"}).json()
+    spec.check("graph", "Memberships_List", up)
+    assert [m["containerDescriptor"] for m in up["value"]] == [group_descriptor]
+    down = client.get(f"/_apis/graph/memberships/{group_descriptor}", params={"direction": "down"}).json()
+    assert [m["memberDescriptor"] for m in down["value"]] == [descriptor]
+    key = client.get(f"/_apis/graph/storagekeys/{descriptor}").json()
+    spec.check("graph", "Storage Keys_Get", key)
+    assert key["value"] == user["id"]
+    back = client.get(f"/_apis/graph/descriptors/{user['id']}").json()
+    spec.check("graph", "Descriptors_Get", back)
+    assert back["value"] == descriptor
+    assert client.get("/_apis/graph/users/aad.bm9ib2R5").status_code == 404
