@@ -64,7 +64,7 @@ class ScimEnv:
 
 
 @pytest.fixture(scope="package")
-def env() -> Iterator[ScimEnv]:
+def scim_stack() -> Iterator[ScimEnv]:
     stack = LocalStack()  # the demo configuration: SCIM provisions into its `ado-services` connection
     info = stack.start()
     try:
@@ -84,3 +84,13 @@ def env() -> Iterator[ScimEnv]:
             yield ScimEnv(stack, scim["url"], scim["token"], scim_client, ado_client, emulator)
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def env(scim_stack: ScimEnv) -> ScimEnv:
+    """The stack, made current again: a test of another package run meanwhile on this worker may have
+    pointed the app's handlers elsewhere (`triggers.use_services`)."""
+    from sync import triggers
+
+    triggers.use_services(scim_stack.stack.services)
+    return scim_stack
