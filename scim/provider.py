@@ -13,7 +13,7 @@ from typing import Any
 from connectors.ado.entitlements import EntitlementsClient
 from connectors.errors import NotFoundError
 from scim import mapping
-from scim.errors import immutable, invalid, missing, not_found
+from scim.errors import ScimError, immutable, invalid, missing, not_found
 from scim.filters import Equals, parse_filter
 from scim.mapping import DEFAULT_ACCESS, STAKEHOLDER, get
 from scim.models import USER_EXTENSION, Group, Project, User
@@ -205,6 +205,17 @@ class ScimProvider:
         except NotFoundError:
             raise not_found("Group", group_id) from None
 
+    def _known_member(self, user_id: str) -> None:
+        """A member must be a provisioned user; a 404 here would tell the client the *group* is gone."""
+        try:
+            self._user_entitlement(user_id)
+        except ScimError as exc:
+            if exc.status != 404:
+                raise
+            raise invalid(
+                f"member '{user_id}' is not a user of this organization; provision the user first"
+            ) from None
+
     def get_group(self, group_id: str, *, with_members: bool = True) -> dict[str, Any]:
         return self._group(self._group_entitlement(group_id), with_members)
 
@@ -221,7 +232,7 @@ class ScimProvider:
             group["origin"] = "vsts"
         members = mapping.member_ids(body)
         for member in members:
-            self._user_entitlement(member)  # a 400/404 before anything is created
+            self._known_member(member)  # refused before anything is created
         entitlement = self.ado.add_group(
             {"group": group, "licenseRule": licence, "projectEntitlements": [], "extensionRules": []}
         )
@@ -283,7 +294,7 @@ class ScimProvider:
         wanted = mapping.member_ids(desired)
         for member in wanted:
             if member not in now:
-                self._user_entitlement(member)
+                self._known_member(member)
                 self.ado.add_group_member(group_id, member)
         for member in now:
             if member not in wanted:

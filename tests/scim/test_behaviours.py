@@ -220,3 +220,14 @@ def test_the_connection_must_be_an_ado_services_organization(
         services.settings = original
     assert response.status_code == status
     assert text in response.json()["detail"]
+
+
+@pytest.mark.e2e
+def test_an_unknown_member_is_a_400_not_a_missing_group(env: ScimEnv) -> None:
+    group = env.create_group(f"Strict {uuid.uuid4().hex[:6]}")
+    stranger = str(uuid.uuid4())
+    response = env.patch(
+        f"/Groups/{group['id']}", {"op": "Add", "path": "members", "value": [{"value": stranger}]}
+    )
+    assert response.status_code == 400 and stranger in response.json()["detail"]
+    assert env.members(group["id"]) == []
