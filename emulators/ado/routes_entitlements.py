@@ -220,11 +220,7 @@ async def add_user(ctx: Ctx) -> dict[str, Any]:
 def _member(ctx: Ctx) -> Member:
     member = directory_of(ctx).member(ctx.params["userId"])
     if member is None:
-        raise errors.AdoError(
-            404,
-            f"VS403281: The user with id '{ctx.params['userId']}' could not be found.",
-            "MemberNotFoundException",
-        )
+        raise errors.member_not_found(ctx.params["userId"])
     return member
 
 
@@ -296,11 +292,7 @@ async def delete_user(ctx: Ctx) -> Response:
 def _group(ctx: Ctx) -> GroupRule:
     group = directory_of(ctx).group(ctx.params["groupId"])
     if group is None:
-        raise errors.AdoError(
-            404,
-            f"VS403282: The group with id '{ctx.params['groupId']}' could not be found.",
-            "GroupNotFoundException",
-        )
+        raise errors.group_not_found(ctx.params["groupId"])
     return group
 
 
@@ -412,11 +404,7 @@ async def add_member(ctx: Ctx) -> Response:
     group = _group(ctx)
     member = directory_of(ctx).member(ctx.params["memberId"])
     if member is None:
-        raise errors.AdoError(
-            404,
-            f"VS403281: The user with id '{ctx.params['memberId']}' could not be found.",
-            "MemberNotFoundException",
-        )
+        raise errors.member_not_found(ctx.params["memberId"])
     directory_of(ctx).add_group_member(group, member)
     ctx.env.counters.record_write("groupentitlement.member")
     return Response(status_code=200)

@@ -34,11 +34,7 @@ def _subject(ctx: Ctx, descriptor: str) -> Member | GroupRule:
         (m for m in directory.live_members() if m.descriptor == wanted), None
     ) or next((g for g in directory.live_groups() if g.descriptor == wanted), None)
     if found is None:
-        raise errors.AdoError(
-            404,
-            f"VS860018: The subject with descriptor '{descriptor}' could not be found.",
-            "GraphSubjectNotFoundException",
-        )
+        raise errors.subject_not_found(descriptor)
     return found
 
 
@@ -110,9 +106,7 @@ async def descriptor(ctx: Ctx) -> dict[str, Any]:
     key = ctx.params["storageKey"]
     subject: Member | GroupRule | None = directory.member(key) or directory.group(key)
     if subject is None:
-        raise errors.AdoError(
-            404, f"VS860018: No subject has the storage key '{key}'.", "GraphSubjectNotFoundException"
-        )
+        raise errors.subject_not_found(key)
     return {
         "value": subject.descriptor,
         "_links": {

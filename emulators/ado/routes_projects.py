@@ -124,11 +124,7 @@ async def delete_project(ctx: Ctx) -> Response:
 async def get_operation(ctx: Ctx) -> dict[str, Any]:
     op = ctx.env.operations.poll(ctx.params["operationId"])
     if op is None:
-        raise AdoError(
-            404,
-            f"VS403120: The operation with id '{ctx.params['operationId']}' could not be found.",
-            "OperationNotFoundException",
-        )
+        raise errors.operation_not_found(ctx.params["operationId"])
     url = f"{ctx.env.base_url()}/_apis/operations/{op.id}"
     body: dict[str, Any] = {
         "id": op.id,
