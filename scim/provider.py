@@ -16,7 +16,7 @@ from scim import mapping
 from scim.errors import ScimError, immutable, invalid, missing, not_found
 from scim.filters import Equals, parse_filter
 from scim.mapping import DEFAULT_ACCESS, STAKEHOLDER, get
-from scim.models import USER_EXTENSION, Group, Project, User
+from scim.models import GROUP_EXTENSION, USER_EXTENSION, Group, Project, User
 from scim.patch import SchemaInfo, apply_patch
 from scim.store import ScimRecord, ScimStore
 
@@ -100,7 +100,7 @@ class ScimProvider:
         if active is False:
             record.suspended_access = wanted
         self.store.put("User", entitlement["id"], record)
-        return self._user(entitlement)
+        return mapping.user_resource(entitlement, record, self.base_url)
 
     def list_users(self, filter_text: str | None, start: int, count: int | None) -> Listing:
         clauses = parse_filter(filter_text)
@@ -151,6 +151,11 @@ class ScimProvider:
         desired = dict(body)
         if not get(desired, "userName"):
             raise missing("userName", "User")
+        # A client whose mapping has no licence (or no `active`) must not strip the licence by replacing.
+        if get(desired, USER_EXTENSION) is None and USER_EXTENSION in current:
+            desired[USER_EXTENSION] = current[USER_EXTENSION]
+        if get(desired, "active") is None and "active" in current:
+            desired["active"] = current["active"]
         return self._write_user(current, desired)
 
     def patch_user(self, user_id: str, body: Any) -> dict[str, Any]:
@@ -183,7 +188,9 @@ class ScimProvider:
         record.external_id = get(desired, "externalId")
         entitlement = self.ado.set_access_level(user_id, access) if access is not None else None
         self.store.put("User", user_id, record)
-        return self._user(entitlement) if entitlement else self.get_user(user_id)
+        if entitlement is None:
+            entitlement = self._user_entitlement(user_id)
+        return mapping.user_resource(entitlement, record, self.base_url)
 
     def delete_user(self, user_id: str) -> None:
         self._user_entitlement(user_id)
@@ -266,7 +273,10 @@ class ScimProvider:
         current = self.get_group(group_id)
         if not get(body, "displayName"):
             raise missing("displayName", "Group")
-        return self._write_group(current, dict(body))
+        desired = dict(body)
+        if get(desired, GROUP_EXTENSION) is None:
+            desired[GROUP_EXTENSION] = current.get(GROUP_EXTENSION, {})
+        return self._write_group(current, desired)
 
     def patch_group(self, group_id: str, body: Any) -> dict[str, Any]:
         current = self.get_group(group_id)

@@ -231,3 +231,23 @@ def test_an_unknown_member_is_a_400_not_a_missing_group(env: ScimEnv) -> None:
     )
     assert response.status_code == 400 and stranger in response.json()["detail"]
     assert env.members(group["id"]) == []
+
+
+@pytest.mark.e2e
+def test_a_put_without_the_licence_keeps_it(env: ScimEnv) -> None:
+    """Clients that replace users with PUT (Okta) and do not map the licence must not strip it."""
+    user_name = _unique("put")
+    user = env.create_user(user_name, active=True, **{USER_EXT: {"accountLicenseType": "advanced"}})
+    assert env.access(user["id"]) == "advanced"
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "externalId": "p",
+    }
+    replaced = env.scim.put(f"/Users/{user['id']}", json=body)
+    assert replaced.status_code == 200, replaced.text
+    assert env.access(user["id"]) == "advanced"
+    assert replaced.json()["active"] is True and replaced.json()["externalId"] == "p"
+    body[USER_EXT] = {"accountLicenseType": "stakeholder"}
+    assert env.scim.put(f"/Users/{user['id']}", json=body).status_code == 200
+    assert env.access(user["id"]) == "stakeholder"
