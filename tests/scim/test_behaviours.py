@@ -4,6 +4,8 @@ paging over ADO's pages of 100, attributes/excludedAttributes, discovery."""
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 
 import httpx
@@ -251,3 +253,19 @@ def test_a_put_without_the_licence_keeps_it(env: ScimEnv) -> None:
     body[USER_EXT] = {"accountLicenseType": "stakeholder"}
     assert env.scim.put(f"/Users/{user['id']}", json=body).status_code == 200
     assert env.access(user["id"]) == "stakeholder"
+
+
+@pytest.mark.e2e
+def test_tokens_never_reach_logs_tables_or_replies(env: ScimEnv, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    canary = "canary-scim-token-5ecret"
+    refused = httpx.get(f"{env.url}/Users", headers={"Authorization": f"Bearer {canary}"})
+    accepted = env.create_user(_unique("canary"), externalId="canary-ext")
+    replies = refused.text + json.dumps(accepted) + json.dumps(dict(refused.headers))
+    services = env.stack.services
+    assert services is not None
+    rows = json.dumps([dict(r) for r in services.tables.table("scim").list_entities()], default=str)
+    for secret in (canary, env.token):
+        assert secret not in caplog.text
+        assert secret not in replies
+        assert secret not in rows
