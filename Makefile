@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/ado_sync.py
 	$(BIN)/python bench/planner_listing.py
+	$(BIN)/python bench/scim_provision.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov node_modules

@@ -86,6 +86,19 @@ def setup_verify(req: func.HttpRequest) -> func.HttpResponse:
     return triggers.on_setup_verify(req)
 
 
+# SCIM 2.0 provisioning (users, groups, projects into Azure DevOps): the identity provider sends the bearer
+# token checked in `scim.api`, not a function key.
+@app.route(
+    route="scim/v2/{*path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    auth_level=func.AuthLevel.ANONYMOUS,
+)
+def scim(req: func.HttpRequest) -> func.HttpResponse:
+    from scim import api
+
+    return api.handle(req)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse('{"status":"ok"}', mimetype="application/json")

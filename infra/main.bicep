@@ -29,6 +29,12 @@ param operatorPrincipalType string = 'User'
 @description('NCRONTAB of the timer that enqueues the polls that are due; each direction has its own schedule in the scenario configuration.')
 param pollSchedule string = '0 * * * * *'
 
+@description('SCIM provisioning: the azure_devops connection of the configuration that SCIM provisions users, groups and projects into; empty turns the SCIM endpoint off.')
+param scimAdoConnection string = ''
+
+@description('SCIM provisioning: name of the Key Vault secret holding the bearer token Entra ID (or another SCIM client) sends.')
+param scimTokenSecretName string = 'scim-token'
+
 @description('Deliveries of an item message before the app parks it as failed.')
 @minValue(1)
 @maxValue(10)
@@ -101,6 +107,7 @@ var tableNames = [
   '${tablePrefix}runs'
   '${tablePrefix}failures'
   '${tablePrefix}conflicts'
+  '${tablePrefix}scim'
 ]
 var queues = {
   poll: 'tandem-poll'
@@ -175,6 +182,8 @@ module functionApp 'modules/functionapp.bicep' = {
     itemQueueName: queues.items
     deadletterQueueName: queues.deadletter
     pollSchedule: pollSchedule
+    scimAdoConnection: scimAdoConnection
+    scimTokenSecretName: scimTokenSecretName
     maxAttempts: maxAttempts
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

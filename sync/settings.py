@@ -32,6 +32,10 @@ class AppSettings(BaseModel):
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
     appinsights_connection: str = Field("", alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
     max_attempts: int = Field(8, alias="MAX_ATTEMPTS")
+    # SCIM provisioning (`scim/`): the azure_devops connection it provisions into (empty: SCIM off) and the
+    # name of the secret holding the bearer token the identity provider sends.
+    scim_ado_connection: str = Field("", alias="SCIM_ADO_CONNECTION")
+    scim_token_secret: str = Field("scim-token", alias="SCIM_TOKEN_SECRET")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:

@@ -74,6 +74,8 @@ def serve(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             print(f"tandem serve: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ConfigError) else 1
         register(json.dumps(info["credentials"]))  # never log the credentials block as a whole either
+        if "scim" in info:
+            register(info["scim"]["token"])
         write_stack_file(stack_file, {**info, "pid": os.getpid(), "variables": stack.emulator_variables()})
         wrote = True
         out.write(json.dumps(info) + "\n")

@@ -118,6 +118,7 @@ class LocalStack:
         self.host: LocalHost | None = None
         self.hook_username = "tandem"
         self.hook_password = secrets.token_urlsafe(18)
+        self.scim_token = secrets.token_urlsafe(24)
         self._config_lock = threading.Lock()
 
     # -- start / stop -------------------------------------------------------------------------------
@@ -144,7 +145,11 @@ class LocalStack:
                 }
             )
             config = load_config(self.config_path, self.variables())
+            settings = settings.model_copy(
+                update={"scim_ado_connection": self.scim_connection(settings, config)}
+            )
             store = LocalSecretStore(env=self.env)
+            store.set(settings.scim_token_secret, self.scim_token)
             tables = Tables.from_settings(settings)
             tables.create_all()
             self.services = Services(
@@ -218,6 +223,21 @@ class LocalStack:
     def variables(self) -> dict[str, str]:
         """`${NAME}` values for configuration files: the environment, then the emulators' URLs."""
         return {**self.env, **self.emulator_variables()}
+
+    def scim_connection(self, settings: AppSettings, config: TandemConfig) -> str:
+        """SCIM_ADO_CONNECTION if set, else the configuration's azure_devops connection on the Services
+        emulator (entitlements exist on Services only)."""
+        if settings.scim_ado_connection:
+            return settings.scim_ado_connection
+        services = self.emulators.get("ado_services")
+        for name, connection in config.connections.items():
+            if (
+                connection.type == "azure_devops"
+                and services
+                and self.emulator_for(connection.url) is services
+            ):
+                return name
+        return ""
 
     # -- configuration and hooks --------------------------------------------------------------------
 
@@ -293,6 +313,8 @@ class LocalStack:
             credentials[key] = running.credentials
         credentials["tables"] = {"connection_string": self.azurite.connection_string}
         info["credentials"] = credentials
+        if self.services.settings.scim_ado_connection:
+            info["scim"] = {"url": f"{self.host.api_url}/scim/v2", "token": self.scim_token}
         info["scenarios"] = [s.name for s in self.services.config().scenarios]
         return info
 

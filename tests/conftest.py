@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from azure.data.tables import TableServiceClient
 
-from state.tables import Tables
+from state.tables import TABLES, Tables
 from tandem.azurite import Azurite
 
 
@@ -24,5 +24,5 @@ def tables(azurite: Azurite) -> Iterator[Tables]:
     store = Tables(service, prefix=f"t{uuid.uuid4().hex[:12]}")
     store.create_all()
     yield store
-    for name in ("config", "links", "watermarks", "runs", "failures", "conflicts"):
+    for name in TABLES:
         service.delete_table(store.name(name))

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.ado.config import API_VERSIONS, AdoOptions
@@ -120,6 +121,23 @@ class AdoClient:
     def url(self, path: str, *, project: str | None = None) -> str:
         prefix = f"{self.base_url}/{_segment(project)}" if project else self.base_url
         return f"{prefix}/{path.lstrip('/')}"
+
+    def service_url(self, service: str, path: str) -> str:
+        """A URL on the host that serves `service` (`vsaex`, `vssps`): `https://vsaex.dev.azure.com/{org}` for
+        `https://dev.azure.com/{org}`, `{org}.vsaex.visualstudio.com` for the old domain; Server (and any
+        other base URL) serves every API on the collection URL. `options.hosts` overrides the mapping."""
+        base = self.options.hosts.get(service)
+        if base is None:
+            url = httpx.URL(self.base_url)
+            host = url.host.lower()
+            if host == "dev.azure.com":
+                base = str(url.copy_with(host=f"{service}.dev.azure.com"))
+            elif host.endswith(".visualstudio.com") and host.count(".") == 2:
+                org = host.split(".")[0]
+                base = str(url.copy_with(host=f"{org}.{service}.visualstudio.com"))
+            else:
+                base = self.base_url
+        return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
     def work_item_url(self, item_id: int | str) -> str:
         """The URL ADO expects in a relation's `url` (org-level, no project)."""

@@ -35,6 +35,9 @@ class AdoOptions(BaseModel):
     # WIQL date windows narrower than this are not split further when VS402337 (20,000 cap) still hits.
     min_bisect_seconds: float = Field(1.0, gt=0)
     hook_resource_version: str = "1.0"
+    # Base URLs of the other hosts ADO Services serves APIs on, by service (`vsaex`: entitlements, `vssps`:
+    # graph), when the default derived from the base URL does not fit (a proxy, an emulator).
+    hosts: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("api_version")
     @classmethod

@@ -1,5 +1,6 @@
 """Azure DevOps emulator: one Services organization or Server collection over real HTTP, speaking the
-7.1 REST wire format (work items, WIQL, reporting revisions, fields, types, projects, service hooks).
+7.1 REST wire format (work items, WIQL, reporting revisions, fields, types, projects, service hooks; on
+Services also user and group entitlements, graph views and asynchronous project operations).
 
 Base URL: ``http://127.0.0.1:PORT/contoso`` (Services) or ``http://127.0.0.1:PORT/tfs/DefaultCollection``
 (Server). Auth: ``Authorization: Basic base64(":" + PAT)`` (any user name) or, Services only, ``Bearer
@@ -15,7 +16,13 @@ Endpoint names (used by counters and fault rules; fnmatch patterns such as ``wit
 ``work.processes.list|get``, ``work.processes.workitemtypes.list|get|create``,
 ``work.processes.fields.list|add`` (inherited processes: ``_apis/work/processes``; system processes refuse
 changes with VS402356; a field created over ``POST _apis/wit/fields`` is valid only on the types of an
-inherited process it was added to, while fields seeded through ``/_emulator/seed`` are valid everywhere).
+inherited process it was added to, while fields seeded through ``/_emulator/seed`` are valid everywhere),
+``core.projects.create|update|delete`` (202 + an operation), ``operations.get`` (an operation completes on
+its second poll; ``emulator.operations.polls_before_done`` changes that),
+``mem.userentitlements.search|add|get|update|delete``, ``mem.groupentitlements.list|add|get|update|delete``,
+``mem.groupentitlements.members.list|add|remove``, ``graph.users.list|get``, ``graph.groups.list|get``,
+``graph.memberships.list``, ``graph.storagekeys.get``, ``graph.descriptors.get`` (Services only; the
+entitlement state is ``emulator.directory``).
 
 Release pipelines (``emulators.ado.routes_pipelines``, ``routes_release``): ``release.definitions.list|get|
 create|update``, ``release.revisions.list|get`` (served on `AdoEmulator.release_url`: a second port standing

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +27,10 @@ from emulators.ado.identities import User
 from emulators.ado.render import IdentityStyle, Renderer
 from emulators.ado.store import AdoState
 from emulators.common import Clock, Counters, FaultInjector, FaultRule, apply_latency, json_response
+
+if TYPE_CHECKING:
+    from emulators.ado.directory import Directory
+    from emulators.ado.operations import Operations
 
 Flavor = Literal["services", "server"]
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:-preview(?:\.(\d+))?)?$", re.IGNORECASE)
@@ -65,6 +69,8 @@ class Env:
         None  # PipelinesState (release pipelines, pools, queues, endpoints, task/variable groups)
     )
     release_url: Callable[[], str] | None = None  # the release host's base (vsrm on Services)
+    directory: Directory | None = None  # user and group entitlements (Services only)
+    operations: Operations | None = None  # asynchronous project operations
 
 
 @dataclass

@@ -20,17 +20,22 @@ from typing import Any, Literal, Self
 
 from emulators.ado.app import AdoApp, AdoConfig, Env
 from emulators.ado.control import Seed, control_routes
+from emulators.ado.directory import Directory
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
 from emulators.ado.pipelines_seed import pipelines_control_routes, seed_sample
 from emulators.ado.pipelines_store import PipelinesState
+from emulators.ado.operations import Operations
 from emulators.ado.processes import FieldDef, ProcessDef, parse_field_kind
 from emulators.ado.render import Renderer
 from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
 from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
 from emulators.ado.routes_core import ROUTES as CORE_ROUTES
 from emulators.ado.routes_pipelines import ROUTES as PIPELINES_ROUTES
+from emulators.ado.routes_entitlements import ROUTES as ENTITLEMENT_ROUTES
+from emulators.ado.routes_graph import ROUTES as GRAPH_ROUTES
 from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
+from emulators.ado.routes_projects import ROUTES as PROJECT_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
 from emulators.ado.routes_release import ROUTES as RELEASE_ROUTES
 from emulators.ado.routes_wit import ROUTES as WIT_ROUTES
@@ -100,6 +105,9 @@ class AdoEmulator:
         self._server: ServerThread | None = None
         self._port = port
         self.renderer = Renderer(self.state, lambda: self.base_url)
+        # Services only: Server manages licences in its admin console (the routes answer 404 there).
+        self.directory = Directory(self.name, self.state.collection_id)
+        self.operations = Operations(polls_before_done=1)
         self.hooks = HookService(
             self.state,
             self.renderer,
@@ -119,6 +127,8 @@ class AdoEmulator:
             base_url=lambda: self.base_url,
             pipelines=self.pipelines,
             release_url=lambda: self.release_url,
+            directory=self.directory,
+            operations=self.operations,
         )
         control = [
             *control_routes(self),
@@ -142,6 +152,9 @@ class AdoEmulator:
                 *PROCESS_ROUTES,
                 *PIPELINES_ROUTES,
                 *([] if separate_release_host else RELEASE_ROUTES),
+                *PROJECT_ROUTES,
+                *ENTITLEMENT_ROUTES,
+                *GRAPH_ROUTES,
             ],
             control,
         )
@@ -338,6 +351,8 @@ class AdoEmulator:
         self.hooks.reset()
         self.state.reset()
         self.pipelines.reset()
+        self.directory.reset()
+        self.operations.reset()
         self.faults.clear()
         self.counters.reset()
         self.clock.reset()

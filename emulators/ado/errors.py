@@ -378,3 +378,32 @@ def subscription_invalid(message: str) -> AdoError:
         type_name="Microsoft.VisualStudio.Services.ServiceHooks.WebApi.SubscriptionInputException, "
         "Microsoft.VisualStudio.Services.ServiceHooks.WebApi",
     )
+
+
+# --- entitlements and graph -------------------------------------------------------------------------
+
+
+def member_not_found(user_id: str) -> AdoError:
+    return AdoError(
+        404, f"VS403281: The user with id '{user_id}' could not be found.", "MemberNotFoundException"
+    )
+
+
+def group_not_found(group_id: str) -> AdoError:
+    return AdoError(
+        404, f"VS403282: The group with id '{group_id}' could not be found.", "GroupNotFoundException"
+    )
+
+
+def subject_not_found(key: str) -> AdoError:
+    return AdoError(
+        404, f"VS860018: The subject '{key}' could not be found.", "GraphSubjectNotFoundException"
+    )
+
+
+def operation_not_found(operation_id: str) -> AdoError:
+    return AdoError(
+        404,
+        f"VS403120: The operation with id '{operation_id}' could not be found.",
+        "OperationNotFoundException",
+    )

@@ -205,7 +205,7 @@ class Renderer:
             "url": f"{self.base}/_apis/projects/{project.id}",
             "state": "wellFormed",
             "revision": project.revision,
-            "visibility": "private",
+            "visibility": project.visibility,
             "lastUpdateTime": format_date(project.created),
         }
         if project.description:
@@ -225,7 +225,11 @@ class Renderer:
 
     def project_capabilities(self, project: Project) -> dict[str, dict[str, str]]:
         return {
-            "versioncontrol": {"sourceControlType": "Git", "gitEnabled": "True", "tfvcEnabled": "False"},
+            "versioncontrol": {
+                "sourceControlType": project.source_control,
+                "gitEnabled": str(project.source_control == "Git"),
+                "tfvcEnabled": str(project.source_control == "Tfvc"),
+            },
             "processTemplate": {
                 "templateName": project.template_name,
                 "templateTypeId": project.process_type_id,

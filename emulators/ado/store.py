@@ -62,6 +62,8 @@ class Project:
     revision: int = 1
     process_id: str = ""  # an inherited process's type id; empty: the system process `process`
     process_name: str = ""
+    source_control: str = "Git"  # Git or Tfvc, chosen at creation
+    visibility: str = "private"
 
     @property
     def process_type_id(self) -> str:
@@ -204,6 +206,8 @@ class AdoState:
         areas: Iterable[str] = (),
         iterations: Iterable[str] = ("Sprint 1", "Sprint 2", "Sprint 3"),
         project_id: str | None = None,
+        source_control: str = "Git",
+        visibility: str = "private",
     ) -> Project:
         with self.lock:
             if self.find_project(name) is not None:
@@ -219,6 +223,8 @@ class AdoState:
                 created=self.now(),
                 process_id=inherited.type_id if inherited else "",
                 process_name=inherited.name if inherited else "",
+                source_control=source_control,
+                visibility=visibility,
             )
             project.areas[name.lower()] = name
             project.iterations[name.lower()] = name

@@ -27,6 +27,12 @@ param pollSchedule string
 @description('Deliveries of an item message before the app parks it as failed.')
 param maxAttempts int
 
+@description('SCIM provisioning: the azure_devops connection (in the configuration) it provisions into; empty turns SCIM off.')
+param scimAdoConnection string
+
+@description('SCIM provisioning: the name of the Key Vault secret holding the bearer token the identity provider sends.')
+param scimTokenSecretName string
+
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
 
@@ -128,6 +134,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MAX_ATTEMPTS'
           value: string(maxAttempts)
+        }
+        {
+          name: 'SCIM_ADO_CONNECTION'
+          value: scimAdoConnection
+        }
+        {
+          name: 'SCIM_TOKEN_SECRET'
+          value: scimTokenSecretName
         }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'

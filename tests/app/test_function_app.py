@@ -40,6 +40,7 @@ def test_registered_functions():
         "ensure_hooks",
         "setup_fields",
         "setup_verify",
+        "scim",
         "health",
     }
 
@@ -78,6 +79,7 @@ def test_service_bus_triggers_are_session_enabled_identity_connections(name, que
         ("setup_fields", "scenarios/{scenario}/setup/fields", ["POST"], "FUNCTION"),
         ("setup_verify", "scenarios/{scenario}/setup/verify", ["POST"], "FUNCTION"),
         ("health", "health", ["GET"], "ANONYMOUS"),
+        ("scim", "scim/v2/{*path}", ["GET", "POST", "PUT", "PATCH", "DELETE"], "ANONYMOUS"),
     ],
 )
 def test_http_routes(name, route, methods, auth):

@@ -64,3 +64,31 @@ def test_import_time_benchmark_prints_its_figures() -> None:
     result = figures["import_function_app"]
     assert result["runs"] == 2 and result["modules_loaded"] > 0
     assert 0 < result["best_ms"] <= result["median_ms"] <= result["worst_ms"]
+
+
+def test_quick_scim_benchmark_provisions_every_user_without_a_5xx() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(
+                REPO / "bench" / "scim_provision.py",
+            ),
+            "--quick",
+            "--users",
+            "10",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    assert result["users"] == 10 and result["users_in_ado"] == 10 and result["server_errors"] == 0
+    assert result["statuses"] == {"create 201": 10, "filter 200": 10}
+    # Entra's cycle per user: one filtered list and one add on the ADO side.
+    assert result["ado_calls_by_endpoint"] == {
+        "mem.userentitlements.add": 10,
+        "mem.userentitlements.search": 10,
+    }
+    assert {"wall_s", "users_per_s", "ado_calls_per_user", "filter_ms", "create_ms"} <= result.keys()

@@ -122,6 +122,9 @@ _SPEC_FILES = {
     ("hooks", "services"): "hooks/7.1/serviceHooks.json",
     ("processes", "services"): "processes/7.1/workItemTrackingProcess.json",
     ("hooks", "server"): "hooks/azure-devops-server-7.1/serviceHooks-onprem.json",
+    ("entitlements", "services"): "memberEntitlementManagement/7.1/memberEntitlementManagement.json",
+    ("operations", "services"): "operations/7.1/operations.json",
+    ("graph", "services"): "graph/7.1/graph.json",
 }
 
 
@@ -189,6 +192,10 @@ def _load(area: str, flavor: str) -> dict[str, Any]:
             "the copies in specs/ (see specs/README.md); restore that directory."
         )
     spec = json.loads((SPECS_DIR / "ado" / _SPEC_FILES[(area, flavor)]).read_text(encoding="utf-8-sig"))
+    return _prepared(spec)
+
+
+def _prepared(spec: dict[str, Any]) -> dict[str, Any]:
     spec["definitions"] = _strict(_normalize(spec["definitions"]))
     spec["operations"] = {
         op["operationId"]: op

@@ -158,6 +158,15 @@ def test_serve_lifecycle(served, tmp_path: Path):
         right = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         assert http.post(hook, content=b"{not json", headers={"Authorization": right}).status_code == 400
 
+        if _have_ado_emulator():
+            # SCIM: the base URL and bearer token are in the JSON line; provisioning goes to ado-services.
+            scim = info["scim"]
+            assert scim["url"] == f"{api}/scim/v2" and scim["token"]
+            assert http.get(f"{scim['url']}/Users").status_code == 401
+            bearer = {"Authorization": f"Bearer {scim['token']}"}
+            listed = http.get(f"{scim['url']}/Users", headers=bearer)
+            assert listed.status_code == 200 and listed.json()["totalResults"] == 0
+
     # The other commands find the stack through .tandem/stack.json.
     result = tandem(["status"], tmp_path, env)
     assert result.returncode == 0, result.stderr
@@ -184,7 +193,7 @@ def test_serve_lifecycle(served, tmp_path: Path):
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, cmdlines
     assert not stack_file.exists()
-    for secret in (key, password):
+    for secret in (key, password, info.get("scim", {}).get("token", password)):
         assert secret not in stderr  # credentials only ever on stdout's JSON line
 
 
