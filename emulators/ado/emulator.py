@@ -23,17 +23,17 @@ from emulators.ado.control import Seed, control_routes
 from emulators.ado.directory import Directory
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
+from emulators.ado.operations import Operations
 from emulators.ado.pipelines_seed import pipelines_control_routes, seed_sample
 from emulators.ado.pipelines_store import PipelinesState
-from emulators.ado.operations import Operations
 from emulators.ado.processes import FieldDef, ProcessDef, parse_field_kind
 from emulators.ado.render import Renderer
 from emulators.ado.routes_batch import ROUTES as BATCH_ROUTES
 from emulators.ado.routes_classification import ROUTES as CLASSIFICATION_ROUTES
 from emulators.ado.routes_core import ROUTES as CORE_ROUTES
-from emulators.ado.routes_pipelines import ROUTES as PIPELINES_ROUTES
 from emulators.ado.routes_entitlements import ROUTES as ENTITLEMENT_ROUTES
 from emulators.ado.routes_graph import ROUTES as GRAPH_ROUTES
+from emulators.ado.routes_pipelines import ROUTES as PIPELINES_ROUTES
 from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
 from emulators.ado.routes_projects import ROUTES as PROJECT_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
