@@ -34,6 +34,11 @@ param pollSchedule string = '0 * * * * *'
 @maxValue(10)
 param maxAttempts int = 8
 
+@description('Largest request body the app accepts, in bytes; larger ones get 413 before any code runs.')
+@minValue(65536)
+@maxValue(104857600)
+param requestBodyLimitBytes int = 1048576
+
 @description('Memory per instance in MB (512, 2048 or 4096); bills GB-seconds.')
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
@@ -98,6 +103,7 @@ var tableNames = [
   '${tablePrefix}config'
   '${tablePrefix}links'
   '${tablePrefix}watermarks'
+  '${tablePrefix}hooks'
   '${tablePrefix}runs'
   '${tablePrefix}failures'
   '${tablePrefix}conflicts'
@@ -176,6 +182,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deadletterQueueName: queues.deadletter
     pollSchedule: pollSchedule
     maxAttempts: maxAttempts
+    requestBodyLimitBytes: requestBodyLimitBytes
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances

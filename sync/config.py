@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from connectors.http import endpoint_problem
 from mapping.fieldmap import ConflictRule, FieldRule, SyncDirection
 
 ConnectionType = Literal["azure_devops", "pwa", "planner", "memory"]
@@ -31,12 +33,28 @@ class AuthConfig(BaseModel):
     username: str | None = None
     client_id: str | None = None
     tenant: str | None = None
+    # The hosts this secret may be sent to (the connection's URL host must be one of them). The secret
+    # store can bind it too (a `tandem-hosts` tag in Key Vault): see `state.secrets.SecretStore.hosts`.
+    hosts: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _secret_named(self) -> AuthConfig:
         if self.kind not in ("entra", "none") and not self.secret:
             raise ValueError(f"auth kind '{self.kind}' needs 'secret': the name of a secret, not its value")
+        self.hosts = [h.strip().lower().rstrip(".") for h in self.hosts if h.strip()]
         return self
+
+
+# URL-valued connection options that receive credentials (a token authority gets the password grant).
+CREDENTIAL_URL_OPTIONS = ("authority",)
+
+
+def check_endpoint(value: str) -> str:
+    """A URL credentials may be sent to (https, or http on loopback; no user info, no metadata address)."""
+    problem = endpoint_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value.rstrip("/")
 
 
 class ConnectionConfig(BaseModel):
@@ -46,13 +64,40 @@ class ConnectionConfig(BaseModel):
     url: str
     auth: AuthConfig = AuthConfig(kind="none")
     options: dict[str, Any] = Field(default_factory=dict)
+    # Service hooks from this connection authenticate with basic auth: this user and the secret named
+    # here. One secret per connection, so one system's administrators cannot post as the other's.
+    hook_secret: str | None = None
+    hook_username: str = "tandem"
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://", "memory://")):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
+        if value.startswith("memory://"):  # the in-process test connector: nothing is sent anywhere
+            return value.rstrip("/")
+        return check_endpoint(value)
+
+    @field_validator("options")
+    @classmethod
+    def _credential_urls(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in CREDENTIAL_URL_OPTIONS:
+            if key in value:
+                problem = endpoint_problem(str(value[key]))
+                if problem:
+                    raise ValueError(f"{key}: {problem}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "").lower().rstrip(".")
+
+    @model_validator(mode="after")
+    def _declared_hosts(self) -> ConnectionConfig:
+        if self.auth.hosts and self.host not in self.auth.hosts:
+            raise ValueError(
+                f"auth.hosts: secret '{self.auth.secret}' is declared for {', '.join(self.auth.hosts)}, "
+                f"not for this connection's host {self.host}"
+            )
+        return self
 
 
 class DirectionConfig(BaseModel):
@@ -108,7 +153,9 @@ class ScenarioConfig(BaseModel):
     type_map: dict[str, str] = Field(default_factory=dict)  # left type -> right type when names differ
     sync_parent: bool = True
     conflict: ConflictRule = "newest_wins"
-    hook_secret: str | None = None  # name of the secret the hooks' basic auth must match
+    # Deprecated: one hook secret for both connections. `connections.<name>.hook_secret` wins; this is
+    # the fallback for configurations written before, and `setup verify` warns about it.
+    hook_secret: str | None = None
     hook_username: str = "tandem"
     options: dict[str, Any] = Field(default_factory=dict)
     # Custom fields each side needs, in that connector's own spec form: "Create fields" creates them where
@@ -161,6 +208,12 @@ class ScenarioConfig(BaseModel):
         return [self.type_map.get(t, t) for t in self.types]
 
 
+class HookAuth(BaseModel):
+    username: str
+    secret: str | None  # the secret's name; None: no hook secret configured
+    deprecated: bool = False  # taken from the scenario's shared `hook_secret`
+
+
 class TandemConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -187,9 +240,35 @@ class TandemConfig(BaseModel):
                 problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
             if not sc.directions:
                 problems.append(f"{where}.directions: at least one of left_to_right, right_to_left is needed")
+        problems += self._secrets_for_one_host()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _secrets_for_one_host(self) -> list[str]:
+        """A secret named by two connections must go to one host: naming it for another is refused."""
+        problems = []
+        first: dict[str, tuple[str, str]] = {}  # secret -> (connection, host)
+        for name, conn in self.connections.items():
+            secret = conn.auth.secret
+            if not secret or conn.url.startswith("memory://"):
+                continue
+            seen = first.setdefault(secret, (name, conn.host))
+            if seen[1] != conn.host:
+                problems.append(
+                    f"connections.{name}.auth.secret: secret '{secret}' is already used for host {seen[1]} "
+                    f"(connections.{seen[0]}); a secret is sent to one host only, so this connection to "
+                    f"{conn.host} needs its own"
+                )
+        return problems
+
+    def hook_auth(self, scenario: ScenarioConfig, connection: str) -> HookAuth:
+        """The basic-auth user and secret name hooks from `connection` must carry for `scenario`."""
+        conn = self.connections[connection]
+        if conn.hook_secret:
+            return HookAuth(username=conn.hook_username, secret=conn.hook_secret)
+        secret = scenario.hook_secret
+        return HookAuth(username=scenario.hook_username, secret=secret, deprecated=bool(secret))
 
     def scenario(self, name: str) -> ScenarioConfig:
         for sc in self.scenarios:

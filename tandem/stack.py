@@ -225,13 +225,18 @@ class LocalStack:
                 value = running.credentials.get("pat") or running.credentials.get("password")
                 if value:
                     self.services.secrets.set(secret, value)
+                    # Bound to the emulator it belongs to, as a Key Vault tag binds a deployed secret.
+                    bind = getattr(self.services.secrets, "bind", None)
+                    if bind is not None:
+                        bind(secret, [connection.host])
                 else:
                     log.warning("emulator %s offers no credential for connection %s", running.spec.key, name)
             for scenario in config.scenarios:
-                if scenario.hook_secret:
-                    self.services.secrets.set(scenario.hook_secret, self.hook_password)
-            if config.scenarios:
-                self.hook_username = config.scenarios[0].hook_username
+                for side in (scenario.left, scenario.right):
+                    hook = config.hook_auth(scenario, side)
+                    if hook.secret:
+                        self.services.secrets.set(hook.secret, self.hook_password)
+                        self.hook_username = hook.username
             self.services.apply_config(config)
             self.seed_containers(config)
         if ensure_hooks:

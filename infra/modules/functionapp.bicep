@@ -27,6 +27,9 @@ param pollSchedule string
 @description('Deliveries of an item message before the app parks it as failed.')
 param maxAttempts int
 
+@description('Request bodies above this many bytes get 413 from the Functions host (service hook payloads are a few KB).')
+param requestBodyLimitBytes int
+
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
 
@@ -128,6 +131,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MAX_ATTEMPTS'
           value: string(maxAttempts)
+        }
+        {
+          // Request bodies above this many bytes get 413 from the Functions host before any code runs
+          // (default 100 MB); ADO hook payloads are a few KB.
+          name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'
+          value: string(requestBodyLimitBytes)
         }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
