@@ -90,15 +90,6 @@ class ConnectionConfig(BaseModel):
     def host(self) -> str:
         return (urlsplit(self.url).hostname or "").lower().rstrip(".")
 
-    @model_validator(mode="after")
-    def _declared_hosts(self) -> ConnectionConfig:
-        if self.auth.hosts and self.host not in self.auth.hosts:
-            raise ValueError(
-                f"auth.hosts: secret '{self.auth.secret}' is declared for {', '.join(self.auth.hosts)}, "
-                f"not for this connection's host {self.host}"
-            )
-        return self
-
 
 class DirectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -253,6 +244,11 @@ class TandemConfig(BaseModel):
             secret = conn.auth.secret
             if not secret or conn.url.startswith("memory://"):
                 continue
+            if conn.auth.hosts and conn.host not in conn.auth.hosts:
+                problems.append(
+                    f"connections.{name}.auth.hosts: secret '{secret}' is declared for "
+                    f"{', '.join(conn.auth.hosts)}, not for this connection's host {conn.host}"
+                )
             seen = first.setdefault(secret, (name, conn.host))
             if seen[1] != conn.host:
                 problems.append(
@@ -299,12 +295,41 @@ def parse_config(data: Any) -> TandemConfig:
         raise ConfigError(_format(exc)) from None
 
 
-def load_config_file(path: str | Path) -> TandemConfig:
+MAX_CONFIG_BYTES = 2_000_000  # a large real configuration is tens of KB
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: a chain of aliases expands exponentially (10^9 leaves from a 1 KB file)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not accepted in configuration files: "
+                "write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A configuration document: size-capped, aliases refused (with line and column), safe types only."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path} is {size} bytes; a configuration file holds at most {MAX_CONFIG_BYTES}"
+            )
+        with path.open(encoding="utf-8") as stream:  # errors then name the file, line and column
+            return yaml.load(stream, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(f"Configuration file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return parse_config(data)
+
+
+def load_config_file(path: str | Path) -> TandemConfig:
+    return parse_config(read_yaml(path))

@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sync.config import ConfigError, TandemConfig, parse_config
+from sync.config import ConfigError, TandemConfig, parse_config, read_yaml
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEMO_CONFIG = Path(__file__).resolve().parent / "demo_config.yaml"
@@ -63,13 +61,9 @@ def substitute(data: Any, variables: Mapping[str, str], path: str = "") -> tuple
 
 
 def read_document(path: str | Path) -> Any:
-    file = Path(path)
-    try:
-        return yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Configuration file not found: {file}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file} is not valid YAML: {exc}") from None
+    """The parsed file, before placeholders are substituted: aliases are refused here (an alias bomb never
+    expands) and the size is capped."""
+    return read_yaml(path)
 
 
 def load_config(path: str | Path, variables: Mapping[str, str] | None = None) -> TandemConfig:

@@ -25,6 +25,7 @@ from state.secrets import LocalSecretStore
 from state.tables import Tables
 from sync.config import TandemConfig, parse_config
 from sync.registry import ConnectorRegistry
+from sync.request_body import BadBody, parse_json
 from sync.services import Services
 from sync.settings import AppSettings
 from tandem.azurite import Azurite
@@ -35,6 +36,27 @@ from tandem.ports import free_port
 log = logging.getLogger("tandem.stack")
 
 LOCAL_PREFIX = "/_local"  # stack-only admin routes (queue, dead letters, config), beside the app's own routes
+
+
+class BadQuery(ValueError):
+    """A query parameter of a `_local` route that is not a number in its range."""
+
+
+def query_number(
+    request: Request, name: str, default: float, low: float, high: float, *, integer: bool = False
+) -> float:
+    """A numeric query parameter, its default when absent; BadQuery (400) when not a number in range."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise BadQuery(f"query parameter {name}: {raw!r} is not {kind}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise BadQuery(f"query parameter {name}: must be between {low:g} and {high:g}, not {raw}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -302,7 +324,10 @@ class LocalStack:
             async def endpoint(request: Request) -> Response:
                 if self.host is None or not self.host.authorized(request):
                     return Response(status_code=401)
-                return await handler(request)
+                try:
+                    return await handler(request)
+                except BadQuery as exc:
+                    return JSONResponse({"error": str(exc)}, status_code=400)
 
             return endpoint
 
@@ -321,13 +346,13 @@ class LocalStack:
         return [wanted] if wanted else [settings.poll_queue, settings.item_queue]
 
     async def _idle(self, request: Request) -> Response:
-        timeout = min(float(request.query_params.get("timeout", "30")), 600.0)
+        timeout = query_number(request, "timeout", 30.0, 0.0, 600.0)
         idle = await run_in_threadpool(self.queue.wait_idle, timeout)
         counts = {q: vars(self.queue.counts(q)) for q in self.queue.queue_names()}
         return JSONResponse({"idle": idle, "queues": counts})
 
     async def _dead_letters(self, request: Request) -> Response:
-        limit = int(request.query_params.get("limit", "100"))
+        limit = int(query_number(request, "limit", 100, 1, 10_000, integer=True))
         out = []
         for queue in self._queues(request):
             for dead in self.queue.dead_letters(queue, limit):
@@ -335,14 +360,16 @@ class LocalStack:
         return JSONResponse(out)
 
     async def _replay(self, request: Request) -> Response:
-        limit = int(request.query_params.get("limit", "100"))
+        limit = int(query_number(request, "limit", 100, 1, 10_000, integer=True))
         moved = {queue: self.queue.replay_dead_letters(queue, limit) for queue in self._queues(request)}
         return JSONResponse({"replayed": moved})
 
     async def _put_config(self, request: Request) -> Response:
         try:
-            config = parse_config(await request.json())
-        except ValueError as exc:  # ConfigError and malformed JSON alike
+            config = parse_config(parse_json(await request.body()))
+        except BadBody as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except ValueError as exc:  # ConfigError
             return JSONResponse({"error": str(exc)}, status_code=400)
         await run_in_threadpool(self.apply_config, config)
         return JSONResponse({"scenarios": [s.name for s in config.scenarios]})
