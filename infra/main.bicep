@@ -37,7 +37,7 @@ param maxAttempts int = 8
 @description('Largest request body the app accepts, in bytes; larger ones get 413 before any code runs.')
 @minValue(65536)
 @maxValue(104857600)
-param requestBodyLimitBytes int = 1048576
+param requestBodyLimitBytes int = 2097152
 
 @description('Memory per instance in MB (512, 2048 or 4096); bills GB-seconds.')
 @allowed([512, 2048, 4096])

@@ -33,8 +33,8 @@ class AppSettings(BaseModel):
     appinsights_connection: str = Field("", alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
     max_attempts: int = Field(8, alias="MAX_ATTEMPTS")
     # The Functions host refuses larger request bodies with 413 (its own setting, bytes; the local host
-    # honours it too). ADO hook payloads are a few KB. The handlers check it again.
-    request_body_limit: int = Field(1_048_576, alias="FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", gt=0)
+    # honours it too). ADO caps hook payloads at 2 MB. The handlers check it again.
+    request_body_limit: int = Field(2_097_152, alias="FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", gt=0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:

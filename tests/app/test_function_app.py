@@ -227,10 +227,10 @@ def test_ensure_hooks_creates_and_repairs_subscriptions(harness, monkeypatch):
     checks = json.loads(resp.get_body())["checks"]
     assert resp.status_code == 200
     assert {c["connection"]: c["created"] for c in checks} == {"mem-left": ["P1"], "mem-right": ["Q1"]}
-    assert (
-        harness.left.subscriptions["P1"]["url"]
-        == "https://tandem-contoso.azurewebsites.net/api/hooks/mem-left/demo"
-    )
+    url = harness.left.subscriptions["P1"]["url"]
+    # The query names the version of the hook secret the subscription was given (never the secret).
+    assert url.startswith("https://tandem-contoso.azurewebsites.net/api/hooks/mem-left/demo?v=")
+    assert HOOK_PASSWORD not in url
     harness.left.subscriptions["P1"]["enabled"] = False  # the system gave up after failed deliveries
     resp = call("ensure_hooks", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
     checks = json.loads(resp.get_body())["checks"]

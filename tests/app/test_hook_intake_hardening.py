@@ -175,3 +175,56 @@ def test_secret_store_hosts_binding_is_read_from_the_settings() -> None:
     )
     assert store.hosts("ado-pat") == frozenset({"dev.azure.com", "x.example"})
     assert store.hosts("other") is None
+
+
+def admin(route: str) -> func.HttpRequest:
+    url = f"/api/scenarios/demo/{route}"
+    return func.HttpRequest(method="POST", url=url, headers={}, route_params={"scenario": "demo"}, body=b"")
+
+
+def ensure(harness: Harness) -> list[dict[str, Any]]:
+    harness.services.settings = harness.services.settings.model_copy(
+        update={"public_base_url": "https://tandem-contoso.azurewebsites.net"}
+    )
+    return json.loads(triggers.on_ensure_hooks(admin("hooks")).get_body())["checks"]
+
+
+def test_a_rotated_hook_secret_is_sent_to_every_subscription(harness: Harness) -> None:
+    ensure(harness)
+    subs = [*harness.left.subscriptions.values(), *harness.right.subscriptions.values()]
+    assert subs and {s["password"] for s in subs} == {HOOK_PASSWORD}
+    old_urls = {s["url"] for s in subs}
+    # Nothing changed: nothing is re-sent.
+    assert all(not c["repointed"] and not c["created"] for c in ensure(harness))
+
+    rotated = "n3w-h00k-s3cret-after-rotation-4f9d2"
+    harness.secrets.set("demo-hook", rotated)
+    checks = ensure(harness)
+    assert {c["connection"]: c["repointed"] for c in checks} == {"mem-left": ["P1"], "mem-right": ["Q1"]}
+    subs = [*harness.left.subscriptions.values(), *harness.right.subscriptions.values()]
+    assert {s["password"] for s in subs} == {rotated}
+    assert not old_urls & {s["url"] for s in subs}
+    assert all(rotated not in s["url"] and HOOK_PASSWORD not in s["url"] for s in subs)
+
+
+def verify(harness: Harness) -> dict[str, Any]:
+    return json.loads(triggers.on_setup_verify(admin("setup/verify")).get_body())
+
+
+def test_verify_refuses_a_short_hook_secret_and_warns_about_the_shared_one(harness: Harness) -> None:
+    reply = verify(harness)  # the harness's scenario-level secret: 14 characters, shared by both systems
+    sides = {s["side"]: s for s in reply["sides"]}
+    assert reply["ok"] is False
+    for side in ("left", "right"):
+        assert any("hook secret 'demo-hook' is 14 characters long" in p for p in sides[side]["problems"])
+        assert any("scenarios.demo.hook_secret is deprecated" in w for w in sides[side]["warnings"])
+    document = config_document()
+    document["connections"]["mem-left"]["hook_secret"] = "left-hook"
+    document["connections"]["mem-right"]["hook_secret"] = "right-hook"
+    harness.secrets.set("left-hook", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+    harness.secrets.set("right-hook", "Vq7-kP2xZr9LmT4wYb8NcJ5s")
+    harness.apply(document)
+    sides = {s["side"]: s for s in verify(harness)["sides"]}
+    assert any("left-hook' repeats too few characters" in p for p in sides["left"]["problems"])
+    assert not [p for p in sides["right"]["problems"] if "hook secret" in p]
+    assert not sides["left"]["warnings"] and not sides["right"]["warnings"]
