@@ -26,6 +26,15 @@ param operatorPrincipalId string = ''
 @allowed(['User', 'Group', 'ServicePrincipal'])
 param operatorPrincipalType string = 'User'
 
+@description('Key Vault secrets the app writes back (rotated OAuth refresh tokens, e.g. pwa-refresh-token). The app gets Secrets Officer on these alone and Secrets User on the vault. Create each before deploying.')
+param rotatedSecretNames array = []
+
+@description('Client id of an Entra app registration: when set, the admin routes need Microsoft Entra sign-in (App Service authentication) on top of the function key. Service hooks, health and SCIM stay outside. Empty = off.')
+param adminSignInClientId string = ''
+
+@description('Tenant of the admin sign-in app registration (default: this subscription\'s tenant).')
+param adminSignInTenantId string = subscription().tenantId
+
 @description('NCRONTAB of the timer that enqueues the polls that are due; each direction has its own schedule in the scenario configuration.')
 param pollSchedule string = '0 * * * * *'
 
@@ -136,6 +145,7 @@ module storage 'modules/storage.bicep' = {
     skuName: storageSku
     tableNames: tableNames
     deploymentContainerName: deploymentContainerName
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -186,6 +196,8 @@ module functionApp 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    adminSignInClientId: adminSignInClientId
+    adminSignInTenantId: adminSignInTenantId
   }
 }
 
@@ -196,6 +208,8 @@ module rbac 'modules/rbac.bicep' = {
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
     storageAccountName: storage.outputs.name
+    tableNames: storage.outputs.tableNames
+    rotatedSecretNames: rotatedSecretNames
     serviceBusNamespaceName: serviceBus.outputs.name
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName

@@ -212,7 +212,8 @@ class KeyVaultSecretStore:
     """Secrets from Azure Key Vault through `SecretClient`, cached for `ttl_seconds` to spare the vault.
 
     Authenticates with DefaultAzureCredential unless given a credential or a client; the identity needs
-    "Key Vault Secrets User" to read and "Key Vault Secrets Officer" to write rotated secrets.
+    "Key Vault Secrets User" on the vault to read, and "Key Vault Secrets Officer" on each secret it
+    writes back (rotated refresh tokens). A `tandem-hosts` tag binds a secret to the hosts it may go to.
     """
 
     def __init__(
@@ -324,7 +325,8 @@ class KeyVaultSecretStore:
             failure = f"could not authenticate to Key Vault {self.vault_url} to write secret {name!r}"
         except HttpResponseError as err:
             hint = (
-                ": the app's identity needs the 'Key Vault Secrets Officer' role"
+                ": the app's identity needs the 'Key Vault Secrets Officer' role on this secret "
+                "(add its name to the rotatedSecretNames deployment parameter)"
                 if err.status_code in (401, 403)
                 else ""
             )

@@ -41,6 +41,11 @@ param maximumInstanceCount int
 @minValue(0)
 param alwaysReadyHttpInstances int
 
+@description('Entra app registration (client id) for admin sign-in; empty = App Service authentication off.')
+param adminSignInClientId string = ''
+
+param adminSignInTenantId string = subscription().tenantId
+
 // The 'http' group serves every HTTP function (hooks, admin API, SCIM).
 var alwaysReady = alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
 
@@ -200,6 +205,51 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
         enabled: true
       }
     ]
+  }
+}
+
+// Optional Microsoft Entra sign-in in front of the admin API (App Service authentication). Routes that
+// cannot present an Entra token stay outside it, guarded by their own credentials: service hooks (basic
+// auth), health, and SCIM (its bearer token).
+resource adminSignIn 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(adminSignInClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [
+        '/api/hooks/*'
+        '/api/health'
+        '/api/scim/*'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: adminSignInClientId
+          openIdIssuer: 'https://login.microsoftonline.com/${adminSignInTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${adminSignInClientId}'
+            adminSignInClientId
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+    httpSettings: {
+      requireHttps: true
+    }
   }
 }
 
