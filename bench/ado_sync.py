@@ -494,7 +494,8 @@ def hook_latency(updates: int, latency_ms: int, timeout: float) -> dict[str, Any
     )
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as tmp:
         config_path = Path(tmp) / "bench_config.yaml"
-        config_path.write_text(yaml.safe_dump(demo_document()), encoding="utf-8")
+        # A JSON round trip shares no objects, so the YAML carries no aliases (config files refuse them).
+        config_path.write_text(yaml.safe_dump(json.loads(json.dumps(demo_document()))), encoding="utf-8")
         stack = LocalStack(config_path, emulators=specs, env={})
         stack.start()
         try:

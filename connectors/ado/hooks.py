@@ -296,15 +296,21 @@ def _failing(client: AdoClient, sub: Mapping[str, Any], event_type: str, project
     detail = f", {retries} probation retries" if retries else ""
     last = ""
     try:
-        failed = client.list_notifications(sub_id, result="failed", maxResults="1")
+        # Newest first. A notification waiting for its probation retry is still `queued`, with the failed
+        # attempt in its details: look for the latest one that carries a failure.
+        recent = client.list_notifications(sub_id, maxResults="20")
     except Exception as exc:  # the history is a diagnosis aid: the repair goes on without it
         log.info("delivery history of subscription %s not readable: %s", sub_id, type(exc).__name__)
-        failed = []
+        recent = []
+    failed = [
+        n for n in recent if n.get("result") == "failed" or (n.get("details") or {}).get("errorMessage")
+    ]
     if failed:
         details = failed[0].get("details") or {}
-        reason = details.get("errorMessage") or details.get("response") or failed[0].get("result", "failed")
+        said = [str(details[k]) for k in ("response", "errorMessage") if details.get(k)]
+        reason = " - ".join(said) or str(failed[0].get("result", "failed"))
         when = details.get("completedDate") or failed[0].get("modifiedDate") or ""
-        last = f"; last failed delivery {when}: {str(reason)[:300]}"
+        last = f"; last failed delivery {when}: {reason[:300]}"
     return (
         f"subscription {sub_id} ({event_type}, project {project_id}) was failing ({what}{detail}{last}); "
         "re-enabled with the current URL and hook secret. Events raised meanwhile were not delivered: "

@@ -212,6 +212,14 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
 // cannot present an Entra token stay outside it, guarded by their own credentials: service hooks (basic
 // auth), health, and SCIM (its bearer token).
 resource adminSignIn 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(adminSignInClientId)) {
+  // checkov reads every sites/config as the site's `web` configuration; this one holds authentication only:
+  // checkov:skip=CKV_AZURE_13: this resource is the App Service authentication (authsettingsV2) itself.
+  // checkov:skip=CKV_AZURE_63: HTTP logs are site configuration, not authentication; the site sends FunctionAppLogs to Log Analytics.
+  // checkov:skip=CKV_AZURE_65: detailed error messages are site configuration, not part of authentication settings.
+  // checkov:skip=CKV_AZURE_66: failed request tracing is site configuration, not part of authentication settings.
+  // checkov:skip=CKV_AZURE_80: no .NET Framework: the app runs Python 3.11.
+  // checkov:skip=CKV_AZURE_88: Azure Files does not apply: Flex Consumption runs the package from a blob container.
+  // checkov:skip=CKV_AZURE_222: Azure DevOps delivers service hooks from the internet; the site itself carries the same justified skip.
   parent: site
   name: 'authsettingsV2'
   properties: {
