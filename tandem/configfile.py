@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from sync.config import ConfigError, TandemConfig, parse_config, read_yaml
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -58,6 +60,17 @@ def substitute(data: Any, variables: Mapping[str, str], path: str = "") -> tuple
             problems += more
         return items, problems
     return data, problems
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_document(document: Any) -> str:
+    """YAML for a configuration document that `read_document` accepts: shared objects written out, no
+    aliases (configuration files refuse them)."""
+    return yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False)
 
 
 def read_document(path: str | Path) -> Any:

@@ -15,8 +15,7 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
 import function_app
-from sync import triggers
-from tests.support.harness import HOOK_PASSWORD, Harness
+from tests.support.harness import HOOK_PASSWORD
 
 FUNCS = {f.get_function_name(): f for f in function_app.app.get_functions()}  # index once (1.26 gotcha)
 
@@ -102,14 +101,6 @@ def test_importing_function_app_is_cheap():
         text=True,
     )
     assert out.strip() == "[]"
-
-
-@pytest.fixture
-def harness(tables):
-    h = Harness(tables)
-    triggers.use_services(h.services)
-    yield h
-    triggers.use_services(None)
 
 
 def call(name: str, *args):

@@ -17,14 +17,6 @@ from sync.request_body import MAX_DEPTH, BadBody, depth, parse_json
 from tests.support.harness import HOOK_PASSWORD, Harness, config_document
 
 
-@pytest.fixture
-def harness(tables):
-    h = Harness(tables)
-    triggers.use_services(h.services)
-    yield h
-    triggers.use_services(None)
-
-
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 

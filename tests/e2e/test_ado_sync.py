@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from state.queue import QueueMessage, replay_message_id
-from tandem.configfile import DEMO_CONFIG
+from tandem.configfile import DEMO_CONFIG, dump_document
 from tandem.demo import (
     AdoRest,
     StackClient,
@@ -196,8 +196,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     empty = home / "empty.yaml"
     empty.write_text("{}\n", encoding="utf-8")
     config_file = home / "e2e.yaml"
-    document = json.loads(json.dumps(e2e_config()))  # no shared objects: YAML aliases are refused
-    config_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    config_file.write_text(dump_document(e2e_config()), encoding="utf-8")
 
     stack = LocalStack(empty)
     sent: list[QueueMessage] = []
