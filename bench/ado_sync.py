@@ -176,7 +176,12 @@ class Engine:
         tables = Tables(service, prefix=prefix)
         tables.create_all()
         secrets = LocalSecretStore(
-            {"ado-server-pat": server.pat, "ado-services-pat": cloud.pat, "ado-hook": "not-used"}
+            {
+                "ado-server-pat": server.pat,
+                "ado-services-pat": cloud.pat,
+                "ado-server-hook": "not-used",
+                "ado-services-hook": "not-used",
+            }
         )
         queue = LocalQueue()
         services = Services(

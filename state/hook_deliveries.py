@@ -19,15 +19,22 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from state.tables import Tables, escape_key
 
 WINDOW = timedelta(minutes=10)  # Service Bus's default duplicate detection window
+PURGE_EVERY = 100  # deliveries per scenario and process between two purges of stale rows
+PURGE_BATCH = 500
 
 
 class HookDeliveryStore:
+    _taken = 0  # deliveries taken in this process, to purge now and then
+
     def __init__(self, tables: Tables, window: timedelta = WINDOW) -> None:
         self.client = tables.table("hooks")
         self.window = window
 
     def take(self, scenario: str, message_ids: Sequence[str], now: datetime) -> set[str]:
         """The ids not taken by an earlier delivery within the window; they are taken now."""
+        HookDeliveryStore._taken += 1
+        if HookDeliveryStore._taken % PURGE_EVERY == 0:
+            self.purge(scenario, now)
         pk = escape_key(scenario)
         fresh: set[str] = set()
         for message_id in dict.fromkeys(message_ids):
@@ -60,3 +67,19 @@ class HookDeliveryStore:
         for message_id in message_ids:
             with contextlib.suppress(ResourceNotFoundError):
                 self.client.delete_entity(pk, message_id)
+
+    def purge(self, scenario: str, now: datetime, limit: int = PURGE_BATCH) -> int:
+        """Delete up to `limit` rows older than the window (they decide nothing now); returns how many."""
+        stale = self.client.query_entities(
+            "PartitionKey eq @pk and seen_at lt @cutoff",
+            parameters={"pk": escape_key(scenario), "cutoff": now - self.window},
+            select=["PartitionKey", "RowKey"],
+        )
+        removed = 0
+        for row in stale:
+            if removed >= limit:
+                break
+            with contextlib.suppress(ResourceNotFoundError):
+                self.client.delete_entity(row["PartitionKey"], row["RowKey"])
+            removed += 1
+        return removed

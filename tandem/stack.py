@@ -30,7 +30,7 @@ from sync.services import Services
 from sync.settings import AppSettings
 from tandem.azurite import Azurite
 from tandem.configfile import DEMO_CONFIG, load_config
-from tandem.host import LocalHost
+from tandem.host import BodyTooLarge, LocalHost, read_body
 from tandem.ports import free_port
 
 log = logging.getLogger("tandem.stack")
@@ -366,9 +366,12 @@ class LocalStack:
 
     async def _put_config(self, request: Request) -> Response:
         try:
-            config = parse_config(parse_json(await request.body()))
+            assert self.host is not None
+            config = parse_config(parse_json(await read_body(request, self.host.body_limit)))
         except BadBody as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except BodyTooLarge:
+            return JSONResponse({"error": "the configuration is too large"}, status_code=413)
         except ValueError as exc:  # ConfigError
             return JSONResponse({"error": str(exc)}, status_code=400)
         await run_in_threadpool(self.apply_config, config)

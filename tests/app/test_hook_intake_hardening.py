@@ -220,3 +220,19 @@ def test_verify_refuses_a_short_hook_secret_and_warns_about_the_shared_one(harne
     assert any("left-hook' repeats too few characters" in p for p in sides["left"]["problems"])
     assert not [p for p in sides["right"]["problems"] if "hook secret" in p]
     assert not sides["left"]["warnings"] and not sides["right"]["warnings"]
+
+
+def test_hook_delivery_rows_older_than_the_window_are_purged_and_count_as_unseen(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from state.hook_deliveries import HookDeliveryStore
+
+    store = HookDeliveryStore(harness.services.tables)
+    now = harness.clock()
+    assert store.take("demo", ["a", "b"], now) == {"a", "b"}
+    assert store.take("demo", ["a", "b", "c"], now + timedelta(minutes=1)) == {"c"}
+    later = now + timedelta(minutes=10, seconds=30)
+    assert store.purge("demo", later) == 2  # a and b; c is still inside the window
+    assert store.take("demo", ["a", "c"], later) == {"a"}
+    store.release("demo", ["a"])
+    assert store.take("demo", ["a"], later) == {"a"}  # a failed enqueue gives it back

@@ -732,9 +732,9 @@ def test_a_rotated_hook_secret_reaches_every_subscription_and_verify_names_the_f
 ) -> None:
     e2e.settle()
     secrets = e2e.stack.services.secrets
-    old = secrets.get("ado-hook")
+    old = secrets.get("ado-server-hook")
     rotated = "rotated-" + uuid.uuid4().hex  # 40 characters
-    secrets.set("ado-hook", rotated)
+    secrets.set("ado-server-hook", rotated)
     try:
         # ADO still sends the old secret: the delivery gets 401 and ADO puts the subscription on probation.
         story = e2e.server.create("Fabrikam", "User Story", {"System.Title": title("Rotated")})
@@ -761,5 +761,5 @@ def test_a_rotated_hook_secret_reaches_every_subscription_and_verify_names_the_f
         ours = [s for s in subscriptions(e2e.server) if "/hooks/ado-server/e2e" in s["consumerInputs"]["url"]]
         assert ours and all(rotated not in s["consumerInputs"]["url"] for s in ours)
     finally:
-        secrets.set("ado-hook", old)
+        secrets.set("ado-server-hook", old)
         e2e.client.admin("POST", "scenarios/e2e/hooks")
