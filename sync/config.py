@@ -47,6 +47,9 @@ class AuthConfig(BaseModel):
 
 # URL-valued connection options that receive credentials (a token authority gets the password grant).
 CREDENTIAL_URL_OPTIONS = ("authority",)
+# Auth kinds whose secret goes to the token authority, not to the connection's URL.
+TOKEN_ENDPOINT_KINDS = ("oauth_refresh_token", "user_password", "entra")
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 
 
 def check_endpoint(value: str) -> str:
@@ -89,6 +92,15 @@ class ConnectionConfig(BaseModel):
     @property
     def host(self) -> str:
         return (urlsplit(self.url).hostname or "").lower().rstrip(".")
+
+    @property
+    def secret_host(self) -> str:
+        """The host the connection sends its secret to: the token authority for the OAuth kinds (the
+        refresh token, password or client secret goes to the token endpoint), else the connection's own."""
+        if self.auth.kind in TOKEN_ENDPOINT_KINDS:
+            authority = str(self.options.get("authority") or DEFAULT_AUTHORITY)
+            return (urlsplit(authority).hostname or "").lower().rstrip(".")
+        return self.host
 
 
 class DirectionConfig(BaseModel):
@@ -244,17 +256,18 @@ class TandemConfig(BaseModel):
             secret = conn.auth.secret
             if not secret or conn.url.startswith("memory://"):
                 continue
-            if conn.auth.hosts and conn.host not in conn.auth.hosts:
+            host = conn.secret_host
+            if conn.auth.hosts and host not in conn.auth.hosts:
                 problems.append(
                     f"connections.{name}.auth.hosts: secret '{secret}' is declared for "
-                    f"{', '.join(conn.auth.hosts)}, not for this connection's host {conn.host}"
+                    f"{', '.join(conn.auth.hosts)}, not for {host}, where this connection sends it"
                 )
-            seen = first.setdefault(secret, (name, conn.host))
-            if seen[1] != conn.host:
+            seen = first.setdefault(secret, (name, host))
+            if seen[1] != host:
                 problems.append(
                     f"connections.{name}.auth.secret: secret '{secret}' is already used for host {seen[1]} "
                     f"(connections.{seen[0]}); a secret is sent to one host only, so this connection to "
-                    f"{conn.host} needs its own"
+                    f"{host} needs its own"
                 )
         return problems
 

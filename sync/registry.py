@@ -58,7 +58,7 @@ class ConnectorRegistry:
         secret = config.auth.secret
         if not secret or config.url.startswith("memory://"):
             return
-        problem = host_binding_problem(self.secrets, secret, config.host)
+        problem = host_binding_problem(self.secrets, secret, config.secret_host)
         if problem:
             raise ConfigError(f"connections.{name}.auth.secret: {problem}")
 

@@ -250,7 +250,7 @@ class LocalStack:
                     # Bound to the emulator it belongs to, as a Key Vault tag binds a deployed secret.
                     bind = getattr(self.services.secrets, "bind", None)
                     if bind is not None:
-                        bind(secret, [connection.host])
+                        bind(secret, [connection.secret_host])
                 else:
                     log.warning("emulator %s offers no credential for connection %s", running.spec.key, name)
             for scenario in config.scenarios:

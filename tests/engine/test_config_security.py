@@ -159,3 +159,23 @@ def test_an_oversized_configuration_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(file)
     assert "at most" in str(exc.value)
+
+
+def test_an_oauth_secret_is_bound_to_its_token_authority_not_the_connection_url() -> None:
+    auth = {"kind": "oauth_refresh_token", "secret": "pwa-rt", "client_id": "c", "tenant": "t"}
+    pwa = {"type": "pwa", "url": "https://contoso.sharepoint.com/sites/pwa", "auth": auth}
+    config = parse_config({"connections": {"pwa": pwa}})
+    assert config.connections["pwa"].secret_host == "login.microsoftonline.com"
+    sovereign = {**pwa, "options": {"authority": "https://login.microsoftonline.us"}}
+    assert parse_config({"connections": {"pwa": sovereign}}).connections["pwa"].secret_host == (
+        "login.microsoftonline.us"
+    )
+    # One Entra secret for two resources goes to one token endpoint: allowed.
+    other = {**pwa, "url": "https://fabrikam.sharepoint.com/sites/pwa"}
+    assert parse_config({"connections": {"pwa": pwa, "pwa2": other}})
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"connections": {"pwa": pwa, "pwa2": sovereign}})
+    assert "login.microsoftonline.com" in str(exc.value) and "login.microsoftonline.us" in str(exc.value)
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"connections": {"pwa": {**pwa, "auth": {**auth, "hosts": ["contoso.sharepoint.com"]}}}})
+    assert "connections.pwa.auth.hosts:" in str(exc.value) and "login.microsoftonline.com" in str(exc.value)
