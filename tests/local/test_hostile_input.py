@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.local.test_serve import cli_env, read_line
+from tests.local.test_serve import cli_env, kill_serve, read_line
 
 pytestmark = pytest.mark.e2e
 BODY = 200 * 1024 * 1024
@@ -43,11 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[psutil.Pro
             pytest.fail(f"no JSON line; stderr:\n{proc.communicate(timeout=10)[1][-3000:]}")
         yield psutil.Process(proc.pid), json.loads(line)
     finally:
-        if proc.poll() is None:
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                child.kill()
-            proc.kill()
-            proc.wait(10)
+        kill_serve(proc)
 
 
 def post_huge(url: str, headers: dict[str, str], chunked: bool) -> tuple[int, bytes, int]:

@@ -89,11 +89,16 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, An
             pytest.fail(f"no JSON line; stderr:\n{proc.communicate(timeout=10)[1][-3000:]}")
         yield proc, json.loads(line), elapsed, env
     finally:
-        if proc.poll() is None:
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                child.kill()
-            proc.kill()
-            proc.wait(10)
+        kill_serve(proc)
+
+
+def kill_serve(proc: subprocess.Popen[str]) -> None:
+    """A `tandem serve` a test started, and its children (Azurite), gone."""
+    if proc.poll() is None:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+        proc.kill()
+        proc.wait(10)
 
 
 def test_serve_lifecycle(served, tmp_path: Path):
