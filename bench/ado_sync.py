@@ -60,7 +60,7 @@ from sync.runtime import enqueue_polls, handle_items, handle_poll
 from sync.services import Services
 from sync.settings import AppSettings
 from tandem.azurite import Azurite
-from tandem.configfile import DEMO_CONFIG, substitute
+from tandem.configfile import DEMO_CONFIG, dump_document, substitute
 
 SCENARIO = "ado-server-services"
 LEFT_PROJECT, RIGHT_PROJECT = "Fabrikam", "Fabrikam-Cloud"
@@ -176,7 +176,12 @@ class Engine:
         tables = Tables(service, prefix=prefix)
         tables.create_all()
         secrets = LocalSecretStore(
-            {"ado-server-pat": server.pat, "ado-services-pat": cloud.pat, "ado-hook": "not-used"}
+            {
+                "ado-server-pat": server.pat,
+                "ado-services-pat": cloud.pat,
+                "ado-server-hook": "not-used",
+                "ado-services-hook": "not-used",
+            }
         )
         queue = LocalQueue()
         services = Services(
@@ -494,7 +499,7 @@ def hook_latency(updates: int, latency_ms: int, timeout: float) -> dict[str, Any
     )
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as tmp:
         config_path = Path(tmp) / "bench_config.yaml"
-        config_path.write_text(yaml.safe_dump(demo_document()), encoding="utf-8")
+        config_path.write_text(dump_document(demo_document()), encoding="utf-8")
         stack = LocalStack(config_path, emulators=specs, env={})
         stack.start()
         try:

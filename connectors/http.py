@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import ipaddress
 import json as jsonlib
 import logging
 import re
@@ -18,6 +19,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -292,6 +294,91 @@ class CallStats:
         return sum(self.calls.values())
 
 
+# --- where credentials may be sent ---------------------------------------------------------------
+
+# Cloud instance-metadata endpoints: a credential sent there (or a token fetched from there) is never right.
+_METADATA_NAMES = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.internal",
+        "metadata.tencentyun.com",
+    }
+)
+_METADATA_IPS = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("100.100.100.200", "fd00:ec2::254", "169.254.169.254", "169.254.170.2", "168.63.129.16")
+)
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower().rstrip(".")
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why credentials must not be sent to `url`, or None: https only (plain http on loopback, for the
+    local stack and tests), no user name or password in the URL, no link-local or metadata address."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("https", "http") or not host:
+        return "must be an https:// URL with a host name"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password: name a secret in `auth` instead"
+    if host in _METADATA_NAMES:
+        return f"points at a cloud metadata service ({host}), which never takes these credentials"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        mapped = getattr(ip, "ipv4_mapped", None)
+        ip = mapped or ip
+        if ip in _METADATA_IPS:
+            return f"points at a cloud metadata service ({host}), which never takes these credentials"
+        if ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+            return f"points at a link-local, unspecified or multicast address ({host})"
+    if parts.scheme == "http" and not is_loopback(host):
+        return "must use https:// (plain http is accepted only for loopback addresses)"
+    return None
+
+
+def origin(url: httpx.URL | str) -> tuple[str, str, int | None]:
+    """Scheme, host and effective port: two URLs of one origin may share credentials."""
+    url = httpx.URL(str(url))
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return url.scheme, url.host.lower(), port
+
+
+def same_origin_link(link: str, request_url: httpx.URL | str, *, system: str) -> str:
+    """A next-page link, resolved against the request that returned it, if it is on the same origin.
+
+    A link to another origin is an error, never followed: the client would send it our credentials.
+    """
+    base = httpx.URL(str(request_url))
+    resolved = base.join(link)
+    if origin(resolved) != origin(base):
+        raise PermanentError(
+            f"the next-page link of {safe_url(base)} points at another origin ({safe_url(resolved)}); "
+            "it is not followed, so the credentials are not sent there",
+            system=system,
+        )
+    return str(resolved)
+
+
 # --- paging --------------------------------------------------------------------------------------
 
 
@@ -532,8 +619,9 @@ class HttpClient:
             if nxt is None:
                 return
             if nxt.url:
-                # A next link already carries every parameter the server needs.
-                current_url, current = nxt.url, dict(nxt.params)
+                # A next link already carries every parameter the server needs; it must stay on our origin.
+                current_url = same_origin_link(nxt.url, response.request.url, system=self.system)
+                current = dict(nxt.params)
             else:
                 current = {**current, **nxt.params}
 

@@ -26,6 +26,15 @@ param operatorPrincipalId string = ''
 @allowed(['User', 'Group', 'ServicePrincipal'])
 param operatorPrincipalType string = 'User'
 
+@description('Key Vault secrets the app writes back (rotated OAuth refresh tokens, e.g. pwa-refresh-token). The app gets Secrets Officer on these alone and Secrets User on the vault. Create each before deploying.')
+param rotatedSecretNames array = []
+
+@description('Client id of an Entra app registration: when set, the admin routes need Microsoft Entra sign-in (App Service authentication) on top of the function key. Service hooks, health and SCIM stay outside. Empty = off.')
+param adminSignInClientId string = ''
+
+@description('Tenant of the admin sign-in app registration (default: this subscription\'s tenant).')
+param adminSignInTenantId string = subscription().tenantId
+
 @description('NCRONTAB of the timer that enqueues the polls that are due; each direction has its own schedule in the scenario configuration.')
 param pollSchedule string = '0 * * * * *'
 
@@ -39,6 +48,11 @@ param scimTokenSecretName string = 'scim-token'
 @minValue(1)
 @maxValue(10)
 param maxAttempts int = 8
+
+@description('Largest request body the app accepts, in bytes; larger ones get 413 before any code runs.')
+@minValue(65536)
+@maxValue(104857600)
+param requestBodyLimitBytes int = 2097152
 
 @description('Memory per instance in MB (512, 2048 or 4096); bills GB-seconds.')
 @allowed([512, 2048, 4096])
@@ -104,6 +118,7 @@ var tableNames = [
   '${tablePrefix}config'
   '${tablePrefix}links'
   '${tablePrefix}watermarks'
+  '${tablePrefix}hooks'
   '${tablePrefix}runs'
   '${tablePrefix}failures'
   '${tablePrefix}conflicts'
@@ -137,6 +152,7 @@ module storage 'modules/storage.bicep' = {
     skuName: storageSku
     tableNames: tableNames
     deploymentContainerName: deploymentContainerName
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -185,9 +201,12 @@ module functionApp 'modules/functionapp.bicep' = {
     scimAdoConnection: scimAdoConnection
     scimTokenSecretName: scimTokenSecretName
     maxAttempts: maxAttempts
+    requestBodyLimitBytes: requestBodyLimitBytes
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    adminSignInClientId: adminSignInClientId
+    adminSignInTenantId: adminSignInTenantId
   }
 }
 
@@ -198,6 +217,8 @@ module rbac 'modules/rbac.bicep' = {
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
     storageAccountName: storage.outputs.name
+    tableNames: storage.outputs.tableNames
+    rotatedSecretNames: rotatedSecretNames
     serviceBusNamespaceName: serviceBus.outputs.name
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName

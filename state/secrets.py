@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tandem.secrets")
 
 ENV_PREFIX = "TANDEM_SECRET_"
+HOSTS_SUFFIX = "__HOSTS"  # TANDEM_SECRET_<NAME>__HOSTS: the hosts a local secret may be sent to
+HOSTS_TAG = "tandem-hosts"  # the Key Vault tag that binds a secret to hosts (comma-separated)
 # Key Vault's own rule for secret names; enforced locally too, so a name that works locally works in Azure.
 _NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
@@ -50,6 +52,34 @@ class SecretStore(Protocol):
 
     def set(self, name: str, value: str) -> None:
         """Store a new value (a rotated refresh token, say); later `get` calls return it."""
+
+
+def parse_hosts(value: str | None) -> frozenset[str] | None:
+    """A comma-separated host list (a tag or setting value); None when there is none."""
+    hosts = frozenset(h.strip().lower().rstrip(".") for h in (value or "").split(",") if h.strip())
+    return hosts or None
+
+
+def bound_hosts(store: SecretStore, name: str) -> frozenset[str] | None:
+    """The hosts secret `name` is bound to in the store, or None when it is not bound (or not set)."""
+    lookup = getattr(store, "hosts", None)
+    if lookup is None:
+        return None
+    try:
+        return lookup(name)  # type: ignore[no-any-return]
+    except SecretNotFound:
+        return None
+
+
+def host_binding_problem(store: SecretStore, name: str, host: str) -> str | None:
+    """Why secret `name` must not be sent to `host`, or None. Checked before any connector uses it."""
+    hosts = bound_hosts(store, name)
+    if hosts is None or host.lower().rstrip(".") in hosts:
+        return None
+    return (
+        f"secret '{name}' is bound to {', '.join(sorted(hosts))} and is not sent to {host}; "
+        "name a secret bound to this host (or add it to the secret's hosts)"
+    )
 
 
 def env_var_name(name: str) -> str:
@@ -85,6 +115,7 @@ class LocalSecretStore:
         self._env = os.environ if env is None else env
         self._path = Path(path) if path is not None else None
         self._overrides: dict[str, str] = {}
+        self._bindings: dict[str, frozenset[str]] = {}
         self._redactor = redactor or default_redactor
         self._lock = threading.Lock()
         for key, value in self._values.items():
@@ -127,6 +158,26 @@ class LocalSecretStore:
         self._redactor.register(value)
         return value
 
+    def hosts(self, name: str) -> frozenset[str] | None:
+        """The hosts the secret is bound to: `bind()`, else `TANDEM_SECRET_<NAME>__HOSTS`."""
+        check_name(name)
+        with self._lock:
+            bound = self._bindings.get(name)
+        if bound is not None:
+            return bound
+        var = env_var_name(name) + HOSTS_SUFFIX
+        return parse_hosts(self._env.get(var) or self._values.get(var))
+
+    def bind(self, name: str, hosts: list[str] | frozenset[str]) -> None:
+        """Bind a secret to the hosts it may be sent to (the local stack binds its emulators' secrets)."""
+        check_name(name)
+        parsed = parse_hosts(",".join(hosts))
+        with self._lock:
+            if parsed is None:
+                self._bindings.pop(name, None)
+            else:
+                self._bindings[name] = parsed
+
     def set(self, name: str, value: str) -> None:
         check_name(name)
         if not value:
@@ -161,7 +212,8 @@ class KeyVaultSecretStore:
     """Secrets from Azure Key Vault through `SecretClient`, cached for `ttl_seconds` to spare the vault.
 
     Authenticates with DefaultAzureCredential unless given a credential or a client; the identity needs
-    "Key Vault Secrets User" to read and "Key Vault Secrets Officer" to write rotated secrets.
+    "Key Vault Secrets User" on the vault to read, and "Key Vault Secrets Officer" on each secret it
+    writes back (rotated refresh tokens). A `tandem-hosts` tag binds a secret to the hosts it may go to.
     """
 
     def __init__(
@@ -184,6 +236,7 @@ class KeyVaultSecretStore:
         self._clock = clock
         self._redactor = redactor or default_redactor
         self._cache: dict[str, tuple[str, float]] = {}
+        self._hosts: dict[str, frozenset[str] | None] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -222,7 +275,8 @@ class KeyVaultSecretStore:
             return cached[0]
         # The vault call runs outside the lock: one slow read must not stall cached reads of other secrets.
         try:
-            value = self.client.get_secret(name).value
+            secret = self.client.get_secret(name)
+            value = secret.value
         except ResourceNotFoundError:
             raise SecretNotFound(self._not_found(name)) from None
         except ClientAuthenticationError as err:
@@ -238,9 +292,17 @@ class KeyVaultSecretStore:
         if not value:
             raise SecretNotFound(self._not_found(name, empty=True))
         self._redactor.register(value)
+        tags = getattr(secret.properties, "tags", None) or {}
         with self._lock:
             self._cache[name] = (value, now)
+            self._hosts[name] = parse_hosts(tags.get(HOSTS_TAG))
         return value
+
+    def hosts(self, name: str) -> frozenset[str] | None:
+        """The hosts in the secret's `tandem-hosts` tag (read with the value, cached with it)."""
+        self.get(name)
+        with self._lock:
+            return self._hosts.get(name)
 
     def set(self, name: str, value: str) -> None:
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
@@ -251,13 +313,20 @@ class KeyVaultSecretStore:
         # Registered before the call: whatever the SDK logs about the request is already masked.
         self._redactor.register(value)
         failure: str | None = None
+        with self._lock:
+            hosts = self._hosts.get(name)
         try:
-            self.client.set_secret(name, value)
+            # A rotated value keeps its binding: set_secret makes a new version whose tags replace the old.
+            if hosts:
+                self.client.set_secret(name, value, tags={HOSTS_TAG: ",".join(sorted(hosts))})
+            else:
+                self.client.set_secret(name, value)
         except ClientAuthenticationError:
             failure = f"could not authenticate to Key Vault {self.vault_url} to write secret {name!r}"
         except HttpResponseError as err:
             hint = (
-                ": the app's identity needs the 'Key Vault Secrets Officer' role"
+                ": the app's identity needs the 'Key Vault Secrets Officer' role on this secret "
+                "(add its name to the rotatedSecretNames deployment parameter)"
                 if err.status_code in (401, 403)
                 else ""
             )

@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from sync.settings import AppSettings
 
-TABLES = ("config", "links", "watermarks", "runs", "failures", "conflicts", "scim")
+TABLES = ("config", "links", "watermarks", "runs", "failures", "conflicts", "scim", "hooks")
 # A string property holds 64 KiB (UTF-16), i.e. 32K characters; stay well below.
 _CHUNK = 30_000
 _MAX_CHUNKS = 24  # 24 x 30K chars ≈ 720 KB, under the 1 MiB entity limit with room for other columns
@@ -70,8 +70,16 @@ class Tables:
         return client
 
     def create_all(self) -> None:
+        from azure.core.exceptions import HttpResponseError
+
         for table in TABLES:
-            self.service.create_table_if_not_exists(self.name(table))
+            try:
+                self.service.create_table_if_not_exists(self.name(table))
+            except HttpResponseError as exc:
+                # In Azure the identity holds rights on its tables, not on the account; infra/ creates
+                # them. A missing table then fails on first use with its name.
+                if exc.status_code != 403:
+                    raise
 
 
 def pack_json(prefix: str, value: Any) -> dict[str, Any]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from connectors.http import endpoint_problem
 from mapping.fieldmap import ConflictRule, FieldRule, SyncDirection
 from sync.ncrontab import parse_ncrontab
 
@@ -31,12 +33,31 @@ class AuthConfig(BaseModel):
     username: str | None = None
     client_id: str | None = None
     tenant: str | None = None
+    # The hosts this secret may be sent to (the connection's URL host must be one of them). The secret
+    # store can bind it too (a `tandem-hosts` tag in Key Vault): see `state.secrets.SecretStore.hosts`.
+    hosts: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _secret_named(self) -> AuthConfig:
         if self.kind not in ("entra", "none") and not self.secret:
             raise ValueError(f"auth kind '{self.kind}' needs 'secret': the name of a secret, not its value")
+        self.hosts = [h.strip().lower().rstrip(".") for h in self.hosts if h.strip()]
         return self
+
+
+# URL-valued connection options that receive credentials (a token authority gets the password grant).
+CREDENTIAL_URL_OPTIONS = ("authority",)
+# Auth kinds whose secret goes to the token authority, not to the connection's URL.
+TOKEN_ENDPOINT_KINDS = ("oauth_refresh_token", "user_password", "entra")
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+
+
+def check_endpoint(value: str) -> str:
+    """A URL credentials may be sent to (https, or http on loopback; no user info, no metadata address)."""
+    problem = endpoint_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value.rstrip("/")
 
 
 class ConnectionConfig(BaseModel):
@@ -46,13 +67,40 @@ class ConnectionConfig(BaseModel):
     url: str
     auth: AuthConfig = AuthConfig(kind="none")
     options: dict[str, Any] = Field(default_factory=dict)
+    # Service hooks from this connection authenticate with basic auth: this user and the secret named
+    # here. One secret per connection, so one system's administrators cannot post as the other's.
+    hook_secret: str | None = None
+    hook_username: str = "tandem"
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://", "memory://")):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
+        if value.startswith("memory://"):  # the in-process test connector: nothing is sent anywhere
+            return value.rstrip("/")
+        return check_endpoint(value)
+
+    @field_validator("options")
+    @classmethod
+    def _credential_urls(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in CREDENTIAL_URL_OPTIONS:
+            if key in value:
+                problem = endpoint_problem(str(value[key]))
+                if problem:
+                    raise ValueError(f"{key}: {problem}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "").lower().rstrip(".")
+
+    @property
+    def secret_host(self) -> str:
+        """The host the connection sends its secret to: the token authority for the OAuth kinds (the
+        refresh token, password or client secret goes to the token endpoint), else the connection's own."""
+        if self.auth.kind in TOKEN_ENDPOINT_KINDS:
+            authority = str(self.options.get("authority") or DEFAULT_AUTHORITY)
+            return (urlsplit(authority).hostname or "").lower().rstrip(".")
+        return self.host
 
 
 class DirectionConfig(BaseModel):
@@ -103,7 +151,9 @@ class ScenarioConfig(BaseModel):
     type_map: dict[str, str] = Field(default_factory=dict)  # left type -> right type when names differ
     sync_parent: bool = True
     conflict: ConflictRule = "newest_wins"
-    hook_secret: str | None = None  # name of the secret the hooks' basic auth must match
+    # Deprecated: one hook secret for both connections. `connections.<name>.hook_secret` wins; this is
+    # the fallback for configurations written before, and `setup verify` warns about it.
+    hook_secret: str | None = None
     hook_username: str = "tandem"
     options: dict[str, Any] = Field(default_factory=dict)
     # Custom fields each side needs, in that connector's own spec form: "Create fields" creates them where
@@ -156,6 +206,12 @@ class ScenarioConfig(BaseModel):
         return [self.type_map.get(t, t) for t in self.types]
 
 
+class HookAuth(BaseModel):
+    username: str
+    secret: str | None  # the secret's name; None: no hook secret configured
+    deprecated: bool = False  # taken from the scenario's shared `hook_secret`
+
+
 class TandemConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -182,9 +238,41 @@ class TandemConfig(BaseModel):
                 problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
             if not sc.directions:
                 problems.append(f"{where}.directions: at least one of left_to_right, right_to_left is needed")
+        problems += self._secrets_for_one_host()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _secrets_for_one_host(self) -> list[str]:
+        """A secret named by two connections must go to one host: naming it for another is refused."""
+        problems = []
+        first: dict[str, tuple[str, str]] = {}  # secret -> (connection, host)
+        for name, conn in self.connections.items():
+            secret = conn.auth.secret
+            if not secret or conn.url.startswith("memory://"):
+                continue
+            host = conn.secret_host
+            if conn.auth.hosts and host not in conn.auth.hosts:
+                problems.append(
+                    f"connections.{name}.auth.hosts: secret '{secret}' is declared for "
+                    f"{', '.join(conn.auth.hosts)}, not for {host}, where this connection sends it"
+                )
+            seen = first.setdefault(secret, (name, host))
+            if seen[1] != host:
+                problems.append(
+                    f"connections.{name}.auth.secret: secret '{secret}' is already used for host {seen[1]} "
+                    f"(connections.{seen[0]}); a secret is sent to one host only, so this connection to "
+                    f"{host} needs its own"
+                )
+        return problems
+
+    def hook_auth(self, scenario: ScenarioConfig, connection: str) -> HookAuth:
+        """The basic-auth user and secret name hooks from `connection` must carry for `scenario`."""
+        conn = self.connections[connection]
+        if conn.hook_secret:
+            return HookAuth(username=conn.hook_username, secret=conn.hook_secret)
+        secret = scenario.hook_secret
+        return HookAuth(username=scenario.hook_username, secret=secret, deprecated=bool(secret))
 
     def scenario(self, name: str) -> ScenarioConfig:
         for sc in self.scenarios:
@@ -215,12 +303,41 @@ def parse_config(data: Any) -> TandemConfig:
         raise ConfigError(_format(exc)) from None
 
 
-def load_config_file(path: str | Path) -> TandemConfig:
+MAX_CONFIG_BYTES = 2_000_000  # a large real configuration is tens of KB
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: a chain of aliases expands exponentially (10^9 leaves from a 1 KB file)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not accepted in configuration files: "
+                "write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A configuration document: size-capped, aliases refused (with line and column), safe types only."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path} is {size} bytes; a configuration file holds at most {MAX_CONFIG_BYTES}"
+            )
+        with path.open(encoding="utf-8") as stream:  # errors then name the file, line and column
+            return yaml.load(stream, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(f"Configuration file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return parse_config(data)
+
+
+def load_config_file(path: str | Path) -> TandemConfig:
+    return parse_config(read_yaml(path))

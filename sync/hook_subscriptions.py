@@ -6,6 +6,8 @@ Subscriptions a system disabled after failed deliveries are re-enabled and repor
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 
@@ -30,6 +32,11 @@ class HookCheck(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+def secret_version(secret: str) -> str:
+    """A short fingerprint of a hook secret, safe to show (not the secret, not reversible to it)."""
+    return hmac.new(secret.encode(), b"tandem hook secret version", hashlib.sha256).hexdigest()[:12]
+
+
 def ensure_hooks(
     services: Services,
     api_base_url: str,
@@ -51,6 +58,7 @@ def ensure_hooks(
                 continue
             url = f"{api_base_url.rstrip('/')}/hooks/{name}/{sc.name}"
             check = HookCheck(scenario=sc.name, connection=name, url=url)
+            hook = config.hook_auth(sc, name)
             checks.append(check)
             try:
                 connector = services.connector(name)
@@ -59,17 +67,21 @@ def ensure_hooks(
                         f"connection '{name}' has no service hooks; this direction polls only"
                     )
                     continue
-                if not sc.hook_secret:
+                if not hook.secret:
                     check.problems.append(
-                        "the scenario has no hook_secret: set one so hooks can authenticate"
+                        f"connection '{name}' has no hook_secret: set connections.{name}.hook_secret "
+                        "so its hooks can authenticate"
                     )
                     continue
-                password = services.secrets.get(sc.hook_secret)
+                password = services.secrets.get(hook.secret)
                 containers = sc.source_containers(direction)
                 if not containers:
                     lister = getattr(connector, "list_projects", None)
                     containers = [str(p.get("name")) for p in lister()] if lister else []
-                report = connector.ensure_hook_subscriptions(url, sc.hook_username, password, containers)
+                # The URL names the version of the secret each subscription was given: after a rotation
+                # every subscription differs from it and gets the new secret (ADO never shows the old).
+                versioned = f"{url}?v={secret_version(password)}"
+                report = connector.ensure_hook_subscriptions(versioned, hook.username, password, containers)
             except Exception as exc:  # reported per scenario; one broken connection must not stop the others
                 check.problems.append(redact(f"{type(exc).__name__}: {exc}"))
                 continue

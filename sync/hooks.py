@@ -8,16 +8,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.contract import HookParser, HookPayloadError
 from mapping.fieldmap import SyncDirection
+from state.hook_deliveries import HookDeliveryStore
 from state.secrets import SecretNotFound
 from sync.config import ConfigError
 from sync.messages import ItemMessage
+from sync.request_body import BadBody, parse_json
 from sync.runtime import enqueue_items
 from sync.services import Services
 from sync.sessions import session_key, target_unit
@@ -43,37 +44,57 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def receive_hook(
-    services: Services, system: str, scenario_name: str, authorization: str | None, body: bytes
-) -> HookReply:
+# Every refusal before authentication looks the same, so the answers name no scenario and no setting.
+UNAUTHORIZED = {"error": "unauthorized: wrong or missing credentials"}
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="tandem hooks"'}
+_NO_SECRET = "\x00no secret configured\x00"  # compared against, so every refusal costs the same
+
+
+def _unauthorized() -> HookReply:
+    return HookReply(401, dict(UNAUTHORIZED), dict(CHALLENGE))
+
+
+def _expected_credentials(services: Services, system: str, scenario_name: str) -> tuple[str, str] | None:
+    """The user and password hooks for (connection, scenario) must carry, or None when none can pass."""
     try:
         config = services.config()
         scenario = config.scenario(scenario_name)
     except ConfigError:
-        return HookReply(404, {"error": f"unknown scenario '{scenario_name}'"})
-
-    challenge = {"WWW-Authenticate": 'Basic realm="tandem hooks"'}
-    if not scenario.hook_secret:
-        return HookReply(
-            401, {"error": "hooks are not enabled for this scenario (no hook_secret)"}, challenge
-        )
+        return None
+    if system not in (scenario.left, scenario.right):  # the connection's own name only
+        return None
+    hook = config.hook_auth(scenario, system)
+    if not hook.secret:
+        return None
     try:
-        expected = services.secrets.get(scenario.hook_secret)
+        return hook.username, services.secrets.get(hook.secret)
     except SecretNotFound:
-        return HookReply(401, {"error": "the scenario's hook secret is not set"}, challenge)
-    given = _basic_credentials(authorization)
-    user_ok = hmac.compare_digest((given[0] if given else "").encode(), scenario.hook_username.encode())
-    pass_ok = hmac.compare_digest((given[1] if given else "").encode(), expected.encode())
-    if not (given and user_ok and pass_ok):
-        return HookReply(401, {"error": "wrong or missing credentials"}, challenge)
+        return None
 
-    side = _side_of(scenario, config.connections, system)
-    if side is None:
-        return HookReply(404, {"error": f"'{system}' is not a connection of scenario '{scenario.name}'"})
+
+def authenticate(services: Services, system: str, scenario_name: str, authorization: str | None) -> bool:
+    """Check the basic-auth header against the connection's hook secret; reads no body."""
+    expected = _expected_credentials(services, system, scenario_name)
+    user, password = expected or ("", _NO_SECRET)
+    given = _basic_credentials(authorization) or ("", "")
+    user_ok = hmac.compare_digest(given[0].encode(), user.encode())
+    pass_ok = hmac.compare_digest(given[1].encode(), password.encode())
+    return expected is not None and user_ok and pass_ok
+
+
+def receive_hook(
+    services: Services, system: str, scenario_name: str, authorization: str | None, body: bytes
+) -> HookReply:
+    # Credentials first, from the headers alone: nothing of the body is looked at before.
+    if not authenticate(services, system, scenario_name, authorization):
+        return _unauthorized()
+    config = services.config()
+    scenario = config.scenario(scenario_name)
+    side = "left" if system == scenario.left else "right"
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return HookReply(400, {"error": "the body is not valid JSON"})
+        payload = parse_json(body, limit=services.settings.request_body_limit)
+    except BadBody as exc:
+        return HookReply(exc.status, {"error": exc.message})
     connector = services.connector(getattr(scenario, side))
     if not isinstance(connector, HookParser):
         return HookReply(400, {"error": f"connection '{system}' does not send service hooks"})
@@ -90,6 +111,8 @@ def receive_hook(
         )
     containers = {c.lower() for c in scenario.source_containers(direction)}
     target_side = "right" if side == "left" else "left"
+    # From configuration and the connector's declared metadata only: the target system is not called, so
+    # a hook is never refused (and its subscription never put on probation) because the target is down.
     unit = target_unit(services.connector(getattr(scenario, target_side)), scenario.entity_of(target_side))  # type: ignore[arg-type]
     now = services.clock()
     messages = []
@@ -110,22 +133,31 @@ def receive_hook(
                 enqueued_at=now,
             )
         )
+    deliveries = HookDeliveryStore(services.tables)
+    taken = deliveries.take(scenario.name, [m.message_id for m in messages], now) if messages else set()
+    duplicates = len(messages) - len(taken)
+    messages = [m for m in messages if m.message_id in taken]
     if messages:
-        # One run per hook delivery, so hook-driven syncs show in `tandem status` like polls do.
-        run = services.runs.start(scenario.name, direction, "hook")
-        messages = [m.model_copy(update={"run_id": run.run_id}) for m in messages]
-        enqueue_items(services, messages)
+        try:
+            # One run per hook delivery, so hook-driven syncs show in `tandem status` like polls do.
+            run = services.runs.start(scenario.name, direction, "hook")
+            messages = [m.model_copy(update={"run_id": run.run_id}) for m in messages]
+            enqueue_items(services, messages)
+        except Exception:
+            deliveries.release(scenario.name, sorted(taken))  # the sender's retry must take them again
+            raise
         services.runs.add(scenario.name, run.run_id, changes=len(events), enqueued=len(messages))
         services.runs.finish(scenario.name, run.run_id, "enqueued")
     log.info(
-        "hook received", extra={"scenario": scenario.name, "enqueued": len(messages), "ignored": ignored}
+        "hook received",
+        extra={
+            "scenario": scenario.name,
+            "enqueued": len(messages),
+            "ignored": ignored,
+            "duplicates": duplicates,
+        },
     )
-    return HookReply(202 if messages else 200, {"enqueued": len(messages), "ignored": ignored})
-
-
-def _side_of(scenario: Any, connections: dict[str, Any], system: str) -> str | None:
-    for side in ("left", "right"):
-        name = getattr(scenario, side)
-        if system in (side, name) or connections[name].type == system:
-            return side
-    return None
+    reply: dict[str, Any] = {"enqueued": len(messages), "ignored": ignored}
+    if duplicates:
+        reply["duplicates"] = duplicates
+    return HookReply(202 if messages else 200, reply)

@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 
 from connectors.contract import Connector
-from state.secrets import SecretStore
+from state.secrets import SecretStore, host_binding_problem
 from sync.config import ConfigError, ConnectionConfig
 
 Factory = Callable[[str, ConnectionConfig, SecretStore], Connector]
@@ -49,9 +49,19 @@ class ConnectorRegistry:
         cached = self._instances.get(name)
         if cached and cached[0] == fingerprint:
             return cached[1]
+        self.check_secret_host(name, config)
         connector = self._factory(config.type)(name, config, self.secrets)
         self._instances[name] = (fingerprint, connector)
         return connector
+
+    def check_secret_host(self, name: str, config: ConnectionConfig) -> None:
+        """Refuse a connection whose secret is bound (in the secret store) to other hosts."""
+        secret = config.auth.secret
+        if not secret or config.url.startswith("memory://"):
+            return
+        problem = host_binding_problem(self.secrets, secret, config.secret_host)
+        if problem:
+            raise ConfigError(f"connections.{name}.auth.secret: {problem}")
 
     def forget(self) -> None:
         self._instances.clear()

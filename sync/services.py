@@ -56,6 +56,15 @@ class Services:
             return config
 
     def apply_config(self, config: TandemConfig) -> None:
+        """Store `config`; a connection naming a secret bound to other hosts is refused (ConfigError)."""
+        problems = []
+        for name, connection in config.connections.items():
+            try:
+                self.registry.check_secret_host(name, connection)
+            except ConfigError as exc:
+                problems.append(f"  {exc}")
+        if problems:
+            raise ConfigError("Invalid configuration:\n" + "\n".join(problems))
         self.config_store.replace(config.model_dump(mode="json", exclude_none=True))
         with self._lock:
             self._config = None

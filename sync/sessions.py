@@ -12,9 +12,14 @@ and the merge re-reads both sides), it only loses the batching of one container'
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
 from connectors.contract import Connector, SessionUnit
 from mapping.fieldmap import SyncDirection
 from sync.config import ScenarioConfig
+
+log = logging.getLogger("tandem.sessions")
 
 
 def session_key(
@@ -31,5 +36,17 @@ def session_key(
 
 
 def target_unit(target: Connector, entity: str) -> SessionUnit:
-    """What the target system writes serially for `entity`: one item, or a whole container."""
-    return next((e.session_unit for e in target.entities() if e.name == entity), "item")
+    """What the target system writes serially for `entity`: one item, or a whole container.
+
+    A connector that declares `session_units` is not called (the hooks intake must answer while the
+    target is down); otherwise its entities are read, and a failure falls back to "item" (correct, only
+    without batching per container).
+    """
+    declared = getattr(target, "session_units", None)
+    if isinstance(declared, Mapping):
+        return declared.get(entity, "item")  # type: ignore[no-any-return]
+    try:
+        return next((e.session_unit for e in target.entities() if e.name == entity), "item")
+    except Exception as exc:  # the target is down: key by item rather than fail the caller
+        log.warning("session unit of %s unknown (%s); writing per item", entity, type(exc).__name__)
+        return "item"

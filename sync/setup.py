@@ -24,6 +24,7 @@ class SideReport(BaseModel):
     existing: list[str] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
     hooks: list[str] = Field(default_factory=list)  # what the hook check created or re-enabled
+    warnings: list[str] = Field(default_factory=list)  # works today, should change (deprecated settings)
     details: dict[str, object] = Field(default_factory=dict)
 
     @property
@@ -84,6 +85,9 @@ def verify(services: Services, name: str, api_base_url: str | None) -> list[Side
             names = ", ".join(str(s.get("name")) for s in specs)
             report.problems.append(f"connection '{connection}' cannot verify fields; check {names} by hand")
     hook_directions = [d for d in scenario.enabled_directions() if scenario.directions[d].hooks]
+    for direction in hook_directions:
+        side = "left" if direction == "left_to_right" else "right"
+        _check_hook_secret(services, name, side, reports[side])
     if hook_directions and not api_base_url:
         reports["right"].problems.append(
             "PUBLIC_BASE_URL is not set: the service hooks cannot be checked; set it to the app's URL"
@@ -93,10 +97,50 @@ def verify(services: Services, name: str, api_base_url: str | None) -> list[Side
         for check in ensure_hooks(services, api_base_url, scenario=name):
             side: Side = "left" if check.connection == scenario.left else "right"
             report = reports[side]
-            for what, ids in (("created", check.created), ("re-enabled", check.repaired)):
+            for what, ids in (
+                ("created", check.created),
+                ("re-enabled", check.repaired),
+                ("updated (new URL or rotated hook secret)", check.repointed),
+            ):
                 if ids:
                     report.hooks.append(f"{what} {len(ids)} subscription(s)")
             if not check.problems:
                 report.hooks.append(f"subscriptions in place ({check.url})")
             report.problems += [f"service hooks: {p}" for p in check.problems]
     return [reports["left"], reports["right"]]
+
+
+MIN_HOOK_SECRET = 24  # characters; `tandem`'s own generator and `openssl rand -base64 18` give 24
+
+
+def hook_secret_problem(secret: str) -> str | None:
+    """Why a hook secret is too weak to guard a public route, or None."""
+    if len(secret) < MIN_HOOK_SECRET:
+        return f"is {len(secret)} characters long; use at least {MIN_HOOK_SECRET} random characters"
+    if len(set(secret)) < MIN_HOOK_SECRET // 2:
+        return f"repeats too few characters ({len(set(secret))} distinct) to be random"
+    return None
+
+
+def _check_hook_secret(services: Services, name: str, side: Side, report: SideReport) -> None:
+    """The hook secret of a hook-enabled source: its own (not the scenario's shared one), long and random."""
+    config = services.config()
+    scenario = config.scenario(name)
+    connection = getattr(scenario, side)
+    hook = config.hook_auth(scenario, connection)
+    if hook.deprecated:
+        report.warnings.append(
+            f"scenarios.{name}.hook_secret is deprecated: one secret for both systems lets either's "
+            f"administrators post as the other; set connections.{connection}.hook_secret to a secret of its "
+            "own (then run `tandem hooks ensure` to send it to the subscriptions)"
+        )
+    if not hook.secret:
+        return  # reported by the subscription check
+    try:
+        value = services.secrets.get(hook.secret)
+    except Exception as exc:
+        report.problems.append(redact(f"hook secret '{hook.secret}': {type(exc).__name__}: {exc}"))
+        return
+    problem = hook_secret_problem(value)
+    if problem:
+        report.problems.append(f"hook secret '{hook.secret}' {problem}")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from mapping.fieldmap import SyncDirection
 from state.queue import QueueMessage
 from sync.config import ConfigError
+from sync.request_body import BadBody, parse_json
 from sync.services import Services, build_services
 
 log = logging.getLogger("tandem.triggers")
@@ -113,12 +114,14 @@ def on_run(req: func.HttpRequest) -> func.HttpResponse:
 
     svc = services()
     name = req.route_params.get("scenario", "")
+    raw = req.get_body()
     try:
-        raw = req.get_body()
-        request = RunRequest.model_validate(
-            json.loads(raw) if raw else {"direction": req.params.get("direction")}
-        )
-    except (ValueError, ValidationError) as exc:
+        data = parse_json(raw, limit=svc.settings.request_body_limit) if raw else None
+    except BadBody as exc:
+        return _json(exc.status, {"error": exc.message})
+    try:
+        request = RunRequest.model_validate(data if raw else {"direction": req.params.get("direction")})
+    except ValidationError as exc:
         return _json(
             400, {"error": f"direction must be left_to_right or right_to_left ({type(exc).__name__})"}
         )

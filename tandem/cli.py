@@ -308,6 +308,8 @@ def render_setup(reply: dict[str, Any], action: str) -> str:
             out.append(f"    service hooks: {line}")
         for note in details.get("notes") or []:
             out.append(f"    note: {note}")
+        for warning in side.get("warnings") or []:
+            out.append(f"    warning: {warning}")
         for problem in problems:
             out.append(f"    - {problem}")
     return "\n".join(out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,6 +71,8 @@ class AdminApi:
     key: str
     local: bool = False
     timeout: float = 30.0
+    # With Microsoft Entra sign-in on the admin API (infra's adminSignInClientId): a bearer token for it.
+    token: Callable[[], str] | None = None
 
     @property
     def description(self) -> str:
@@ -91,7 +93,7 @@ class AdminApi:
             response = httpx.request(
                 method,
                 path if "://" in path else f"{self.url.rstrip('/')}/{path.lstrip('/')}",
-                headers={FUNCTIONS_KEY_HEADER: self.key} if self.key else {},
+                headers=self._headers(),
                 json=body,
                 params=dict(params or {}),
                 timeout=timeout or self.timeout,
@@ -109,6 +111,12 @@ class AdminApi:
             code = 2 if response.status_code in (400, 404) else 1
             raise CliError(message or f"{method} {path} answered HTTP {response.status_code}", code)
         return data
+
+    def _headers(self) -> dict[str, str]:
+        headers = {FUNCTIONS_KEY_HEADER: self.key} if self.key else {}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        return headers
 
     def _stack_url(self, path: str) -> str:
         # Stack-only routes sit beside the function routes, outside their /api prefix.
@@ -269,6 +277,25 @@ def app_settings(env: Mapping[str, str] | None = None, settings_file: Path | Non
     return AppSettings.from_env(values)
 
 
+SIGN_IN_SCOPE = "TANDEM_SIGN_IN_SCOPE"  # e.g. api://<client id>/.default when admin sign-in is on
+
+
+def sign_in_token(scope: str | None) -> Callable[[], str] | None:
+    """Entra tokens for `scope` from the signed-in identity (Azure CLI, managed identity...), or None."""
+    if not scope:
+        return None
+
+    def token() -> str:
+        from azure.identity import DefaultAzureCredential
+
+        try:
+            return DefaultAzureCredential().get_token(scope).token
+        except Exception as exc:  # the message of the credential chain says what to sign in with
+            raise CliError(f"no Microsoft Entra token for {scope} ({SIGN_IN_SCOPE}): {exc}", 2) from None
+
+    return token
+
+
 def resolve_target(url: str | None, key: str | None, stack: dict[str, Any] | None) -> Target:
     """--url/--key (or TANDEM_URL/TANDEM_KEY), else the running local stack, else the app settings."""
     url = url or os.environ.get("TANDEM_URL")
@@ -277,7 +304,7 @@ def resolve_target(url: str | None, key: str | None, stack: dict[str, Any] | Non
         same = stack is not None and stack.get("functions", "").rstrip("/") == url.rstrip("/")
         if same and stack is not None and not key:
             key = stack["credentials"]["functions_key"]
-        return AdminApi(url, key or "", local=same)
+        return AdminApi(url, key or "", local=same, token=sign_in_token(os.environ.get(SIGN_IN_SCOPE)))
     if stack is not None:
         return AdminApi(stack["functions"], stack["credentials"]["functions_key"], local=True)
     settings = app_settings()

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from sync.config import ConfigError, TandemConfig, parse_config
+from sync.config import ConfigError, TandemConfig, parse_config, read_yaml
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEMO_CONFIG = Path(__file__).resolve().parent / "demo_config.yaml"
@@ -62,14 +62,21 @@ def substitute(data: Any, variables: Mapping[str, str], path: str = "") -> tuple
     return data, problems
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_document(document: Any) -> str:
+    """YAML for a configuration document that `read_document` accepts: shared objects written out, no
+    aliases (configuration files refuse them)."""
+    return yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False)
+
+
 def read_document(path: str | Path) -> Any:
-    file = Path(path)
-    try:
-        return yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Configuration file not found: {file}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file} is not valid YAML: {exc}") from None
+    """The parsed file, before placeholders are substituted: aliases are refused here (an alias bomb never
+    expands) and the size is capped."""
+    return read_yaml(path)
 
 
 def load_config(path: str | Path, variables: Mapping[str, str] | None = None) -> TandemConfig:

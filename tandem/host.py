@@ -37,9 +37,33 @@ log = logging.getLogger("tandem.host")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY_HEADER = "x-functions-key"
+BODY_LIMIT_SETTING = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"
+DEFAULT_BODY_LIMIT = 104_857_600  # the Functions host's default: 100 MB
 _SETTING = re.compile(r"%([A-Za-z0-9_.:-]+)%")
 # Functions route constraints that Starlette can match; the rest match any segment (values stay strings).
 _CONVERTORS = {"int": "int", "long": "int", "float": "float", "double": "float", "decimal": "float"}
+
+
+class BodyTooLarge(Exception):
+    """The request body passes the host's limit."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """At most `limit` bytes of the body: refused from Content-Length before reading, and while streaming
+    (chunked bodies) as soon as it passes the limit, so a huge body is never buffered."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise BodyTooLarge
+        except ValueError:
+            pass  # a malformed length: the server refuses it, or the stream below is capped anyway
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
 
 
 class HostError(RuntimeError):
@@ -298,6 +322,11 @@ class LocalHost:
         # Service Bus batches hold at most maxMessageBatchSize messages (default 1000 in the extension).
         self.max_batch = int(bus.get("maxMessageBatchSize") or 100)
         self.run_timers = timers
+        # As the Functions host: bodies above FUNCTIONS_REQUEST_BODY_SIZE_LIMIT bytes get 413 unread.
+        try:
+            self.body_limit = int(self.settings.get(BODY_LIMIT_SETTING) or DEFAULT_BODY_LIMIT)
+        except ValueError:
+            raise HostError(f"app setting {BODY_LIMIT_SETTING} must be a number of bytes") from None
         self._stop = threading.Event()
         self._timers: list[_Timer] = []
         self._pools: list[WorkerPool] = []
@@ -336,13 +365,19 @@ class LocalHost:
             # One local key stands for both the function and the master key.
             if function.auth_level != "anonymous" and not self.authorized(request):
                 return Response(status_code=401)
+            try:
+                body = await read_body(request, self.body_limit)
+            except BodyTooLarge:
+                text = f'{{"error":"the body is larger than {self.body_limit} bytes"}}'
+                # The rest of the body is not read: the connection is closed after this answer.
+                return Response(text, 413, {"connection": "close"}, media_type="application/json")
             req = func.HttpRequest(
                 method=request.method,
                 url=str(request.url),
                 headers=dict(request.headers),
                 params=dict(request.query_params),
                 route_params={k: str(v) for k, v in request.path_params.items()},
-                body=await request.body(),
+                body=body,
             )
             try:
                 result = await run_in_threadpool(function.handler, **{function.arg_name: req})

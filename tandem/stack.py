@@ -25,16 +25,38 @@ from state.secrets import LocalSecretStore
 from state.tables import Tables
 from sync.config import TandemConfig, parse_config
 from sync.registry import ConnectorRegistry
+from sync.request_body import BadBody, parse_json
 from sync.services import Services
 from sync.settings import AppSettings
 from tandem.azurite import Azurite
 from tandem.configfile import DEMO_CONFIG, load_config
-from tandem.host import LocalHost
+from tandem.host import BodyTooLarge, LocalHost, read_body
 from tandem.ports import free_port
 
 log = logging.getLogger("tandem.stack")
 
 LOCAL_PREFIX = "/_local"  # stack-only admin routes (queue, dead letters, config), beside the app's own routes
+
+
+class BadQuery(ValueError):
+    """A query parameter of a `_local` route that is not a number in its range."""
+
+
+def query_number(
+    request: Request, name: str, default: float, low: float, high: float, *, integer: bool = False
+) -> float:
+    """A numeric query parameter, its default when absent; BadQuery (400) when not a number in range."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise BadQuery(f"query parameter {name}: {raw!r} is not {kind}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise BadQuery(f"query parameter {name}: must be between {low:g} and {high:g}, not {raw}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -253,13 +275,18 @@ class LocalStack:
                 value = running.credentials.get("pat") or running.credentials.get("password")
                 if value:
                     self.services.secrets.set(secret, value)
+                    # Bound to the emulator it belongs to, as a Key Vault tag binds a deployed secret.
+                    bind = getattr(self.services.secrets, "bind", None)
+                    if bind is not None:
+                        bind(secret, [connection.secret_host])
                 else:
                     log.warning("emulator %s offers no credential for connection %s", running.spec.key, name)
             for scenario in config.scenarios:
-                if scenario.hook_secret:
-                    self.services.secrets.set(scenario.hook_secret, self.hook_password)
-            if config.scenarios:
-                self.hook_username = config.scenarios[0].hook_username
+                for side in (scenario.left, scenario.right):
+                    hook = config.hook_auth(scenario, side)
+                    if hook.secret:
+                        self.services.secrets.set(hook.secret, self.hook_password)
+                        self.hook_username = hook.username
             self.services.apply_config(config)
             self.seed_containers(config)
         if ensure_hooks:
@@ -327,7 +354,10 @@ class LocalStack:
             async def endpoint(request: Request) -> Response:
                 if self.host is None or not self.host.authorized(request):
                     return Response(status_code=401)
-                return await handler(request)
+                try:
+                    return await handler(request)
+                except BadQuery as exc:
+                    return JSONResponse({"error": str(exc)}, status_code=400)
 
             return endpoint
 
@@ -346,13 +376,13 @@ class LocalStack:
         return [wanted] if wanted else [settings.poll_queue, settings.item_queue]
 
     async def _idle(self, request: Request) -> Response:
-        timeout = min(float(request.query_params.get("timeout", "30")), 600.0)
+        timeout = query_number(request, "timeout", 30.0, 0.0, 600.0)
         idle = await run_in_threadpool(self.queue.wait_idle, timeout)
         counts = {q: vars(self.queue.counts(q)) for q in self.queue.queue_names()}
         return JSONResponse({"idle": idle, "queues": counts})
 
     async def _dead_letters(self, request: Request) -> Response:
-        limit = int(request.query_params.get("limit", "100"))
+        limit = int(query_number(request, "limit", 100, 1, 10_000, integer=True))
         out = []
         for queue in self._queues(request):
             for dead in self.queue.dead_letters(queue, limit):
@@ -360,14 +390,19 @@ class LocalStack:
         return JSONResponse(out)
 
     async def _replay(self, request: Request) -> Response:
-        limit = int(request.query_params.get("limit", "100"))
+        limit = int(query_number(request, "limit", 100, 1, 10_000, integer=True))
         moved = {queue: self.queue.replay_dead_letters(queue, limit) for queue in self._queues(request)}
         return JSONResponse({"replayed": moved})
 
     async def _put_config(self, request: Request) -> Response:
         try:
-            config = parse_config(await request.json())
-        except ValueError as exc:  # ConfigError and malformed JSON alike
+            assert self.host is not None
+            config = parse_config(parse_json(await read_body(request, self.host.body_limit)))
+        except BadBody as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except BodyTooLarge:
+            return JSONResponse({"error": "the configuration is too large"}, status_code=413)
+        except ValueError as exc:  # ConfigError
             return JSONResponse({"error": str(exc)}, status_code=400)
         await run_in_threadpool(self.apply_config, config)
         return JSONResponse({"scenarios": [s.name for s in config.scenarios]})

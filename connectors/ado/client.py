@@ -272,6 +272,11 @@ class AdoClient:
         url = self.url("_apis/hooks/subscriptions")
         return dict(self.http.request_json("POST", url, params=self._params(), json=body) or {})
 
+    def list_notifications(self, subscription_id: str, **filters: str) -> list[dict[str, Any]]:
+        """A subscription's delivery history, newest first (`result=failed`, `maxResults=1`...)."""
+        url = self.url(f"_apis/hooks/subscriptions/{_segment(subscription_id)}/notifications")
+        return _values(self.http.get_json(url, params=self._params(**filters)))
+
     def replace_subscription(self, subscription_id: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.url(f"_apis/hooks/subscriptions/{_segment(subscription_id)}")
         return dict(self.http.request_json("PUT", url, params=self._params(), json=body) or {})

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -29,6 +29,7 @@ from connectors.contract import (
     HookEvent,
     Item,
     Scope,
+    SessionUnit,
     Watermark,
     Write,
     WriteResult,
@@ -93,6 +94,9 @@ def _jsonable(value: Any) -> Any:
 
 class AdoConnector:
     """Azure DevOps work items (entity `workitem`, one session per item) for Services and Server."""
+
+    # Declared, not read from the system: the hooks intake keys sessions without calling it.
+    session_units: ClassVar[dict[str, SessionUnit]] = {ENTITY: "item"}
 
     def __init__(
         self,
@@ -221,7 +225,8 @@ class AdoConnector:
         return None
 
     def entities(self) -> list[EntitySpec]:
-        return [EntitySpec(name=ENTITY, session_unit="item", fields=tuple(self.list_fields()))]
+        unit = self.session_units[ENTITY]
+        return [EntitySpec(name=ENTITY, session_unit=unit, fields=tuple(self.list_fields()))]
 
     def _entity(self, entity: str) -> None:
         if entity != ENTITY:

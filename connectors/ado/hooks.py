@@ -225,8 +225,13 @@ def ensure_subscriptions(
             candidates = [s for s in existing if _is_ours(s, event_type, project_id)]
             exact = [s for s in candidates if (s.get("consumerInputs") or {}).get("url") == hook_url]
             # A subscription with our user name but another URL was ours before the app moved.
+            # The query carries the version of the hook secret it was given: same path, older version = the
+            # secret was rotated since, and the new one must be sent (ADO masks it on read).
             moved = [
-                s for s in candidates if (s.get("consumerInputs") or {}).get("basicAuthUsername") == username
+                s
+                for s in candidates
+                if (s.get("consumerInputs") or {}).get("basicAuthUsername") == username
+                or _without_query((s.get("consumerInputs") or {}).get("url", "")) == _without_query(hook_url)
             ]
             mine = exact or moved
             body = subscription_body(
@@ -265,6 +270,8 @@ def ensure_subscriptions(
             if not (repoint or repair):
                 report.unchanged.append(sub_id)
                 continue
+            if repair:
+                report.problems.append(_failing(client, sub, event_type, project_id))
             # Keep the subscription's own filters; the PUT must carry the real password again
             # because GET returns it masked.
             body["publisherInputs"] = {**(sub.get("publisherInputs") or {}), "projectId": project_id}
@@ -274,6 +281,41 @@ def ensure_subscriptions(
             (report.repointed if repoint else report.repaired).append(sub_id)
             log.info("%s subscription %s (%s)", "re-pointed" if repoint else "re-enabled", sub_id, status)
     return report
+
+
+def _without_query(url: str) -> str:
+    return str(url).split("?", 1)[0].rstrip("/")
+
+
+def _failing(client: AdoClient, sub: Mapping[str, Any], event_type: str, project_id: str) -> str:
+    """What a person should know about a subscription ADO put on probation or disabled: why, since when."""
+    sub_id = str(sub.get("id", ""))
+    status = sub.get("status")
+    what = "on probation" if status == "onProbation" else "disabled by ADO after failed deliveries"
+    retries = sub.get("probationRetries")
+    detail = f", {retries} probation retries" if retries else ""
+    last = ""
+    try:
+        # Newest first. A notification waiting for its probation retry is still `queued`, with the failed
+        # attempt in its details: look for the latest one that carries a failure.
+        recent = client.list_notifications(sub_id, maxResults="20")
+    except Exception as exc:  # the history is a diagnosis aid: the repair goes on without it
+        log.info("delivery history of subscription %s not readable: %s", sub_id, type(exc).__name__)
+        recent = []
+    failed = [
+        n for n in recent if n.get("result") == "failed" or (n.get("details") or {}).get("errorMessage")
+    ]
+    if failed:
+        details = failed[0].get("details") or {}
+        said = [str(details[k]) for k in ("response", "errorMessage") if details.get(k)]
+        reason = " - ".join(said) or str(failed[0].get("result", "failed"))
+        when = details.get("completedDate") or failed[0].get("modifiedDate") or ""
+        last = f"; last failed delivery {when}: {reason[:300]}"
+    return (
+        f"subscription {sub_id} ({event_type}, project {project_id}) was failing ({what}{detail}{last}); "
+        "re-enabled with the current URL and hook secret. Events raised meanwhile were not delivered: "
+        "the next poll catches up"
+    )
 
 
 def _project_ids(client: AdoClient, projects: Sequence[str], report: SubscriptionReport) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.errors import AuthError, ConnectorError, PermanentError, TransientError
-from connectors.http import HttpClient, safe_url
+from connectors.http import HttpClient, safe_url, same_origin_link
 
 log = logging.getLogger("tandem.connectors.pwa")
 
@@ -218,14 +218,16 @@ class PwaClient:
         current_url: str | None = url
         current_params = dict(params or {})
         while current_url:
-            body = self._json(
-                self._request(
-                    "GET", current_url, params=current_params or None, headers={"Accept": self.accept}
-                )
+            response = self._request(
+                "GET", current_url, params=current_params or None, headers={"Accept": self.accept}
             )
-            items, next_link = _collection(body)
+            items, next_link = _collection(self._json(response))
             yield [_strip_metadata(i) for i in items]
-            current_url, current_params = next_link, {}
+            if not next_link:
+                return
+            # The bearer token goes with every page: follow links on the same origin only.
+            current_url = same_origin_link(next_link, response.request.url, system=self.http.system)
+            current_params = {}
 
     def list_all(self, url: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return [item for page in self.list(url, params) for item in page]

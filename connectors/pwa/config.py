@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connectors.http import endpoint_problem
+
 
 class PwaOptions(BaseModel):
     """What differs between one PWA connection and another, besides its URL and credentials."""
@@ -69,8 +71,9 @@ class PwaOptions(BaseModel):
     @field_validator("authority")
     @classmethod
     def _authority(cls, v: str) -> str:
-        if not v.startswith(("https://", "http://")):
-            raise ValueError("authority must be an http(s) URL such as https://login.microsoftonline.com")
+        problem = endpoint_problem(v)
+        if problem:  # the password grant sends the user's password there
+            raise ValueError(f"authority {problem} (such as https://login.microsoftonline.com)")
         return v.rstrip("/")
 
     @property

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -28,6 +28,7 @@ from connectors.contract import (
     FieldsSetupReport,
     Item,
     Scope,
+    SessionUnit,
     Watermark,
     Write,
     WriteResult,
@@ -83,6 +84,9 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 class PwaConnector:
     """PWA published tasks (entity `task`, one write session per project) for Project Online and Server."""
+
+    # Declared, not read from the system: the hooks intake keys sessions without calling it.
+    session_units: ClassVar[dict[str, SessionUnit]] = {ENTITY: "container"}
 
     def __init__(
         self,
@@ -222,7 +226,8 @@ class PwaConnector:
         return specs
 
     def entities(self) -> list[EntitySpec]:
-        return [EntitySpec(name=ENTITY, session_unit="container", fields=tuple(self.list_fields()))]
+        unit = self.session_units[ENTITY]
+        return [EntitySpec(name=ENTITY, session_unit=unit, fields=tuple(self.list_fields()))]
 
     def check(self) -> CheckReport:
         """Connectivity and the permissions the scenario needs (ProjectServer, reporting feed, writes)."""

@@ -33,6 +33,9 @@ param scimAdoConnection string
 @description('SCIM provisioning: the name of the Key Vault secret holding the bearer token the identity provider sends.')
 param scimTokenSecretName string
 
+@description('Request bodies above this many bytes get 413 from the Functions host (service hook payloads are a few KB).')
+param requestBodyLimitBytes int
+
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
 
@@ -43,6 +46,11 @@ param maximumInstanceCount int
 @description('Instances kept warm for HTTP (service hooks, admin API); each is billed while idle.')
 @minValue(0)
 param alwaysReadyHttpInstances int
+
+@description('Entra app registration (client id) for admin sign-in; empty = App Service authentication off.')
+param adminSignInClientId string = ''
+
+param adminSignInTenantId string = subscription().tenantId
 
 // The 'http' group serves every HTTP function (hooks, admin API, SCIM).
 var alwaysReady = alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
@@ -144,6 +152,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: scimTokenSecretName
         }
         {
+          // Request bodies above this many bytes get 413 from the Functions host before any code runs
+          // (default 100 MB); ADO hook payloads are a few KB.
+          name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'
+          value: string(requestBodyLimitBytes)
+        }
+        {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
           value: appInsightsConnectionString
         }
@@ -205,6 +219,59 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
         enabled: true
       }
     ]
+  }
+}
+
+// Optional Microsoft Entra sign-in in front of the admin API (App Service authentication). Routes that
+// cannot present an Entra token stay outside it, guarded by their own credentials: service hooks (basic
+// auth), health, and SCIM (its bearer token).
+resource adminSignIn 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(adminSignInClientId)) {
+  // checkov reads every sites/config as the site's `web` configuration; this one holds authentication only:
+  // checkov:skip=CKV_AZURE_13: this resource is the App Service authentication (authsettingsV2) itself.
+  // checkov:skip=CKV_AZURE_63: HTTP logs are site configuration, not authentication; the site sends FunctionAppLogs to Log Analytics.
+  // checkov:skip=CKV_AZURE_65: detailed error messages are site configuration, not part of authentication settings.
+  // checkov:skip=CKV_AZURE_66: failed request tracing is site configuration, not part of authentication settings.
+  // checkov:skip=CKV_AZURE_80: no .NET Framework: the app runs Python 3.11.
+  // checkov:skip=CKV_AZURE_88: Azure Files does not apply: Flex Consumption runs the package from a blob container.
+  // checkov:skip=CKV_AZURE_222: Azure DevOps delivers service hooks from the internet; the site itself carries the same justified skip.
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [
+        '/api/hooks/*'
+        '/api/health'
+        '/api/scim/*'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: adminSignInClientId
+          openIdIssuer: 'https://login.microsoftonline.com/${adminSignInTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${adminSignInClientId}'
+            adminSignInClientId
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+    httpSettings: {
+      requireHttps: true
+    }
   }
 }
 

@@ -11,6 +11,13 @@ param operatorPrincipalId string = ''
 param operatorPrincipalType string = 'User'
 
 param storageAccountName string
+
+@description('The app\'s state tables: Table Data Contributor is granted on each table, not on the account.')
+param tableNames array
+
+@description('Key Vault secrets the app writes back (rotated OAuth refresh tokens): Secrets Officer on these alone. Each must exist before the deployment (`az keyvault secret set`).')
+param rotatedSecretNames array = []
+
 param serviceBusNamespaceName string
 param keyVaultName string
 param appInsightsName string
@@ -18,11 +25,11 @@ param appInsightsName string
 // Built-in role definition ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
@@ -31,6 +38,25 @@ var withOperator = !empty(operatorPrincipalId)
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource appTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
+  }
+]
+
+resource rotatedSecrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = [
+  for secretName in rotatedSecretNames: {
+    parent: vault
+    name: secretName
+  }
+]
 
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
@@ -55,26 +81,21 @@ resource appBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-resource appQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, roles.storageQueueDataContributor)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
+// No Storage Queue role: the app's queues are Service Bus, and the host uses blobs only (timer leases,
+// host state, the deployment package) for its triggers (timer, Service Bus, HTTP).
 
-// State: configuration, links, watermarks, runs and failures.
-resource appTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, roles.storageTableDataContributor)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
+// State: configuration, links, watermarks, runs, failures, conflicts, hook deliveries; each table on its own.
+resource appTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (tableName, i) in tableNames: {
+    name: guid(appTables[i].id, appPrincipalId, roles.storageTableDataContributor)
+    scope: appTables[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
   }
-}
+]
 
 // Polls and hooks enqueue with the SDK (session and message ids); triggers receive and settle.
 resource appServiceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -97,16 +118,29 @@ resource appServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
-// Officer, not User: the app writes back rotated OAuth refresh tokens.
-resource appSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, appPrincipalId, roles.keyVaultSecretsOfficer)
+// Read every secret (PATs, client secrets, hook secrets); write none of them.
+resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, appPrincipalId, roles.keyVaultSecretsUser)
   scope: vault
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
 }
+
+// Write only the secrets it rotates (OAuth refresh tokens), each on the secret itself.
+resource appRotatedSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (secretName, i) in rotatedSecretNames: {
+    name: guid(rotatedSecrets[i].id, appPrincipalId, roles.keyVaultSecretsOfficer)
+    scope: rotatedSecrets[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
 
 // Telemetry ingestion with Entra ID (local auth is off on the component).
 resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

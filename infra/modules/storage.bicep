@@ -8,6 +8,9 @@ param tags object
 @description('State tables the app reads and writes (tandem<config|links|...>).')
 param tableNames array
 
+@description('Log Analytics workspace that receives the table service\'s write and delete logs (the audit trail).')
+param logAnalyticsWorkspaceId string
+
 @description('Blob container holding the deployment package of the Flex Consumption app.')
 param deploymentContainerName string
 
@@ -79,6 +82,28 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   }
 ]
 
+// Audit trail: every write and delete on the tables (the configuration table decides where secrets go)
+// lands in Log Analytics with the caller's identity (StorageTableLogs).
+resource tableAuditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'table-writes-to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
 output id string = account.id
+// Referenced by the role assignments, so they wait for the tables.
+output tableNames array = [for (tableName, i) in tableNames: tables[i].name]
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob

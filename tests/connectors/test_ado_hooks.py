@@ -199,16 +199,34 @@ def test_ensure_creates_missing_repairs_disabled_and_keeps_healthy(
     )
     fake.on("POST", r"/_apis/hooks/subscriptions$", created_echo)
     fake.on("PUT", r"/_apis/hooks/subscriptions/", lambda r: httpx.Response(200, json=json.loads(r.content)))
+    failed = {
+        "id": 7,
+        "subscriptionId": "s-res",
+        "status": "completed",
+        "result": "failed",
+        "details": {"completedDate": "2026-12-01T10:00:00Z", "response": "Status Code: 401"},
+    }
+    fake.on(
+        "GET",
+        r"/_apis/hooks/subscriptions/s-res/notifications$",
+        httpx.Response(200, json={"count": 1, "value": [failed]}),
+    )
 
     report = make_connector().ensure_hook_subscriptions(HOOK_URL, "tandem", HOOK_PASSWORD, [PROJECT_ID])
 
     assert report.created == ["new-workitem.created"]
     assert sorted(report.repaired) == ["s-del", "s-res"]
     assert report.unchanged == ["s-upd"]
-    assert report.ok
+    # Repaired, and said: a failing subscription lost events, and why it failed is worth knowing.
+    (s_del,) = [p for p in report.problems if "s-del" in p]
+    (s_res,) = [p for p in report.problems if "s-res" in p]
+    assert "disabled by ADO after failed deliveries" in s_del
+    assert "on probation" in s_res and "2026-12-01T10:00:00Z: Status Code: 401" in s_res
+    history = fake.sent("GET", "notifications")
+    assert sorted(r.url.path.split("/")[-2] for r in history) == ["s-del", "s-res"]
 
     hooks = specs("hooks")
-    (listing,) = fake.sent("GET", "subscriptions")
+    (listing,) = fake.sent("GET", "subscriptions$")
     hooks.check_query(listing)
     assert dict(listing.url.params) == {
         "api-version": "7.1",

@@ -456,3 +456,57 @@ def test_redirects_are_reported_not_followed() -> None:
     handler, _ = scripted(httpx.Response(301, headers={"Location": "https://tfs.contoso.com/tfs/Default"}))
     with pytest.raises(PermanentError, match="configure that URL"):
         client_for(handler).request("GET", URL)
+
+
+def test_a_cross_origin_next_link_is_an_error_and_not_followed() -> None:
+    for link in (
+        "https://evil.example/v1.0/x?$skiptoken=A",
+        "http://graph.microsoft.com/v1.0/x?$skiptoken=A",  # same host, another scheme
+        "https://graph.microsoft.com:8443/v1.0/x",  # same host, another port
+    ):
+        handler, seen = scripted(
+            httpx.Response(200, json={"value": [1], "@odata.nextLink": link}),
+            httpx.Response(200, json={"value": [2]}),
+        )
+        url = "https://graph.microsoft.com/v1.0/x"
+        pages = client_for(handler).paginate(url, paginator=NextLinkPaginator())
+        assert next(pages) == [1]
+        with pytest.raises(PermanentError) as exc:
+            next(pages)
+        assert "another origin" in str(exc.value) and "not followed" in str(exc.value)
+        assert len(seen) == 1, link  # nothing was sent to the other origin
+
+
+def test_a_relative_next_link_resolves_on_the_same_origin() -> None:
+    handler, seen = scripted(
+        httpx.Response(200, json={"value": [1], "@odata.nextLink": "/v1.0/x?$skiptoken=B"}),
+        httpx.Response(200, json={"value": [2]}),
+    )
+    url = "https://graph.microsoft.com/v1.0/x"
+    pages = list(client_for(handler).paginate(url, paginator=NextLinkPaginator()))
+    assert pages == [[1], [2]]
+    assert str(seen[1].url) == "https://graph.microsoft.com/v1.0/x?$skiptoken=B"
+
+
+def test_pwa_does_not_send_its_bearer_token_to_a_next_link_on_another_host() -> None:
+    from connectors.pwa.client import PwaClient
+
+    site = "https://contoso.sharepoint.com/sites/pwa"
+    tasks = f"{site}/_api/ProjectData/Tasks"
+    handler, seen = scripted(
+        httpx.Response(200, json={"value": [{"Id": 1}], "odata.nextLink": "https://evil.example/steal?x=1"}),
+        httpx.Response(200, json={"value": [{"Id": 2}]}),
+    )
+    pwa = PwaClient(site, client_for(handler))
+    pages = pwa.list(f"{site}/_api/ProjectData/Tasks")
+    assert next(pages) == [{"Id": 1}]
+    with pytest.raises(PermanentError) as exc:
+        next(pages)
+    assert "evil.example" in str(exc.value) and "not followed" in str(exc.value)
+    assert [r.url.host for r in seen] == ["contoso.sharepoint.com"]
+    # On the same origin the link is followed.
+    handler, seen = scripted(
+        httpx.Response(200, json={"value": [{"Id": 1}], "odata.nextLink": f"{tasks}?$skip=1"}),
+        httpx.Response(200, json={"value": [{"Id": 2}]}),
+    )
+    assert PwaClient(site, client_for(handler)).list_all(tasks) == [{"Id": 1}, {"Id": 2}]

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from state.queue import QueueMessage, replay_message_id
-from tandem.configfile import DEMO_CONFIG
+from tandem.configfile import DEMO_CONFIG, dump_document
 from tandem.demo import (
     AdoRest,
     StackClient,
@@ -201,7 +201,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     empty = home / "empty.yaml"
     empty.write_text("{}\n", encoding="utf-8")
     config_file = home / "e2e.yaml"
-    config_file.write_text(yaml.safe_dump(e2e_config(), sort_keys=False), encoding="utf-8")
+    config_file.write_text(dump_document(e2e_config()), encoding="utf-8")
 
     stack = LocalStack(empty)
     sent: list[QueueMessage] = []
@@ -708,3 +708,74 @@ def test_items_outside_the_scope_or_before_the_start_date_are_never_touched(e2e:
         assert ado.get(item["id"])["rev"] == item["rev"] == 1, text  # never written to
         assert by_title(other, text) == [], text  # never copied
         assert e2e.link("e2e", side, item["id"]) is None, text
+
+
+# -- the intake while the target is down, and a rotated hook secret -----------------------------------
+
+
+def test_a_hook_is_taken_while_the_target_is_down_and_applied_once_it_is_back(e2e: E2E) -> None:
+    e2e.settle()
+    # A fresh connector, so no field metadata is cached from earlier tests: the intake must not need it.
+    e2e.stack.services.registry.forget()
+    e2e.services.add_fault(status=503, times=None)  # every call to Services (the target) fails
+    story_title = title("Target down")
+    story = e2e.server.create("Fabrikam", "User Story", {"System.Title": story_title})
+    story_id = int(story["id"])
+
+    def delivered() -> dict[str, Any] | None:
+        for d in e2e.server.deliveries():
+            if d["eventType"] == "workitem.created" and d["payload"]["resource"]["id"] == story_id:
+                return d if d["attempts"] else None
+        return None
+
+    delivery, _ = wait_for("ADO delivered the created hook", delivered, HOOK_WAIT)
+    assert [a["statusCode"] for a in delivery["attempts"]] == [202]  # answered at once, no retry
+    assert {s["status"] for s in subscriptions(e2e.server)} == {"enabled"}  # nothing on probation
+    e2e.services.clear_faults()
+    e2e.synced(story_id)  # the queued item is retried and applied once Services answers again
+
+
+def subscriptions(ado: AdoRest) -> list[dict[str, Any]]:
+    reply = ado.http.get(
+        f"{ado.base_url}/_apis/hooks/subscriptions", params={"api-version": "7.1"}, headers=ado.headers()
+    )
+    assert reply.status_code == 200, reply.text
+    return list(reply.json()["value"])
+
+
+def test_a_rotated_hook_secret_reaches_every_subscription_and_verify_names_the_failing_ones(
+    e2e: E2E,
+) -> None:
+    e2e.settle()
+    secrets = e2e.stack.services.secrets
+    old = secrets.get("ado-server-hook")
+    rotated = "rotated-" + uuid.uuid4().hex  # 40 characters
+    secrets.set("ado-server-hook", rotated)
+    try:
+        # ADO still sends the old secret: the delivery gets 401 and ADO puts the subscription on probation.
+        story = e2e.server.create("Fabrikam", "User Story", {"System.Title": title("Rotated")})
+        story_id = int(story["id"])
+
+        def on_probation() -> list[str] | None:
+            failing = [s["id"] for s in subscriptions(e2e.server) if s["status"] == "onProbation"]
+            return failing or None
+
+        failing, _ = wait_for("the subscription is on probation", on_probation, HOOK_WAIT)
+        reply = e2e.client.admin("POST", "scenarios/e2e/setup/verify")
+        left = next(side for side in reply["sides"] if side["side"] == "left")
+        said = "\n".join(left["problems"])
+        for sub_id in failing:
+            assert f"subscription {sub_id}" in said and "on probation" in said
+        assert "Status Code: 401" in said
+        assert any("rotated hook secret" in line for line in left["hooks"])
+        # Every subscription of both systems now carries the new secret: ADO delivers it again.
+        for ado in (e2e.server, e2e.services):
+            assert {s["status"] for s in subscriptions(ado)} == {"enabled"}
+        # ADO's probation retry (20 min later; made due now) carries the new secret and delivers.
+        e2e.server.hooks("flush")
+        e2e.synced(story_id)
+        ours = [s for s in subscriptions(e2e.server) if "/hooks/ado-server/e2e" in s["consumerInputs"]["url"]]
+        assert ours and all(rotated not in s["consumerInputs"]["url"] for s in ours)
+    finally:
+        secrets.set("ado-server-hook", old)
+        e2e.client.admin("POST", "scenarios/e2e/hooks")

@@ -350,3 +350,24 @@ def test_installed_record_factory_masks_every_handler() -> None:
     finally:
         other.removeHandler(handler)
     assert records[0].getMessage() == "leak? ***"
+
+
+def test_key_vault_tag_binds_a_secret_to_hosts_and_a_rotation_keeps_it() -> None:
+    client = mock.create_autospec(SecretClient, instance=True)
+    tags = {"pwa-refresh-token": {"tandem-hosts": "contoso.sharepoint.com, login.microsoftonline.com"}}
+
+    def get_secret(name: str, version: str | None = None, **kwargs: Any) -> KeyVaultSecret:
+        props = SecretProperties(vault_id=f"{VAULT}secrets/{name}/v1", tags=tags.get(name))
+        return KeyVaultSecret(props, CANARY)
+
+    client.get_secret.side_effect = get_secret
+    client.set_secret.side_effect = lambda name, value, **kw: kv_secret(name, value)
+    store = KeyVaultSecretStore(VAULT, client=client)
+    assert store.hosts("pwa-refresh-token") == {"contoso.sharepoint.com", "login.microsoftonline.com"}
+    assert store.hosts("ado-pat") is None  # no tag: not bound
+    store.set("pwa-refresh-token", "rotated-" + CANARY)
+    client.set_secret.assert_called_once_with(
+        "pwa-refresh-token",
+        "rotated-" + CANARY,
+        tags={"tandem-hosts": "contoso.sharepoint.com,login.microsoftonline.com"},
+    )

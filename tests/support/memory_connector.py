@@ -245,8 +245,16 @@ class MemoryConnector:
         for project in project_ids:
             sub = self.system.subscriptions.get(project)
             if sub is None:
-                self.system.subscriptions[project] = {"url": hook_url, "user": username, "enabled": True}
+                self.system.subscriptions[project] = {
+                    "url": hook_url,
+                    "user": username,
+                    "password": password,
+                    "enabled": True,
+                }
                 report.created.append(project)
+            elif sub["url"] != hook_url:  # moved, or given an older hook secret: the new one is sent
+                sub.update(url=hook_url, user=username, password=password, enabled=True)
+                report.repointed.append(project)
             elif not sub["enabled"]:
                 sub["enabled"] = True
                 report.repaired.append(project)
