@@ -462,6 +462,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             stack.run_both()
         engine_calls = {s.flavor: s.engine_calls() for s in (server, services)}
+        # Successful writes by kind (seeding and the people's edits go through the control API, not here).
+        writes = {s.flavor: dict(s.counters()["writes"]) for s in (server, services)}
 
         # 4. Echo: faults off, two more poll cycles of both directions must write nothing.
         for system in (server, services):
@@ -510,6 +512,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "time_to_converge_s": round(converged_s, 1) if converged_s is not None else None,
         "rest_calls_per_item": round(sum(engine_calls.values()) / total, 2),
         "rest_calls": engine_calls,
+        "writes_at_convergence": writes,
         "hook_deliveries": deliveries,
         "hook_subscriptions": subscriptions,
         "details": {
@@ -552,6 +555,7 @@ def report(result: dict[str, Any]) -> str:
             f"{result['time_to_converge_s']} s" if result["converged"] else "did not converge",
         ),
         ("REST calls per item", f"{result['rest_calls_per_item']} ({result['rest_calls']})"),
+        ("writes by kind", str(result["writes_at_convergence"])),
         ("hook deliveries", str(result["hook_deliveries"])),
         ("hook subscriptions", str(result["hook_subscriptions"])),
     ]
