@@ -117,6 +117,7 @@ class SqliteJournal(MemoryJournal):
         self._db.commit()
         self._lock = threading.Lock()  # the queue serialises calls already; this guards close() too
         self._dirty = False
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"SqliteJournal({str(self.path)!r})"
@@ -176,18 +177,25 @@ class SqliteJournal(MemoryJournal):
 
     def commit(self) -> None:
         with self._lock:
-            if self._dirty:
+            if self._dirty and not self._closed:
                 self._db.commit()
                 self._dirty = False
 
     def close(self) -> None:
+        """Commit and close. A worker still settling a message afterwards changes nothing on disk: the
+        message is delivered again after the restart, as an unsettled one is on Service Bus."""
         with self._lock:
+            if self._closed:
+                return
             if self._dirty:
                 self._db.commit()
                 self._dirty = False
             self._db.close()
+            self._closed = True
 
     def _write(self, sql: str, params: tuple[object, ...]) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._db.execute(sql, params)
             self._dirty = True

@@ -141,3 +141,21 @@ def test_sigkill_mid_sync_then_restart_loses_and_duplicates_nothing(
     finally:
         second.stop()
     assert "restored queues" in log.read_text(encoding="utf-8")
+
+
+def test_a_data_folder_serves_one_stack_at_a_time_and_keeps_its_keys(tmp_path: Path) -> None:
+    from tandem.stack import DataDirBusy, LocalStack
+
+    first, second = LocalStack(data_dir=tmp_path), LocalStack(data_dir=tmp_path)
+    first._open_data_dir(tmp_path)
+    try:
+        with pytest.raises(DataDirBusy, match="in use by another"):
+            second._open_data_dir(tmp_path, wait=0.3)
+    finally:
+        first.stop()
+    second._open_data_dir(tmp_path, wait=5)  # free once the first has stopped
+    try:
+        assert (second.functions_key, second.hook_password) == (first.functions_key, first.hook_password)
+        assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0  # private: it holds the keys
+    finally:
+        second.stop()

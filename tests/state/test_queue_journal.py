@@ -145,6 +145,17 @@ def test_a_message_in_flight_with_its_last_delivery_is_dead_lettered_on_restart(
     assert (dead.message.message_id, dead.reason) == ("flaky", MAX_DELIVERY_COUNT_EXCEEDED)
 
 
+def test_settling_after_close_changes_nothing_on_disk(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "queue.sqlite3"
+    first = broker(path, clock)
+    first.send([msg("late")])
+    delivery = take(first)
+    first.close()
+    first.complete(delivery)  # a worker finishing after shutdown: no error, and nothing recorded
+    first.close()
+    assert drain(broker(path, clock)) == [("late", 2)]
+
+
 def test_without_a_journal_nothing_is_kept(tmp_path: Path, clock: ManualClock) -> None:
     LocalQueue(clock=clock).send([msg("gone")])
     assert LocalQueue(clock=clock).receive(Q) is None
