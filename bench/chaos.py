@@ -201,7 +201,7 @@ class Stack:
         return sum(c["active"] + c["scheduled"] + c["in_flight"] for c in reply["queues"].values())
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"{self.root}/_local/deadletters", params={"limit": 100000}))
+        return list(self._call("GET", f"{self.root}/_local/deadletters", params={"limit": 10_000}))
 
 
 def wait_quiet(stack: Stack, systems: Iterable[System], quiet_s: float, timeout: float) -> bool:
