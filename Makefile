@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve clean bench setup setup-checks
+.PHONY: demo test lint serve clean bench chaos setup setup-checks
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench: setup
 	$(BIN)/python bench/ado_sync.py
 	$(BIN)/python bench/planner_listing.py
 	$(BIN)/python bench/scim_provision.py
+
+chaos: setup
+	$(BIN)/python bench/chaos.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov node_modules

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import fnmatch
 import json
+import random
 import socket
 import threading
 import time
@@ -135,7 +136,8 @@ class Counters:
 class FaultRule(BaseModel):
     """One injected fault: the next `times` calls matching `endpoint` (an fnmatch pattern over the
     emulator's endpoint names) and `method` get `status` (or pass through when `status` is None, still
-    delayed by `latency_ms` and carrying `retry_after`/`headers`)."""
+    delayed by `latency_ms` and carrying `retry_after`/`headers`). With `probability`, each matching call
+    gets the fault only with that chance (the others go on to the next rule); `times` counts the hits."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
 
@@ -147,6 +149,7 @@ class FaultRule(BaseModel):
     latency_ms: int = Field(default=0, ge=0)
     message: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    probability: float | None = Field(default=None, gt=0, le=1)
 
     def matches(self, method: str, endpoint: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -157,11 +160,17 @@ class FaultRule(BaseModel):
 class FaultInjector:
     """Ordered fault rules plus a global latency; `take` consumes one use of the first matching rule."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._remaining: list[int | None] = []
         self.latency_ms = 0
+        self._random = random.Random(seed)  # chance of a fault, not a secret
+
+    def seed(self, value: int | None) -> None:
+        """Make the `probability` draws repeatable (None: from the system's entropy again)."""
+        with self._lock:
+            self._random.seed(value)
 
     def add(self, rule: FaultRule | None = None, /, **kwargs: Any) -> FaultRule:
         """Add a rule, e.g. ``faults.add(endpoint="wit.wiql", status=429, retry_after=2, times=3)``."""
@@ -175,6 +184,8 @@ class FaultInjector:
         with self._lock:
             for i, rule in enumerate(self._rules):
                 if rule.matches(method, endpoint):
+                    if rule.probability is not None and self._random.random() >= rule.probability:
+                        continue
                     left = self._remaining[i]
                     if left is not None:
                         if left <= 1:

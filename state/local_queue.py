@@ -1,7 +1,8 @@
 """In-process message broker with the Service Bus semantics the engine relies on, for local runs and tests.
 
 Sessions in order (one message per session in flight), duplicate detection by message id, scheduled delivery,
-peek-lock with at-least-once redelivery, max-delivery-count dead-lettering, and dead-letter replay.
+peek-lock with at-least-once redelivery, max-delivery-count dead-lettering, and dead-letter replay. With a
+`SqliteJournal` (state.queue_journal) the queues survive the process being killed, as Service Bus queues do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from state.queue import DeadLetteredMessage, QueueMessage, replay_message_id
+from state.queue_journal import KeptQueue, MemoryJournal
 
 log = logging.getLogger("tandem.queue")
 
@@ -85,6 +87,7 @@ class QueueCounts:
 class _Entry:
     seq: int
     message: QueueMessage  # delivery_count here counts deliveries so far
+    key: int = 0  # the journal's name for it: its first seq, kept while seq changes
 
     @property
     def session_id(self) -> str | None:
@@ -107,7 +110,7 @@ class _Queue:
     locked: dict[str, int] = field(default_factory=dict)  # session -> messages of it in flight
     scheduled: list[tuple[datetime, int, _Entry]] = field(default_factory=list)
     in_flight: dict[str, _InFlight] = field(default_factory=dict)
-    dead: list[DeadLetteredMessage] = field(default_factory=list)
+    dead: list[tuple[int, DeadLetteredMessage]] = field(default_factory=list)  # (journal key, letter)
     seen: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
 
 
@@ -126,6 +129,7 @@ class LocalQueue:
         max_delivery_count: int = 10,
         lock_duration: timedelta = timedelta(minutes=1),
         poll_interval: float = 0.05,
+        journal: MemoryJournal | None = None,
     ) -> None:
         if max_delivery_count < 1:
             raise ValueError("max_delivery_count must be at least 1")
@@ -138,6 +142,9 @@ class LocalQueue:
         self._cond = threading.Condition()
         self._queues: dict[str, _Queue] = {}
         self._seq = 0
+        self._journal = journal or MemoryJournal()
+        with self._cond:
+            self._restore(self._journal.load())
 
     def __repr__(self) -> str:
         return f"LocalQueue(queues={sorted(self._queues)})"
@@ -149,31 +156,32 @@ class LocalQueue:
             now = self._clock()
             for message in messages:
                 self._accept(message.model_copy(deep=True), now)
+            self._journal.commit()  # before returning: an acknowledged send survives a kill
             self._cond.notify_all()
 
     def dead_letter(self, message: QueueMessage, reason: str, description: str = "") -> None:
         with self._cond:
-            q = self._queue(message.queue)
-            q.dead.append(
-                DeadLetteredMessage(
-                    message=message.model_copy(deep=True),
-                    reason=reason,
-                    description=description,
-                    dead_lettered_at=self._clock(),
-                )
+            letter = DeadLetteredMessage(
+                message=message.model_copy(deep=True),
+                reason=reason,
+                description=description,
+                dead_lettered_at=self._clock(),
             )
+            self._add_dead(self._queue(message.queue), None, letter)
+            self._journal.commit()
             self._cond.notify_all()
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredMessage]:
         with self._cond:
-            return [d.model_copy(deep=True) for d in self._queue(queue).dead[:limit]]
+            return [d.model_copy(deep=True) for _, d in self._queue(queue).dead[:limit]]
 
     def replay_dead_letters(self, queue: str, limit: int = 100) -> int:
         with self._cond:
             q = self._queue(queue)
             moved, q.dead = q.dead[:limit], q.dead[limit:]
+            self._journal.replayed(key for key, _ in moved)
             now = self._clock()
-            for dead in moved:
+            for _, dead in moved:
                 fresh = dead.message.model_copy(
                     update={
                         "message_id": replay_message_id(dead.message.message_id),
@@ -183,6 +191,7 @@ class LocalQueue:
                     deep=True,
                 )
                 self._accept(fresh, now)
+            self._journal.commit()
             self._cond.notify_all()
             return len(moved)
 
@@ -199,7 +208,10 @@ class LocalQueue:
                 q = self._queue(queue)
                 self._housekeep(q, now)
                 if q.ready:
-                    return self._deliver(q, now, lock_duration or self._lock_duration)
+                    delivery = self._deliver(q, now, lock_duration or self._lock_duration)
+                    self._journal.commit()
+                    return delivery
+                self._journal.commit()  # housekeeping may have moved scheduled messages or expired locks
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
@@ -233,13 +245,16 @@ class LocalQueue:
                 batch.append(
                     self._lock_entry(q, waiting.popleft(), now, lock_duration or self._lock_duration)
                 )
+            self._journal.commit()
         return batch
 
     def complete(self, delivery: Delivery) -> None:
         """Settle successfully: the message is gone. Raises LockLostError if the lock was lost."""
         with self._cond:
             q, held = self._settle(delivery)
+            self._journal.removed(held.entry.key)
             self._release_session(q, held.entry)
+            self._journal.commit()
             self._cond.notify_all()
 
     def abandon(self, delivery: Delivery) -> None:
@@ -247,6 +262,7 @@ class LocalQueue:
         with self._cond:
             q, held = self._settle(delivery)
             self._requeue(q, held.entry, self._clock())
+            self._journal.commit()
             self._cond.notify_all()
 
     def dead_letter_delivery(self, delivery: Delivery, reason: str, description: str = "") -> None:
@@ -255,6 +271,7 @@ class LocalQueue:
             q, held = self._settle(delivery)
             self._to_dead_letter(q, held.entry, reason, description, self._clock())
             self._release_session(q, held.entry)
+            self._journal.commit()
             self._cond.notify_all()
 
     def renew_lock(self, delivery: Delivery) -> datetime:
@@ -275,6 +292,7 @@ class LocalQueue:
             self._housekeep(q, self._clock())
             waiting = sum(len(d) for d in q.sessions.values())
             loose = sum(1 for _, e in q.ready if e.session_id is None)
+            self._journal.commit()
             return QueueCounts(
                 active=waiting + loose,
                 scheduled=len(q.scheduled),
@@ -296,6 +314,7 @@ class LocalQueue:
                 for q in self._queues.values():
                     self._housekeep(q, now)
                     busy = busy or bool(q.ready or q.sessions or q.in_flight)
+                self._journal.commit()
                 if not busy:
                     return True
                 remaining = deadline - time.monotonic()
@@ -359,20 +378,27 @@ class LocalQueue:
 
     def _accept(self, message: QueueMessage, now: datetime) -> None:
         q = self._queue(message.queue)
+        forgotten = []
         while q.seen:
             oldest_id, first_seen = next(iter(q.seen.items()))
             if now - first_seen < self._duplicate_window:
                 break
             del q.seen[oldest_id]
+            forgotten.append(oldest_id)
+        self._journal.forgot_seen(message.queue, forgotten)
         if message.message_id in q.seen:
             log.debug("duplicate message %s on %s dropped", message.message_id, message.queue)
             return
         q.seen[message.message_id] = now
         message.delivery_count = 0
-        entry = _Entry(seq=self._next_seq(), message=message)
-        if message.scheduled_at is not None and _as_utc(message.scheduled_at) > now:
-            heapq.heappush(q.scheduled, (_as_utc(message.scheduled_at), entry.seq, entry))
+        seq = self._next_seq()
+        entry = _Entry(seq=seq, message=message, key=seq)
+        due = _as_utc(message.scheduled_at) if message.scheduled_at is not None else None
+        if due is not None and due > now:
+            self._journal.accepted(message.queue, entry.key, entry.seq, message, due, now)
+            heapq.heappush(q.scheduled, (due, entry.seq, entry))
         else:
+            self._journal.accepted(message.queue, entry.key, entry.seq, message, None, now)
             self._make_available(q, entry)
 
     def _make_available(self, q: _Queue, entry: _Entry) -> None:
@@ -398,6 +424,7 @@ class LocalQueue:
         while q.scheduled and q.scheduled[0][0] <= now:
             _, _, entry = heapq.heappop(q.scheduled)
             entry.seq = self._next_seq()  # ordered by when it became due, as Service Bus enqueues it then
+            self._journal.became_due(entry.key, entry.seq)
             self._make_available(q, entry)
         expired = [token for token, held in q.in_flight.items() if held.locked_until <= now]
         for token in expired:
@@ -432,6 +459,7 @@ class LocalQueue:
         if sid is not None:
             q.locked[sid] = q.locked.get(sid, 0) + 1
         entry.message.delivery_count += 1
+        self._journal.delivered(entry.key, entry.message.delivery_count)
         token = uuid.uuid4().hex
         locked_until = now + lock_duration
         q.in_flight[token] = _InFlight(entry, locked_until)
@@ -488,14 +516,51 @@ class LocalQueue:
 
     def _to_dead_letter(self, q: _Queue, entry: _Entry, reason: str, description: str, now: datetime) -> None:
         log.warning("message %s dead-lettered: %s", entry.message.message_id, reason)
-        q.dead.append(
-            DeadLetteredMessage(
-                message=entry.message.model_copy(deep=True),
-                reason=reason,
-                description=description,
-                dead_lettered_at=now,
-            )
+        letter = DeadLetteredMessage(
+            message=entry.message.model_copy(deep=True),
+            reason=reason,
+            description=description,
+            dead_lettered_at=now,
         )
+        self._add_dead(q, entry.key, letter)
+
+    def _add_dead(self, q: _Queue, key: int | None, letter: DeadLetteredMessage) -> None:
+        dead_key = self._next_seq()
+        self._journal.dead_lettered(letter.message.queue, key, letter, dead_key)
+        q.dead.append((dead_key, letter))
+
+    def _restore(self, kept: dict[str, KeptQueue]) -> None:
+        """Rebuild the queues from the journal, as the broker finds them after a restart: messages in order,
+        scheduled ones still scheduled, in-flight ones deliverable again (or dead-lettered once their delivery
+        count is used up), dead letters and the duplicate-detection window as they were."""
+        now = self._clock()
+        for name, queue in kept.items():
+            q = self._queue(name)
+            for message_id, at in queue.seen:
+                q.seen[message_id] = at
+            for dead_key, letter in queue.dead:
+                q.dead.append((dead_key, letter))
+                self._seq = max(self._seq, dead_key)
+            for m in queue.messages:
+                self._seq = max(self._seq, m.seq, m.key)
+                entry = _Entry(seq=m.seq, message=m.message, key=m.key)
+                if m.due is not None:
+                    heapq.heappush(q.scheduled, (m.due, entry.seq, entry))
+                elif entry.message.delivery_count >= self._max_delivery_count:
+                    # Only a message in flight keeps a used-up count; its lock died with the process.
+                    self._to_dead_letter(
+                        q, entry, MAX_DELIVERY_COUNT_EXCEEDED, "delivery count used up before a restart", now
+                    )
+                else:
+                    self._make_available(q, entry)
+        self._journal.commit()
+        if kept:
+            log.info("restored queues from %r: %s", self._journal, self)
+
+    def close(self) -> None:
+        """Write what is pending and close the journal (a no-op without one)."""
+        with self._cond:
+            self._journal.close()
 
 
 class WorkerPool:

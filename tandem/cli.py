@@ -347,6 +347,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="configuration YAML to apply (default: the ADO Server ↔ Services demo)")
     p.add_argument("--port", type=int, default=None, help="port of the functions host (default: a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--data-dir",
+        help="keep tables, queued messages and keys in this folder across restarts (default: in memory)",
+    )
+    p.add_argument(
+        "--no-emulators",
+        action="store_true",
+        help="start no emulators: ${NAME} URLs and TANDEM_SECRET_* credentials come from the environment",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     p.set_defaults(handler=cmd_serve)
 

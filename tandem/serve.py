@@ -49,7 +49,7 @@ def serve(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     from sync.config import ConfigError
     from tandem.azurite import AzuriteError
     from tandem.host import HostError
-    from tandem.stack import LocalStack, state_dir
+    from tandem.stack import DataDirBusy, LocalStack, state_dir
 
     original = sys.stdout
     out = stdout or original
@@ -64,13 +64,19 @@ def serve(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
-    stack = LocalStack(args.config, host=args.host, port=args.port)
+    stack = LocalStack(
+        args.config,
+        host=args.host,
+        port=args.port,
+        data_dir=getattr(args, "data_dir", None),
+        **({"emulators": ()} if getattr(args, "no_emulators", False) else {}),
+    )
     stack_file = state_dir() / "stack.json"
     wrote = False
     try:
         try:
             info = stack.start()
-        except (ConfigError, HostError, AzuriteError, AzureError, OSError) as exc:
+        except (ConfigError, HostError, AzuriteError, AzureError, DataDirBusy, OSError) as exc:
             print(f"tandem serve: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ConfigError) else 1
         register(json.dumps(info["credentials"]))  # never log the credentials block as a whole either

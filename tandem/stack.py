@@ -5,15 +5,20 @@ wired to a local queue and a local secret store holding the emulators' credentia
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
+import ipaddress
+import json
 import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from state.local_queue import LocalQueue
+from state.queue_journal import SqliteJournal
 from state.secrets import LocalSecretStore
 from state.tables import Tables
 from sync.config import TandemConfig, parse_config
@@ -111,6 +117,20 @@ def emulator_credentials(instance: Any) -> dict[str, str]:
     return {"pat": str(pat)} if pat else {}
 
 
+class DataDirBusy(RuntimeError):
+    """Another `tandem serve` (or the Azurite it started, still saving) holds the data folder."""
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def state_dir() -> Path:
     """Where `tandem serve` leaves `stack.json` for the other commands (TANDEM_HOME, else ./.tandem)."""
     return Path(os.environ.get("TANDEM_HOME") or ".tandem")
@@ -127,12 +147,14 @@ class LocalStack:
         port: int | None = None,
         emulators: Sequence[EmulatorSpec] = EMULATORS,
         env: Mapping[str, str] | None = None,
+        data_dir: str | Path | None = None,
     ) -> None:
         self.config_path = Path(config_path) if config_path else DEMO_CONFIG
         self.host_name = host
         self.port = port
         self.emulator_specs = tuple(emulators)
         self.env = dict(os.environ if env is None else env)
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.azurite: Azurite | None = None
         self.emulators: dict[str, RunningEmulator] = {}
         self.services: Services | None = None
@@ -141,7 +163,9 @@ class LocalStack:
         self.hook_username = "tandem"
         self.hook_password = secrets.token_urlsafe(18)
         self.scim_token = secrets.token_urlsafe(24)
+        self.functions_key: str | None = None  # None: the host makes one up
         self._config_lock = threading.Lock()
+        self._data_lock: int | None = None
 
     # -- start / stop -------------------------------------------------------------------------------
 
@@ -152,7 +176,13 @@ class LocalStack:
 
         install_log_redaction()  # every secret the stores hand out is masked in log records from now on
         try:
-            self.azurite = Azurite(self.host_name).start()
+            if self.data_dir is not None:
+                self._open_data_dir(self.data_dir)
+                self.azurite = Azurite(
+                    self.host_name, location=self.data_dir / "azurite", pass_fds=self._held_fds()
+                ).start()
+            else:
+                self.azurite = Azurite(self.host_name).start()
             self._start_emulators()
             port = self.port or free_port(self.host_name)
             public = f"http://{self.host_name}:{port}"
@@ -191,6 +221,7 @@ class LocalStack:
                 function_app.app,
                 settings=app_settings,
                 queue=self.queue,
+                key=self.functions_key,
                 host=self.host_name,
                 port=port,
                 extra_routes=self._local_routes(),
@@ -216,7 +247,46 @@ class LocalStack:
         if self.azurite is not None:
             self.azurite.stop()
             self.azurite = None
+        self.queue.close()
+        if self._data_lock is not None:
+            os.close(self._data_lock)
+            self._data_lock = None
         triggers.use_services(None)
+
+    def _held_fds(self) -> tuple[int, ...]:
+        return (self._data_lock,) if self._data_lock is not None else ()
+
+    def _open_data_dir(self, folder: Path, wait: float = 30.0) -> None:
+        """Take the data folder for this stack: its lock (held by Azurite too, so a restart waits until the
+        Azurite of a killed stack has saved), the queue journal, and the keys that must outlive a restart
+        (the hook password the systems' subscriptions carry, the functions key clients hold)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise DataDirBusy(
+                        f"the data folder {folder} is in use by another `tandem serve`; stop it first"
+                    ) from None
+                time.sleep(0.1)
+        self._data_lock = fd
+        keys_file = folder / "keys.json"
+        keys: dict[str, str] = {}
+        if keys_file.exists():
+            keys = json.loads(keys_file.read_text(encoding="utf-8"))
+        keys.setdefault("functions_key", secrets.token_urlsafe(24))
+        keys.setdefault("hook_password", secrets.token_urlsafe(18))
+        tmp = keys_file.with_suffix(".tmp")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            json.dump(keys, out)
+        os.replace(tmp, keys_file)
+        self.functions_key, self.hook_password = keys["functions_key"], keys["hook_password"]
+        self.queue = LocalQueue(journal=SqliteJournal(folder / "queue.sqlite3"))
 
     def _start_emulators(self) -> None:
         for spec in self.emulator_specs:
@@ -314,7 +384,8 @@ class LocalStack:
     def ensure_hooks(self) -> list[str]:
         """Point the emulators' service hook subscriptions at this host; returns the problems found.
 
-        Only connections served by a running emulator: a real system must never be told to call 127.0.0.1.
+        Only connections served by a running emulator or another one on this machine (a loopback URL, as
+        with `--no-emulators`): a real system must never be told to call 127.0.0.1.
         """
         from sync.hook_subscriptions import ensure_hooks
 
@@ -322,7 +393,7 @@ class LocalStack:
         checks = ensure_hooks(
             self.services,
             self.host.api_url,
-            include=lambda name, cfg: self.emulator_for(cfg.url) is not None,
+            include=lambda name, cfg: self.emulator_for(cfg.url) is not None or is_loopback(cfg.url),
         )
         return [f"{c.scenario}: {c.connection}: {p}" for c in checks for p in c.problems]
 
@@ -331,6 +402,8 @@ class LocalStack:
     def describe(self) -> dict[str, Any]:
         assert self.azurite is not None and self.host is not None and self.services is not None
         info: dict[str, Any] = {"functions": self.host.api_url, "tables": self.azurite.table_endpoint}
+        if self.data_dir is not None:
+            info["data_dir"] = str(self.data_dir)
         credentials: dict[str, Any] = {
             "functions_key": self.host.key,
             "hook": {"username": self.hook_username, "password": self.hook_password},

@@ -43,7 +43,8 @@ Control API (no auth), rooted at ``http://127.0.0.1:PORT/_emulator`` and also at
   ``{"endpoint": "wit.wiql", "method": "POST", "times": 2, "status": 429, "retryAfter": 1}`` (fields of
   `emulators.common.FaultRule`, camelCase or snake_case: ``latencyMs``, ``message``, ``headers``;
   ``"status": null`` passes the call through but adds the Retry-After/X-RateLimit-* headers; ``"times": null``
-  keeps the rule until cleared); ``DELETE /faults`` clears rules and latency.
+  keeps the rule until cleared; ``"probability": 0.1`` faults about that share of the matching calls, the
+  others go on to the next rule); ``DELETE /faults`` clears rules and latency.
 - ``POST /latency`` ``{"ms": 20}`` delays every call.
 - ``GET|POST /clock`` ``{"advanceSeconds": 90}``, ``{"freeze": "2026-01-01T00:00:00Z"}``, ``{"freeze": true}``
   or ``{"unfreeze": true}`` → ``{"now": …}``.
@@ -56,7 +57,9 @@ Control API (no auth), rooted at ``http://127.0.0.1:PORT/_emulator`` and also at
 - ``POST /work-items/{id}`` ``{"fields": {...}, "by": "ann.chen@contoso.com", "notify": true}``: a person
   edits an item (rules bypassed; hooks fire when notify).
 - ``GET /hooks/deliveries`` → every notification with its attempts and payload; ``POST /hooks/pause``,
-  ``/hooks/resume``, ``/hooks/flush`` (scheduled retries due now), ``/hooks/wait-idle`` ``{"timeout": 5}``.
+  ``/hooks/resume``, ``/hooks/flush`` (scheduled retries due now), ``/hooks/wait-idle`` ``{"timeout": 5}``,
+  ``/hooks/chaos`` ``{"duplicateRate": 0.5, "maxCopies": 3, "jitterMs": 500, "seed": 1}`` (events delivered
+  2..maxCopies times with that chance, each delivery delayed by a random jitter: out of order; ``{}`` = off).
 - ``POST /reset`` → an empty organization: no projects, items, subscriptions, faults or counts.
 """
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulators.ado.errors import AdoError
+from emulators.ado.hooks import DeliveryChaos
 from emulators.common import common_control_routes, json_response
 
 if TYPE_CHECKING:
@@ -164,6 +165,12 @@ def _routes(emu: AdoEmulator, prefix: str) -> list[Route]:
             hooks.resume()
         elif action == "flush":
             hooks.flush()
+        elif action == "chaos":
+            try:
+                hooks.set_chaos(DeliveryChaos.model_validate(await _body(request)))
+            except (ValidationError, ValueError) as exc:
+                return _error(exc)
+            return json_response(hooks.chaos.model_dump())
         elif action == "wait-idle":
             body = await _body(request)
             timeout = float(body.get("timeout", 5)) if isinstance(body, dict) else 5.0

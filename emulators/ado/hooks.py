@@ -7,9 +7,11 @@ subscription on probation (new events are lost meanwhile) and repeated probation
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
+import random
 import threading
 import time
 import uuid
@@ -51,6 +53,25 @@ class HookPolicy:
         return cls(
             transient_delays=(delay,) * transient, probation_delays=(delay,) * probation, request_timeout=2.0
         )
+
+
+class DeliveryChaos(BaseModel):
+    """What the service does on a bad day, asked for through ``POST /_emulator/hooks/chaos``: an event
+    delivered more than once (ADO's delivery is at-least-once) and events arriving out of order. Each
+    notification is sent `2..maxCopies` times with chance `duplicateRate`, every copy delayed by a random
+    0..`jitterMs` so later events can overtake earlier ones. All zero (the default) = one prompt delivery."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duplicateRate: float = Field(default=0.0, ge=0, le=1)
+    maxCopies: int = Field(default=2, ge=2, le=10)
+    jitterMs: int = Field(default=0, ge=0, le=600_000)
+    seed: int | None = None
+
+    def delays(self, draw: random.Random) -> list[float]:
+        """Seconds from now to each delivery of one notification (one entry per copy)."""
+        copies = draw.randint(2, self.maxCopies) if draw.random() < self.duplicateRate else 1
+        return [draw.uniform(0, self.jitterMs / 1000) if self.jitterMs else 0.0 for _ in range(copies)]
 
 
 class SubscriptionInput(BaseModel):
@@ -143,6 +164,8 @@ class HookService:
         self._in_flight = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.chaos = DeliveryChaos()
+        self._draw = random.Random()  # chaos timing, not a secret
         self.account_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"account:{state.collection_id}"))
         state.listeners.append(self.on_change)
 
@@ -202,8 +225,14 @@ class HookService:
                 self._cond.wait(min(left, 0.05))
             return True
 
+    def set_chaos(self, chaos: DeliveryChaos) -> None:
+        with self._cond:
+            self.chaos = chaos
+            self._draw.seed(chaos.seed)
+
     def reset(self) -> None:
         with self._cond:
+            self.chaos = DeliveryChaos()
             self._subs.clear()
             self._notifications.clear()
             self._queue.clear()
@@ -348,7 +377,13 @@ class HookService:
                     notification.status, notification.result = "completed", "failed"
                     notification.error = "Not delivered: the subscription is on probation."
                     continue
-                heapq.heappush(self._queue, (time.monotonic(), next(self._seq), notification, False))
+                for copy, delay in enumerate(self.chaos.delays(self._draw)):
+                    if copy:  # a repeated delivery of the same notification, with its own attempts
+                        notification = dataclasses.replace(notification, attempts=[], last_headers={})
+                        self._notifications.append(notification)
+                    heapq.heappush(
+                        self._queue, (time.monotonic() + delay, next(self._seq), notification, False)
+                    )
             self._cond.notify_all()
 
     def _matches(self, sub: Subscription, event: ChangeEvent) -> bool:

@@ -361,3 +361,33 @@ def test_project_given_by_name_is_stored_as_its_id(
     assert sub["publisherInputs"]["projectId"] == ado.state.project(project).id
     create(client, project, "Task", add_fields(System_Title="x"))
     assert ado.hooks.wait_idle() and len(receiver.requests) == 1
+
+
+def test_delivery_chaos_repeats_and_reorders_notifications(
+    ado: AdoEmulator, client: httpx.Client, receiver: HookReceiver, project: str
+) -> None:
+    subscribe(client, receiver, "workitem.created", projectId=ado.state.project(project).id)
+    reply = client.post(
+        "/_emulator/hooks/chaos", json={"duplicateRate": 1.0, "maxCopies": 3, "jitterMs": 200, "seed": 5}
+    )
+    assert reply.status_code == 200 and reply.json()["maxCopies"] == 3
+    assert client.post("/_emulator/hooks/chaos", json={"duplicateRate": 2}).status_code == 400
+    ids = [
+        create(
+            client, project, "Task", [{"op": "add", "path": "/fields/System.Title", "value": f"t{i}"}]
+        ).json()["id"]
+        for i in range(12)
+    ]
+    assert wait_until(lambda: ado.hooks.pending() == 0 and len(receiver.bodies()) >= 24, timeout=10)
+    delivered = [body["resource"]["id"] for body in receiver.bodies("workitem.created")]
+    copies = {item_id: delivered.count(item_id) for item_id in ids}
+    assert set(copies.values()) <= {2, 3} and 3 in copies.values()  # every event twice or three times
+    first_seen = sorted(set(delivered), key=delivered.index)
+    assert first_seen != ids  # some later event overtook an earlier one
+    repeated = [b for b in receiver.bodies() if b["resource"]["id"] == ids[0]]
+    assert len({b["notificationId"] for b in repeated}) == 1  # the same notification, delivered again
+
+    client.post("/_emulator/hooks/chaos", json={})
+    create(client, project, "Task", [{"op": "add", "path": "/fields/System.Title", "value": "calm"}])
+    assert wait_until(lambda: ado.hooks.pending() == 0, timeout=10)
+    assert [b["resource"]["fields"]["System.Title"] for b in receiver.bodies()].count("calm") == 1

@@ -54,6 +54,29 @@ def test_fault_rules_are_consumed_in_order() -> None:
     assert faults.take("POST", "wit.wiql") is None
 
 
+def test_a_fault_with_a_probability_hits_about_that_share_of_calls() -> None:
+    faults = FaultInjector(seed=7)
+    rule = {"endpoint": "wit.*", "status": 429, "times": None, "probability": 0.1}
+    faults.add(FaultRule.model_validate(rule))
+    faults.add(endpoint="wit.*", status=503, times=None, probability=0.5)
+    hits = [faults.take("GET", "wit.workitems.get") for _ in range(10_000)]
+    throttled = sum(1 for rule in hits if rule is not None and rule.status == 429)
+    unavailable = sum(1 for rule in hits if rule is not None and rule.status == 503)
+    assert 850 < throttled < 1150  # 10 %
+    assert 4200 < unavailable < 4800  # half of the other 90 %
+    assert faults.take("GET", "core.projects.list") is None
+
+
+def test_a_probable_fault_counts_only_its_hits() -> None:
+    faults = FaultInjector(seed=1)
+    faults.add(endpoint="*", status=500, times=3, probability=0.25)
+    hits = sum(1 for _ in range(1000) if faults.take("GET", "x") is not None)
+    assert hits == 3
+    assert faults.snapshot()["rules"] == []
+    with pytest.raises(ValueError):
+        FaultRule(probability=0)
+
+
 def test_fault_rule_accepts_camel_case_and_rejects_unknown_keys() -> None:
     assert FaultRule.model_validate({"retryAfter": 2, "latencyMs": 5}).retry_after == 2
     with pytest.raises(ValueError):
