@@ -13,12 +13,17 @@ Python API (see the package docstring for the HTTP control API)::
 
 from __future__ import annotations
 
+import argparse
 import base64
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Self
 
+from starlette.responses import Response
+from starlette.routing import Route
+
 from emulators.ado.app import AdoApp, AdoConfig, Env
-from emulators.ado.control import Seed, control_routes
+from emulators.ado.control import Seed, control_error, vendor_routes
+from emulators.ado.errors import AdoError
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
 from emulators.ado.processes import FieldDef, ProcessDef, parse_field_kind
@@ -30,7 +35,7 @@ from emulators.ado.routes_process import ROUTES as PROCESS_ROUTES
 from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
 from emulators.ado.routes_wit import ROUTES as WIT_ROUTES
 from emulators.ado.store import AdoState, Project
-from emulators.common import Clock, Counters, FaultInjector, ServerThread
+from emulators.common import Emulator
 
 Flavor = Literal["services", "server"]
 
@@ -39,13 +44,17 @@ DEFAULT_ORG = "contoso"
 DEFAULT_COLLECTION = "DefaultCollection"
 
 
-class AdoEmulator:
+class AdoEmulator(Emulator):
     """An Azure DevOps Services organization (``flavor="services"``) or Server collection
     (``flavor="server"``) on ``http://{host}:{port}``.
 
     The PAT (basic auth, any user name) belongs to the first user of the directory ("Tandem Sync" by
     default); `add_pat` gives other users their own PATs so tests can act as people. `bearer_token`
     (Services only, as Entra tokens do not exist on-prem) is accepted as ``Authorization: Bearer``."""
+
+    kind = "ado"
+    seed_model = Seed
+    control_errors = (AdoError,)
 
     def __init__(
         self,
@@ -70,13 +79,9 @@ class AdoEmulator:
             raise ValueError("Azure DevOps Server does not accept Entra ID bearer tokens; use a PAT")
         self.flavor: Flavor = flavor
         self.name = org_or_collection or (DEFAULT_ORG if flavor == "services" else DEFAULT_COLLECTION)
-        self.host = host
         self.pat = pat
         base_path = f"/{self.name}" if flavor == "services" else f"/tfs/{self.name}"
-        self.clock = Clock()
-        self.faults = FaultInjector()
-        self.faults.latency_ms = latency_ms
-        self.counters = Counters()
+        super().__init__(host=host, port=port, base_path=base_path, latency_ms=latency_ms)
         self.identities = IdentityDirectory(flavor, users=users, base_url=lambda: self.base_url)
         self.state = AdoState(self.identities, self.clock, collection_name=self.name)
         self.config = AdoConfig(
@@ -91,8 +96,6 @@ class AdoEmulator:
         self.config.pats[pat] = service_user
         if bearer_token is not None:
             self.config.bearer_tokens[bearer_token] = service_user
-        self._server: ServerThread | None = None
-        self._port = port
         self.renderer = Renderer(self.state, lambda: self.base_url)
         self.hooks = HookService(
             self.state,
@@ -122,46 +125,53 @@ class AdoEmulator:
                 *CLASSIFICATION_ROUTES,
                 *PROCESS_ROUTES,
             ],
-            control_routes(self),
+            self.control_routes(),
         )
 
-    # --- lifecycle --------------------------------------------------------------------------------
+    # --- the kit's hooks ---------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Start serving; returns the base URL (``…/contoso`` or ``…/tfs/DefaultCollection``)."""
-        self._server = ServerThread(self.app, self.host, self._port, name=f"ado-{self.flavor}")
-        self._port = self._server.start()
+    @property
+    def thread_name(self) -> str:
+        return f"ado-{self.flavor}"
+
+    def after_start(self) -> None:
         self.hooks.start()
-        return self.base_url
 
-    def stop(self) -> None:
+    def before_stop(self) -> None:
         self.hooks.stop()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
+    def extra_control_routes(self, prefix: str) -> list[Route]:
+        return vendor_routes(self, prefix)
 
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def control_error(self, exc: Exception) -> Response:
+        return control_error(exc)
 
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+    def reset_state(self) -> None:
+        """Back to an empty organization: no projects, items or subscriptions."""
+        self.hooks.reset()
+        self.state.reset()
 
-    @property
-    def base_url(self) -> str:
-        return f"{self.root_url}{self.config.base_path}"
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--flavor", choices=("services", "server"), default="services")
+        parser.add_argument("--name", help="organization (services) or collection (server) name")
+        parser.add_argument("--pat", default=DEFAULT_PAT)
+        parser.add_argument("--bearer-token", help="also accept this Entra bearer token (services only)")
+        parser.add_argument("--max-api-version", default="7.1")
 
-    @property
-    def control_url(self) -> str:
-        return f"{self.root_url}/_emulator"
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> Self:
+        return cls(
+            args.flavor,
+            org_or_collection=args.name,
+            pat=args.pat,
+            bearer_token=args.bearer_token,
+            max_api_version=args.max_api_version,
+            **cls.common_options(args),
+        )
 
-    @property
-    def port(self) -> int:
-        return self._port
+    def standalone_info(self) -> dict[str, Any]:
+        return {"flavor": self.flavor, "pat": self.pat}
 
     # --- seeding and configuration ----------------------------------------------------------------
 
@@ -285,11 +295,3 @@ class AdoEmulator:
                 {"id": s.id, "eventType": s.event_type, "status": s.status} for s in self.hooks.list()
             ],
         }
-
-    def reset(self) -> None:
-        """Back to an empty organization: no projects, items, subscriptions, faults or counts."""
-        self.hooks.reset()
-        self.state.reset()
-        self.faults.clear()
-        self.counters.reset()
-        self.clock.reset()
