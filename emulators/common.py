@@ -1,26 +1,58 @@
-"""Pieces every emulator shares: a uvicorn server on a background thread, a controllable clock,
-per-test fault injection, call/write counters and the generic part of the `/_emulator/` control API.
+"""The emulator kit: what every emulator shares. `Emulator` is the base class (start/stop on a uvicorn
+thread, base URL, clock, fault injection, call/write counters, seeding, reset and the `/_emulator/`
+control API, the standalone entry point); the pieces it is built from (`Clock`, `Counters`,
+`FaultInjector`, `FaultRule`, `ServerThread`, `apply_latency`, `common_control_routes`, `json_response`,
+`wait_until`, `serve_until_signalled`) stay usable on their own.
 
 Nothing here knows a vendor's wire format; each emulator turns a `FaultRule` into its own error body.
+
+How a new emulator joins the kit (the Graph Planner, release or entitlement emulators)::
+
+    class Seed(BaseModel):                          # the body of POST /_emulator/seed
+        plans: list[SeedPlan] = []
+
+    class PlannerEmulator(Emulator):
+        kind = "planner"                            # thread and program name
+        seed_model = Seed
+
+        def __init__(self, *, host="127.0.0.1", port=0, latency_ms=0) -> None:
+            super().__init__(host=host, port=port, base_path="/v1.0", latency_ms=latency_ms)
+            self.state = PlannerState(self.clock)   # the vendor's data, stamped by the shared clock
+            self.app = PlannerApp(self, self.control_routes())   # control routes first, then the API
+
+        def apply_seed(self, seed: Seed) -> dict[str, Any]: ...     # POST /_emulator/seed
+        def reset_state(self) -> None: self.state.reset()           # POST /_emulator/reset (+ faults…)
+        def extra_control_routes(self, prefix: str) -> list[Route]: return [...]  # vendor-only controls
+
+    # emulators/planner/__main__.py
+    sys.exit(PlannerEmulator.main())                # python -m emulators.planner --port 8083 --seed s.json
+
+In the request path the app counts the call, takes a fault and applies latency with the same objects
+(`self.counters.record_call(name)`, `rule = self.faults.take(method, name)`, `await apply_latency(...)`)
+and answers a rule's status in the vendor's error shape. The kit then gives, at ``/_emulator`` and again
+under the base path: health, counters, reset-counters, faults, latency, clock, seed, state and reset.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import fnmatch
 import json
 import random
+import signal
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import uvicorn
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,12 +63,15 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 __all__ = [
     "Clock",
     "Counters",
+    "Emulator",
     "FaultInjector",
     "FaultRule",
     "ServerThread",
     "apply_latency",
     "common_control_routes",
     "json_response",
+    "request_json",
+    "serve_until_signalled",
     "wait_until",
 ]
 
@@ -302,6 +337,15 @@ async def _json_body(request: Request) -> Any:
         return None
 
 
+async def request_json(request: Request) -> Any:
+    """A control request's JSON body (`{}` when empty); ValueError when it is not JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise ValueError("the body is not valid JSON") from exc
+
+
 def common_control_routes(
     faults: FaultInjector, counters: Counters, clock: Clock, prefix: str = "/_emulator"
 ) -> list[Route]:
@@ -385,9 +429,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
 
 def serve_until_signalled(emulator: Any, seed: Any | None, extra: dict[str, Any]) -> int:
     """`python -m emulators.X`: apply the seed, start, print one JSON line, serve until SIGINT/SIGTERM."""
-    import json
-    import signal
-
     if seed is not None:
         emulator.apply_seed(seed)
     stop = threading.Event()
@@ -400,3 +441,188 @@ def serve_until_signalled(emulator: Any, seed: Any | None, extra: dict[str, Any]
     finally:
         emulator.stop()
     return 0
+
+
+class Emulator:
+    """Base of every emulator: one vendor service on ``http://{host}:{port}{base_path}``.
+
+    Owns the server thread, the clock, the fault injector and the counters, and builds the control API.
+    A subclass sets `kind` and `seed_model`, builds `self.app` (an ASGI app mounting `control_routes()`)
+    in its ``__init__``, and implements `apply_seed` and `reset_state`; see the module docstring."""
+
+    kind: ClassVar[str] = "emulator"
+    seed_model: ClassVar[type[BaseModel] | None] = None
+    # Errors a control handler may raise besides ValueError / pydantic's ValidationError (vendor errors).
+    control_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    app: ASGIApp
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, base_path: str = "", latency_ms: int = 0
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.base_path = base_path.rstrip("/")
+        self.clock = Clock()
+        self.faults = FaultInjector()
+        self.faults.latency_ms = latency_ms
+        self.counters = Counters()
+        self._server: ServerThread | None = None
+
+    # --- what a concrete emulator provides ---------------------------------------------------------
+
+    def apply_seed(self, seed: Any) -> dict[str, Any]:
+        """Load a validated `seed_model` (what ``POST /_emulator/seed`` does); returns what was created."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be seeded")
+
+    def reset_state(self) -> None:
+        """Drop the vendor data (`reset` also clears faults, counters and the clock)."""
+
+    def describe(self) -> dict[str, Any]:
+        """``GET /_emulator/state``: a summary of what the emulator holds."""
+        return {"kind": self.kind, "baseUrl": self.base_url}
+
+    def extra_control_routes(self, prefix: str) -> list[Route]:
+        """Vendor-only control routes under `prefix` (simulated user edits, hook delivery, queues…)."""
+        return []
+
+    def control_error(self, exc: Exception) -> Response:
+        """A failed control request's answer; override to render `control_errors` in the vendor's shape."""
+        return json_response({"message": str(exc)}, 400)
+
+    def after_start(self) -> None:
+        """Start background workers (e.g. hook delivery) once the socket accepts."""
+
+    def before_stop(self) -> None:
+        """Stop background workers before the server goes."""
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def thread_name(self) -> str:
+        return self.kind
+
+    def start(self) -> str:
+        """Start serving; returns the base URL."""
+        if self._server is not None:
+            raise RuntimeError(f"{self.thread_name} is already running")
+        server = ServerThread(self.app, self.host, self._port, name=self.thread_name)
+        self._port = server.start()
+        self._server = server
+        self.after_start()
+        return self.base_url
+
+    def stop(self) -> None:
+        self.before_stop()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.running
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}{self.base_path}"
+
+    @property
+    def control_url(self) -> str:
+        return f"{self.root_url}/_emulator"
+
+    def reset(self) -> None:
+        """Back to empty: no vendor data, faults or counts, the real clock."""
+        self.reset_state()
+        self.faults.clear()
+        self.counters.reset()
+        self.clock.reset()
+
+    # --- control API -------------------------------------------------------------------------------
+
+    def control_routes(self) -> list[Route]:
+        """The control API at ``/_emulator`` and again under the base path, so a caller that only knows
+        the base URL reaches it too."""
+        prefixes = ["/_emulator"] + ([f"{self.base_path}/_emulator"] if self.base_path else [])
+        return [route for prefix in prefixes for route in self._control_routes(prefix)]
+
+    def _control_routes(self, prefix: str) -> list[Route]:
+        failures = (ValidationError, ValueError, *self.control_errors)
+
+        async def seed(request: Request) -> Response:
+            if self.seed_model is None:
+                return json_response({"message": f"the {self.kind} emulator takes no seed"}, 404)
+            try:
+                return json_response(
+                    self.apply_seed(self.seed_model.model_validate(await request_json(request)))
+                )
+            except failures as exc:
+                return self.control_error(exc)
+
+        async def state(_: Request) -> Response:
+            return json_response(self.describe())
+
+        async def reset(_: Request) -> Response:
+            self.reset()
+            return json_response({"ok": True})
+
+        return [
+            *common_control_routes(self.faults, self.counters, self.clock, prefix),
+            Route(f"{prefix}/seed", seed, methods=["POST"]),
+            Route(f"{prefix}/state", state, methods=["GET"]),
+            Route(f"{prefix}/reset", reset, methods=["POST"]),
+            *self.extra_control_routes(prefix),
+        ]
+
+    # --- standalone entry point (`python -m emulators.X`) -----------------------------------------
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Vendor options of the standalone program (host, port, latency and seed are common)."""
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> Self:
+        """The emulator the standalone program's arguments describe."""
+        return cls(**cls.common_options(args))
+
+    @staticmethod
+    def common_options(args: argparse.Namespace) -> dict[str, Any]:
+        """The constructor options every standalone program takes: host, port and latency."""
+        return {"host": args.host, "port": args.port, "latency_ms": args.latency_ms}
+
+    def standalone_info(self) -> dict[str, Any]:
+        """Extra keys of the JSON line the standalone program prints (credentials, flavour…)."""
+        return {}
+
+    @classmethod
+    def main(cls, argv: Sequence[str] | None = None, *, description: str | None = None) -> int:
+        """Run on its own: print one JSON line (``baseUrl``, ``controlUrl`` and `standalone_info`) once it
+        listens, serve until SIGINT/SIGTERM. ``--seed file.json`` applies a seed body at start."""
+        parser = argparse.ArgumentParser(prog=f"python -m emulators.{cls.kind}", description=description)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=0)
+        parser.add_argument("--latency-ms", type=int, default=0)
+        parser.add_argument("--seed", type=Path, help="JSON file in the shape of POST /_emulator/seed")
+        cls.add_arguments(parser)
+        args = parser.parse_args(argv)
+        emulator = cls.from_arguments(args)
+        seed = None
+        if args.seed is not None:
+            if cls.seed_model is None:
+                parser.error(f"the {cls.kind} emulator takes no seed")
+            seed = cls.seed_model.model_validate(json.loads(args.seed.read_text(encoding="utf-8")))
+        return serve_until_signalled(emulator, seed, emulator.standalone_info())

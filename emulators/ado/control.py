@@ -1,10 +1,10 @@
-"""The ADO emulator's control API under ``/_emulator/`` (no authentication): seeding, configuration,
-simulated user edits, hook delivery control, plus the shared faults/counters/clock routes."""
+"""The ADO emulator's own control routes under ``/_emulator/`` (no authentication): configuration,
+simulated user edits and hook delivery control, plus the seed body. The kit (`emulators.common.Emulator`)
+adds seed, state, reset and the shared faults/counters/clock routes."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from emulators.ado.errors import AdoError
 from emulators.ado.hooks import DeliveryChaos
-from emulators.common import common_control_routes, json_response
+from emulators.common import json_response, request_json
 
 if TYPE_CHECKING:
     from emulators.ado.emulator import AdoEmulator
@@ -92,44 +92,16 @@ class Edit(BaseModel):
     notify: bool = True
 
 
-def _error(exc: Exception) -> Response:
+def control_error(exc: Exception) -> Response:
     if isinstance(exc, AdoError):
         return json_response(exc.body(), exc.status)
     return json_response({"message": str(exc)}, 400)
 
 
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise ValueError("the body is not valid JSON") from exc
-
-
-def control_routes(emu: AdoEmulator) -> list[Route]:
-    """The control routes at ``/_emulator`` and again under the base path (``/contoso/_emulator``), so a
-    caller that only knows the base URL can reach them."""
-    routes = []
-    for prefix in ("/_emulator", f"{emu.config.base_path}/_emulator"):
-        routes.extend(_routes(emu, prefix))
-    return routes
-
-
-def _routes(emu: AdoEmulator, prefix: str) -> list[Route]:
-    async def seed(request: Request) -> Response:
-        try:
-            body = Seed.model_validate(await _body(request))
-            result = emu.apply_seed(body)
-        except (ValidationError, ValueError, AdoError) as exc:
-            return _error(exc)
-        return json_response(result)
-
-    async def state(_: Request) -> Response:
-        return json_response(emu.describe())
-
+def vendor_routes(emu: AdoEmulator, prefix: str) -> list[Route]:
     async def config(request: Request) -> Response:
         try:
-            change = ConfigChange.model_validate(await _body(request))
+            change = ConfigChange.model_validate(await request_json(request))
             emu.configure(
                 max_api_version=change.maxApiVersion,
                 preview_api_version=change.previewApiVersion,
@@ -137,17 +109,17 @@ def _routes(emu: AdoEmulator, prefix: str) -> list[Route]:
                 batch_limit=change.batchLimit,
             )
         except (ValidationError, ValueError) as exc:
-            return _error(exc)
+            return control_error(exc)
         return json_response(emu.describe()["config"])
 
     async def edit(request: Request) -> Response:
         try:
-            change = Edit.model_validate(await _body(request))
+            change = Edit.model_validate(await request_json(request))
             item = emu.state.update_work_item(
                 int(request.path_params["id"]), change.fields, by=change.by, notify=change.notify
             )
         except (ValidationError, ValueError, AdoError) as exc:
-            return _error(exc)
+            return control_error(exc)
         return json_response({"id": item.id, "rev": item.rev})
 
     async def deliveries(_: Request) -> Response:
@@ -167,12 +139,12 @@ def _routes(emu: AdoEmulator, prefix: str) -> list[Route]:
             hooks.flush()
         elif action == "chaos":
             try:
-                hooks.set_chaos(DeliveryChaos.model_validate(await _body(request)))
+                hooks.set_chaos(DeliveryChaos.model_validate(await request_json(request)))
             except (ValidationError, ValueError) as exc:
-                return _error(exc)
+                return control_error(exc)
             return json_response(hooks.chaos.model_dump())
         elif action == "wait-idle":
-            body = await _body(request)
+            body = await request_json(request)
             timeout = float(body.get("timeout", 5)) if isinstance(body, dict) else 5.0
             idle = await asyncio.to_thread(hooks.wait_idle, timeout)
             return json_response({"idle": idle, "pending": hooks.pending()})
@@ -180,17 +152,9 @@ def _routes(emu: AdoEmulator, prefix: str) -> list[Route]:
             return json_response({"message": f"unknown hooks action {action!r}"}, 404)
         return json_response({"paused": hooks.paused, "pending": hooks.pending()})
 
-    async def reset(_: Request) -> Response:
-        emu.reset()
-        return json_response({"ok": True})
-
     return [
-        *common_control_routes(emu.faults, emu.counters, emu.clock, prefix),
-        Route(f"{prefix}/seed", seed, methods=["POST"]),
-        Route(f"{prefix}/state", state, methods=["GET"]),
         Route(f"{prefix}/config", config, methods=["POST"]),
         Route(f"{prefix}/work-items/{{id:int}}", edit, methods=["POST"]),
         Route(f"{prefix}/hooks/deliveries", deliveries, methods=["GET"]),
         Route(f"{prefix}/hooks/{{action}}", hooks_action, methods=["POST"]),
-        Route(f"{prefix}/reset", reset, methods=["POST"]),
     ]

@@ -13,14 +13,19 @@ Python API (see the package docstring for the HTTP control API)::
 
 from __future__ import annotations
 
+import argparse
 import base64
 import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Self
 
+from starlette.responses import Response
+from starlette.routing import Route
+
 from emulators.ado.app import AdoApp, AdoConfig, Env
-from emulators.ado.control import Seed, control_routes
+from emulators.ado.control import Seed, control_error, vendor_routes
 from emulators.ado.directory import Directory
+from emulators.ado.errors import AdoError
 from emulators.ado.hooks import HookPolicy, HookService
 from emulators.ado.identities import IdentityDirectory, User
 from emulators.ado.operations import Operations
@@ -40,7 +45,7 @@ from emulators.ado.routes_query import ROUTES as QUERY_ROUTES
 from emulators.ado.routes_release import ROUTES as RELEASE_ROUTES
 from emulators.ado.routes_wit import ROUTES as WIT_ROUTES
 from emulators.ado.store import AdoState, Project
-from emulators.common import Clock, Counters, FaultInjector, ServerThread
+from emulators.common import Emulator, ServerThread
 
 Flavor = Literal["services", "server"]
 
@@ -49,13 +54,17 @@ DEFAULT_ORG = "contoso"
 DEFAULT_COLLECTION = "DefaultCollection"
 
 
-class AdoEmulator:
+class AdoEmulator(Emulator):
     """An Azure DevOps Services organization (``flavor="services"``) or Server collection
     (``flavor="server"``) on ``http://{host}:{port}``.
 
     The PAT (basic auth, any user name) belongs to the first user of the directory ("Tandem Sync" by
     default); `add_pat` gives other users their own PATs so tests can act as people. `bearer_token`
     (Services only, as Entra tokens do not exist on-prem) is accepted as ``Authorization: Bearer``."""
+
+    kind = "ado"
+    seed_model = Seed
+    control_errors = (AdoError,)
 
     def __init__(
         self,
@@ -80,13 +89,9 @@ class AdoEmulator:
             raise ValueError("Azure DevOps Server does not accept Entra ID bearer tokens; use a PAT")
         self.flavor: Flavor = flavor
         self.name = org_or_collection or (DEFAULT_ORG if flavor == "services" else DEFAULT_COLLECTION)
-        self.host = host
         self.pat = pat
         base_path = f"/{self.name}" if flavor == "services" else f"/tfs/{self.name}"
-        self.clock = Clock()
-        self.faults = FaultInjector()
-        self.faults.latency_ms = latency_ms
-        self.counters = Counters()
+        super().__init__(host=host, port=port, base_path=base_path, latency_ms=latency_ms)
         self.identities = IdentityDirectory(flavor, users=users, base_url=lambda: self.base_url)
         self.state = AdoState(self.identities, self.clock, collection_name=self.name)
         self.pipelines = PipelinesState(flavor, self.clock.now)
@@ -102,8 +107,6 @@ class AdoEmulator:
         self.config.pats[pat] = service_user
         if bearer_token is not None:
             self.config.bearer_tokens[bearer_token] = service_user
-        self._server: ServerThread | None = None
-        self._port = port
         self.renderer = Renderer(self.state, lambda: self.base_url)
         # Services only: Server manages licences in its admin console (the routes answer 404 there).
         self.directory = Directory(self.name, self.state.collection_id)
@@ -130,14 +133,6 @@ class AdoEmulator:
             directory=self.directory,
             operations=self.operations,
         )
-        control = [
-            *control_routes(self),
-            *(
-                r
-                for prefix in ("/_emulator", f"{base_path}/_emulator")
-                for r in pipelines_control_routes(self, prefix)
-            ),
-        ]
         # Release management lives on its own host on Services (vsrm.dev.azure.com/{org}), with the same
         # credentials; on Server it is part of the collection. `release_url` says where.
         separate_release_host = flavor == "services"
@@ -156,51 +151,57 @@ class AdoEmulator:
                 *ENTITLEMENT_ROUTES,
                 *GRAPH_ROUTES,
             ],
-            control,
+            self.control_routes(),
         )
         self.release_app: AdoApp | None = (
-            AdoApp(dataclasses.replace(env), RELEASE_ROUTES, control) if separate_release_host else None
+            AdoApp(dataclasses.replace(env), RELEASE_ROUTES, self.control_routes())
+            if separate_release_host
+            else None
         )
         self._release_server: ServerThread | None = None
         self._release_port = 0
 
-    # --- lifecycle --------------------------------------------------------------------------------
+    # --- the kit's hooks ---------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Start serving; returns the base URL (``…/contoso`` or ``…/tfs/DefaultCollection``)."""
-        self._server = ServerThread(self.app, self.host, self._port, name=f"ado-{self.flavor}")
-        self._port = self._server.start()
+    @property
+    def thread_name(self) -> str:
+        return f"ado-{self.flavor}"
+
+    def after_start(self) -> None:
         if self.release_app is not None:
             self._release_server = ServerThread(
                 self.release_app, self.host, 0, name=f"ado-{self.flavor}-vsrm"
             )
             self._release_port = self._release_server.start()
         self.hooks.start()
-        return self.base_url
 
-    def stop(self) -> None:
+    def before_stop(self) -> None:
         self.hooks.stop()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
         if self._release_server is not None:
             self._release_server.stop()
             self._release_server = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
+    def extra_control_routes(self, prefix: str) -> list[Route]:
+        return [*vendor_routes(self, prefix), *pipelines_control_routes(self, prefix)]
 
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def control_error(self, exc: Exception) -> Response:
+        return control_error(exc)
 
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+    def reset_state(self) -> None:
+        """Back to an empty organization: no projects, items, subscriptions, pipelines or entitlements."""
+        self.hooks.reset()
+        self.state.reset()
+        self.pipelines.reset()
+        self.directory.reset()
+        self.operations.reset()
 
-    @property
-    def base_url(self) -> str:
-        return f"{self.root_url}{self.config.base_path}"
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--flavor", choices=("services", "server"), default="services")
+        parser.add_argument("--name", help="organization (services) or collection (server) name")
+        parser.add_argument("--pat", default=DEFAULT_PAT)
+        parser.add_argument("--bearer-token", help="also accept this Entra bearer token (services only)")
+        parser.add_argument("--max-api-version", default="7.1")
 
     @property
     def release_url(self) -> str:
@@ -219,9 +220,19 @@ class AdoEmulator:
     def control_url(self) -> str:
         return f"{self.root_url}/_emulator"
 
-    @property
-    def port(self) -> int:
-        return self._port
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> Self:
+        return cls(
+            args.flavor,
+            org_or_collection=args.name,
+            pat=args.pat,
+            bearer_token=args.bearer_token,
+            max_api_version=args.max_api_version,
+            **cls.common_options(args),
+        )
+
+    def standalone_info(self) -> dict[str, Any]:
+        return {"flavor": self.flavor, "pat": self.pat}
 
     # --- seeding and configuration ----------------------------------------------------------------
 
@@ -345,14 +356,3 @@ class AdoEmulator:
                 {"id": s.id, "eventType": s.event_type, "status": s.status} for s in self.hooks.list()
             ],
         }
-
-    def reset(self) -> None:
-        """Back to an empty organization: no projects, items, subscriptions, faults or counts."""
-        self.hooks.reset()
-        self.state.reset()
-        self.pipelines.reset()
-        self.directory.reset()
-        self.operations.reset()
-        self.faults.clear()
-        self.counters.reset()
-        self.clock.reset()

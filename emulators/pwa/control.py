@@ -1,10 +1,9 @@
-"""The PWA emulator's control API under ``/_emulator/`` (no authentication): seeding, configuration,
-people editing and holding check-outs, queue job failures, token revocation, plus the shared
-faults/counters/clock routes."""
+"""The PWA emulator's own control routes under ``/_emulator/`` (no authentication): configuration, people
+editing and holding check-outs, queue job failures, token revocation, plus the seed body. The kit
+(`emulators.common.Emulator`) adds seed, state, reset and the shared faults/counters/clock routes."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulators.common import common_control_routes, json_response
+from emulators.common import json_response, request_json
 from emulators.pwa.errors import PwaError
 
 if TYPE_CHECKING:
@@ -148,53 +147,27 @@ _CONFIG_NAMES = {
 }
 
 
-def _error(exc: Exception) -> Response:
+def control_error(exc: Exception) -> Response:
     if isinstance(exc, PwaError):
         return json_response(exc.body(verbose=True), exc.status)
     return json_response({"message": str(exc)}, 400)
 
 
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise ValueError("the body is not valid JSON") from exc
-
-
-def control_routes(emu: PwaEmulator) -> list[Route]:
-    """The control routes at ``/_emulator`` and again under the site path (``/sites/pwa/_emulator``)."""
-    routes = []
-    for prefix in ("/_emulator", f"{emu.site_path}/_emulator"):
-        routes.extend(_routes(emu, prefix))
-    return routes
-
-
-def _routes(emu: PwaEmulator, prefix: str) -> list[Route]:
-    async def seed(request: Request) -> Response:
-        try:
-            result = emu.apply_seed(Seed.model_validate(await _body(request)))
-        except (ValidationError, ValueError, PwaError) as exc:
-            return _error(exc)
-        return json_response(result)
-
-    async def state(_: Request) -> Response:
-        return json_response(emu.describe())
-
+def vendor_routes(emu: PwaEmulator, prefix: str) -> list[Route]:
     async def config(request: Request) -> Response:
         try:
-            change = ConfigChange.model_validate(await _body(request))
+            change = ConfigChange.model_validate(await request_json(request))
             settings = {_CONFIG_NAMES[k]: v for k, v in change.model_dump(exclude_none=True).items()}
             if settings.get("ps_page_size") == 0:
                 settings["ps_page_size"] = None
             emu.configure(**settings)
         except (ValidationError, ValueError) as exc:
-            return _error(exc)
+            return control_error(exc)
         return json_response(emu.describe()["config"])
 
     async def edit(request: Request) -> Response:
         try:
-            change = Edit.model_validate(await _body(request))
+            change = Edit.model_validate(await request_json(request))
             emu.edit_project(
                 request.path_params["pid"],
                 change.tasks,
@@ -203,7 +176,7 @@ def _routes(emu: PwaEmulator, prefix: str) -> list[Route]:
                 publish=change.publish,
             )
         except (ValidationError, ValueError, PwaError) as exc:
-            return _error(exc)
+            return control_error(exc)
         return json_response({"ok": True})
 
     async def checkout(request: Request) -> Response:
@@ -211,10 +184,10 @@ def _routes(emu: PwaEmulator, prefix: str) -> list[Route]:
             if request.method == "DELETE":
                 emu.release_checkout(request.path_params["pid"])
             else:
-                body = CheckoutBody.model_validate(await _body(request))
+                body = CheckoutBody.model_validate(await request_json(request))
                 emu.set_checkout(request.path_params["pid"], body.user)
         except (ValidationError, ValueError) as exc:
-            return _error(exc)
+            return control_error(exc)
         return json_response({"ok": True})
 
     async def queue(_: Request) -> Response:
@@ -225,10 +198,10 @@ def _routes(emu: PwaEmulator, prefix: str) -> list[Route]:
 
     async def fail_next(request: Request) -> Response:
         try:
-            body = FailNext.model_validate(await _body(request))
+            body = FailNext.model_validate(await request_json(request))
             emu.fail_next_job(body.projectId, message_type=body.messageType, times=body.times)
         except (ValidationError, ValueError) as exc:
-            return _error(exc)
+            return control_error(exc)
         return json_response({"ok": True})
 
     async def job_action(request: Request) -> Response:
@@ -249,9 +222,9 @@ def _routes(emu: PwaEmulator, prefix: str) -> list[Route]:
 
     async def revoke(request: Request) -> Response:
         try:
-            body = Revoke.model_validate(await _body(request))
+            body = Revoke.model_validate(await request_json(request))
         except (ValidationError, ValueError) as exc:
-            return _error(exc)
+            return control_error(exc)
         revoked = False
         with emu.state.lock:
             for token in (body.refreshToken, body.accessToken):
@@ -259,14 +232,7 @@ def _routes(emu: PwaEmulator, prefix: str) -> list[Route]:
                     revoked = emu.auth.revoke(token) or revoked
         return json_response({"revoked": revoked})
 
-    async def reset(_: Request) -> Response:
-        emu.reset()
-        return json_response({"ok": True})
-
     return [
-        *common_control_routes(emu.faults, emu.counters, emu.clock, prefix),
-        Route(f"{prefix}/seed", seed, methods=["POST"]),
-        Route(f"{prefix}/state", state, methods=["GET"]),
         Route(f"{prefix}/config", config, methods=["POST"]),
         Route(f"{prefix}/projects/{{pid}}/edit", edit, methods=["POST"]),
         Route(f"{prefix}/projects/{{pid}}/checkout", checkout, methods=["POST", "DELETE"]),
@@ -274,5 +240,4 @@ def _routes(emu: PwaEmulator, prefix: str) -> list[Route]:
         Route(f"{prefix}/queue/fail-next", fail_next, methods=["POST"]),
         Route(f"{prefix}/queue/{{jid}}/{{action}}", job_action, methods=["POST"]),
         Route(f"{prefix}/tokens/revoke", revoke, methods=["POST"]),
-        Route(f"{prefix}/reset", reset, methods=["POST"]),
     ]

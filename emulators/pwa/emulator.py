@@ -4,14 +4,20 @@ docstring for the wire format and the control API)."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
-from emulators.common import Clock, Counters, FaultInjector, ServerThread
+from starlette.responses import Response
+from starlette.routing import Route
+
+from emulators.common import Emulator
 from emulators.pwa.app import Env, PwaApp, token_route
 from emulators.pwa.auth import AuthService, NtlmAcceptor
+from emulators.pwa.control import Seed, control_error, vendor_routes
+from emulators.pwa.errors import PwaError
 from emulators.pwa.model import (
     FIELD_TYPES,
     AssignmentData,
@@ -28,9 +34,6 @@ from emulators.pwa.routes_data import ROUTES as DATA_ROUTES
 from emulators.pwa.routes_ps import ROUTES as PS_ROUTES
 from emulators.pwa.store import Config, PwaState
 from emulators.pwa.values import parse_date
-
-if TYPE_CHECKING:
-    from emulators.pwa.control import Seed
 
 Flavor = Literal["online", "server"]
 
@@ -52,12 +55,16 @@ ENTITY_TYPE_IDS: dict[str, str] = {
 }
 
 
-class PwaEmulator:
+class PwaEmulator(Emulator):
     """A Project Online site (``flavor="online"``, bearer tokens) or a Project Server instance
     (``flavor="server"``, Windows account via HTTP Basic) on ``http://{host}:{port}``.
 
     With the defaults, `password` is also the service account's never-expiring bearer token and its first
     refresh token, so one secret drives every authentication option."""
+
+    kind = "pwa"
+    seed_model = Seed
+    control_errors = (PwaError,)
 
     def __init__(
         self,
@@ -85,18 +92,13 @@ class PwaEmulator:
         if flavor not in ("online", "server"):
             raise ValueError(f"flavor must be 'online' or 'server', not {flavor!r}")
         self.flavor: Flavor = flavor
-        self.host = host
-        self._port = port
         self.site_path = "/" + (site or ("sites/pwa" if flavor == "online" else "pwa")).strip("/")
+        super().__init__(host=host, port=port, base_path=self.site_path, latency_ms=latency_ms)
         self.password = password
         self.access_token = access_token or password
         self.refresh_token = refresh_token or password
         self.tenant = tenant
         self.client_id = client_id
-        self.clock = Clock()
-        self.faults = FaultInjector()
-        self.faults.latency_ms = latency_ms
-        self.counters = Counters()
         self.config = Config(
             flavor=flavor,
             time_zone=time_zone,
@@ -122,7 +124,6 @@ class PwaEmulator:
             self.service_user = self.add_user(
                 "tandem@contoso.com", "Tandem Sync", password=password, admin=True, account=account
             )
-        self._server: ServerThread | None = None
         env = Env(
             state=self.state,
             auth=self.auth,
@@ -132,52 +133,55 @@ class PwaEmulator:
             site_path=self.site_path,
             root_url=lambda: self.root_url,
         )
-        from emulators.pwa.control import control_routes
-
         extra = [token_route(env)] if flavor == "online" else []
-        self.app = PwaApp(env, [*PS_ROUTES, *DATA_ROUTES], control_routes(self), extra)
+        self.app = PwaApp(env, [*PS_ROUTES, *DATA_ROUTES], self.control_routes(), extra)
 
-    # --- lifecycle --------------------------------------------------------------------------------
+    # --- the kit's hooks ---------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Start serving; returns the site URL (``…/sites/pwa`` or ``…/pwa``)."""
-        self._server = ServerThread(self.app, self.host, self._port, name=f"pwa-{self.flavor}")
-        self._port = self._server.start()
-        return self.base_url
+    @property
+    def thread_name(self) -> str:
+        return f"pwa-{self.flavor}"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+    def before_stop(self) -> None:
         if self.auth.ntlm is not None:
             self.auth.ntlm.connections.clear()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
+    def extra_control_routes(self, prefix: str) -> list[Route]:
+        return vendor_routes(self, prefix)
 
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def control_error(self, exc: Exception) -> Response:
+        return control_error(exc)
 
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+    def reset_state(self) -> None:
+        """Back to an empty site (users and credentials stay): no projects or fields."""
+        with self.state.lock:
+            self.state.reset()
 
-    @property
-    def base_url(self) -> str:
-        return f"{self.root_url}{self.site_path}"
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--flavor", choices=("online", "server"), default="online")
+        parser.add_argument("--password", default=DEFAULT_PASSWORD)
+        parser.add_argument("--time-zone", default="UTC")
+        parser.add_argument("--queue-delay", type=float, default=0.2)
+        parser.add_argument("--reporting-delay", type=float, default=1.0)
 
-    @property
-    def control_url(self) -> str:
-        return f"{self.root_url}/_emulator"
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> Self:
+        return cls(
+            args.flavor,
+            password=args.password,
+            time_zone=args.time_zone,
+            queue_delay=args.queue_delay,
+            reporting_delay=args.reporting_delay,
+            **cls.common_options(args),
+        )
+
+    def standalone_info(self) -> dict[str, Any]:
+        return {"flavor": self.flavor, "credentials": self.credentials()}
 
     @property
     def token_url(self) -> str:
         return f"{self.root_url}/{self.tenant}/oauth2/v2.0/token"
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     def credentials(self) -> dict[str, str]:
         """What the emulator accepts for the service account (reported by ``tandem serve``)."""
@@ -585,11 +589,3 @@ class PwaEmulator:
                 "entityTypes": ENTITY_TYPE_IDS,
                 **self.state.describe(),
             }
-
-    def reset(self) -> None:
-        """Back to an empty site (users and credentials stay): no projects, fields, faults or counts."""
-        with self.state.lock:
-            self.state.reset()
-        self.faults.clear()
-        self.counters.reset()
-        self.clock.reset()

@@ -281,21 +281,6 @@ def test_retry_after_on_a_success_paces_the_next_call(
     assert sleeps and sleeps[0] == pytest.approx(2.0, abs=0.2)
 
 
-def test_find_by_correlation(ado: AdoEmulator, connector: AdoConnector) -> None:
-    assert connector.find_by_correlation("workitem", "corr-77") is None
-    (created,) = connector.write(
-        "workitem",
-        [Write(container="Fabrikam", type="Task", correlation_id="corr-77", fields={"System.Title": "a"})],
-    )
-    assert created.ok, created.error
-    connector.write(
-        "workitem",
-        [Write(container="Fabrikam", type="Task", correlation_id="corr-770", fields={"System.Title": "b"})],
-    )
-    found = connector.find_by_correlation("workitem", "corr-77")
-    assert found is not None and created.item is not None and found.id == created.item.id
-
-
 def test_check_and_metadata(ado: AdoEmulator, connector: AdoConnector) -> None:
     report = connector.check()
     assert report.ok, report.problems

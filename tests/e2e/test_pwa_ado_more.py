@@ -199,8 +199,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         document = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
         for direction in document["scenarios"][0]["directions"].values():
             direction["schedule"] = NEVER
-        # Wait 1 s (not 5 min) for a project checked out to someone else; queue jobs give up after 10 s.
-        document["connections"]["pwa"]["options"].update(checkout_retry_seconds=1, queue_timeout_seconds=10)
+        # Wait 10 s (not 5 min) for a project checked out to someone else: the item's 8 attempts then
+        # outlast the `tandem status` calls made meanwhile, however slow a loaded machine makes them
+        # (with 1 s the item was dead-lettered before the check-in). Queue jobs give up after 10 s.
+        document["connections"]["pwa"]["options"].update(checkout_retry_seconds=10, queue_timeout_seconds=10)
         document, problems = substitute(document, stack.variables())
         assert not problems
         stack.apply_config(parse_config(document))
