@@ -8,6 +8,9 @@ The key is computed when the change is listed (poll, hook), from the source cont
 pairs; a create routed by a source field (`container_field`) may land in another container than its key
 names. Such a write is still correct (the target connector serializes writes per container in the process
 and the merge re-reads both sides), it only loses the batching of one container's writes into one cycle.
+
+`session_key` builds every key: polls, hooks, manual runs and the engine's follow-ups (bounces, referenced
+items) alike. Pairs other than a scenario's first carry their pair in the key.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ def session_key(
 ) -> str:
     if target_unit == "container":
         target = scenario.target_container(direction, source_container) or source_container or "-"
-        return f"{scenario.name}|{direction}|c|{target}"
-    return f"{scenario.name}|{direction}|i|{source_id}"
+        return f"{scenario.key}|{direction}|c|{target}"
+    return f"{scenario.key}|{direction}|i|{source_id}"
 
 
 def target_unit(target: Connector, entity: str) -> SessionUnit:

@@ -35,6 +35,8 @@ def test_item_messages_carry_ids_and_versions_only():
         "attempt",
         "enqueued_at",
         "deleted",
+        "trigger",
+        "variant",
     }
     # a field value cannot be smuggled in
     try:

@@ -96,11 +96,11 @@ class Harness:
     def apply(self, document: dict[str, Any]) -> None:
         self.services.apply_config(parse_config(document))
 
-    def poll(self, direction: str = "left_to_right") -> None:
+    def poll(self, direction: str = "left_to_right", trigger: str = "manual", scenario: str = "demo") -> None:
         self.clock.advance(1)  # each poll is its own schedule slot
         enqueue_polls(
             self.services,
-            [PollMessage(scenario="demo", direction=direction, trigger="manual", due=self.clock())],
+            [PollMessage(scenario=scenario, direction=direction, trigger=trigger, due=self.clock())],  # type: ignore[arg-type]
         )
 
     def drain(self, max_messages: int = 500, crash_ok: bool = False) -> int:
@@ -127,7 +127,16 @@ class Harness:
             raise AssertionError("queue did not drain")
         return handled
 
-    def sync(self) -> None:
-        self.poll("left_to_right")
-        self.poll("right_to_left")
+    def sync(self, trigger: str = "manual") -> None:
+        self.poll("left_to_right", trigger)
+        self.poll("right_to_left", trigger)
+        self.drain()
+
+    def settle(self, seconds: float = 400, step: float = 5) -> None:
+        """Let rescheduled messages come due (on the manual clock) until the queue is empty."""
+        waited = 0.0
+        while waited < seconds:
+            self.drain()
+            self.clock.advance(step)
+            waited += step
         self.drain()
