@@ -184,6 +184,15 @@ class VersionLister(Protocol):
 
 
 @runtime_checkable
+class CorrelationBatchFinder(Protocol):
+    """Implemented by connectors that can look up many correlation stamps in one call (a batch of creates)."""
+
+    def find_by_correlations(self, entity: str, correlation_ids: Sequence[str]) -> dict[str, Item]:
+        """The items carrying each stamp found (stamp -> item); stamps not found are absent."""
+        ...
+
+
+@runtime_checkable
 class KeyFinder(Protocol):
     """Implemented by connectors with entities that declare a `natural_key` (no correlation stamp fits)."""
 

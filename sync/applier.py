@@ -9,22 +9,29 @@ referenced items) are plan output, sent here once the plan is carried out.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
-from connectors.contract import WriteResult
+from connectors.contract import CorrelationBatchFinder, Item, WriteResult
 from connectors.errors import ConnectorError, TransientError, VersionConflict
 from state.links import Link, LinkConflict
-from state.problems import Conflict, Failure
+from state.problems import Conflict, Failure, FailureStore
 from state.redact import redact
 from sync import telemetry
 from sync.config import ScenarioConfig, TandemConfig
 from sync.decide import (
     PARENT_KEY,
     Decider,
+    Prefetch,
+    already_synced,
     backoff,
     correlation_id_for,
     full_snapshot,
+    needs_create,
+    new_link_for,
     sides_of,
 )
 from sync.enqueue import enqueue_items
@@ -36,6 +43,7 @@ from sync.sessions import target_unit
 
 log = logging.getLogger("tandem.apply")
 MAX_MERGE_ROUNDS = 4  # decide again after a version conflict, a lost link race or a relink
+READ_BATCH = 200  # ids per batch read (ADO's workitemsbatch cap)
 
 __all__ = ["PARENT_KEY", "Applier", "backoff", "correlation_id_for"]
 
@@ -44,9 +52,35 @@ class Applier:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.decider = Decider(services)
+        self._depth = 0
+        self._counts: dict[tuple[str, str], Counter[str]] = {}
+        self._failure_keys: dict[str, set[str]] = {}
+
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        """One call of the applier: run counters add up in memory and are written once at the end (two
+        table calls per run and batch instead of two per item); failure rows are listed once per pair."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                counts, self._counts = self._counts, {}
+                self._failure_keys = {}
+                for (key, run_id), counter in counts.items():
+                    self.services.runs.add(key, run_id, **dict(counter))
+
+    def _count(self, key: str, run_id: str, **counts: int) -> None:
+        if run_id:
+            self._counts.setdefault((key, run_id), Counter()).update(counts)
 
     # ---- entry points ------------------------------------------------------------------------
-    def apply(self, message: ItemMessage) -> Outcome:
+    def apply(self, message: ItemMessage, pre: Prefetch | None = None) -> Outcome:
+        with self._unit():
+            return self._apply(message, pre)
+
+    def _apply(self, message: ItemMessage, pre: Prefetch | None = None) -> Outcome:
         services = self.services
         try:
             config = services.config()
@@ -55,15 +89,63 @@ class Applier:
             return self._dead(None, message, f"configuration: {exc}", kind="config")
         try:
             for _ in range(MAX_MERGE_ROUNDS):
-                outcome = self._apply_once(config, message)
+                outcome = self._apply_once(config, message, pre)
+                pre = None  # a second round reads everything fresh
                 if outcome is not None:
                     return self._bounded(scenario, message, outcome)
-            services.runs.add(scenario.key, message.run_id, retried=1)
+            self._count(scenario.key, message.run_id, retried=1)
             return Retry(delay=backoff(message.attempt), reason="target kept changing during the merge")
         except TransientError as exc:
             return self._transient(scenario, message, exc)
         except ConnectorError as exc:
             return self._dead(scenario, message, str(exc), kind="permanent")
+
+    def prefetch(self, config: TandemConfig, messages: Sequence[ItemMessage]) -> Prefetch:
+        """Read what the messages of one pair and direction need, together: their links, then the source
+        items in one call per 200 ids, the linked targets likewise, and the stamps of the creates in one
+        lookup where the target connector can (every decision still sees values read just now)."""
+        pre = Prefetch()
+        if not messages:
+            return pre
+        first = messages[0]
+        scenario = config.scenario(first.scenario).view_for(first.direction, first.entity)
+        src_side, tgt_side = sides_of(first.direction)
+        source_conn = self.services.connector(getattr(scenario, src_side))
+        target_conn = self.services.connector(getattr(scenario, tgt_side))
+        for m in messages:
+            if m.source_id not in pre.links:
+                pre.links[m.source_id] = self.services.links.find(scenario.key, src_side, m.source_id)
+        wanted = [
+            m.source_id
+            for m in messages
+            if m.variant or not already_synced(pre.links[m.source_id], src_side, m)
+        ]
+        wanted = list(dict.fromkeys(wanted))
+        for start in range(0, len(wanted), READ_BATCH):
+            chunk = wanted[start : start + READ_BATCH]
+            found = {i.id: i for i in source_conn.read(scenario.entity_of(src_side), chunk)}
+            pre.sources.update({i: found.get(i) for i in chunk})
+        linked = [
+            link.id_of(tgt_side)
+            for i in wanted
+            if (link := pre.links[i]) is not None and not needs_create(link, tgt_side)
+        ]
+        linked_ids = [t for t in dict.fromkeys(linked) if t]
+        for start in range(0, len(linked_ids), READ_BATCH):
+            chunk = linked_ids[start : start + READ_BATCH]
+            found = {i.id: i for i in target_conn.read(scenario.entity_of(tgt_side), chunk)}
+            pre.targets.update({i: found.get(i) for i in chunk})
+        if isinstance(target_conn, CorrelationBatchFinder):
+            stamps = []
+            for i in wanted:
+                link, source = pre.links[i], pre.sources.get(i)
+                if source is None or source.correlation_id or not needs_create(link, tgt_side):
+                    continue
+                stamps.append((link or new_link_for(scenario, src_side, source)).correlation_id)
+            if stamps:
+                found_stamps = target_conn.find_by_correlations(scenario.entity_of(tgt_side), stamps)
+                pre.stamps = {s: found_stamps.get(s) for s in stamps}
+        return pre
 
     def plan(self, message: ItemMessage) -> ItemPlan:
         """Decide only (a dry run): what applying `message` would do, with nothing written or sent."""
@@ -73,12 +155,17 @@ class Applier:
         """Apply a session's messages together: for targets written per container (a PWA project: check
         out, update, publish), all their writes go to the connector in one call, so one cycle serves them.
         """
+        with self._unit():
+            return self._apply_many(messages)
+
+    def _apply_many(self, messages: list[ItemMessage]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(messages)
         groups: dict[tuple[str, str, str], list[int]] = {}
         for i, message in enumerate(messages):
             groups.setdefault((message.scenario, message.direction, message.entity), []).append(i)
         for (scenario_name, direction, entity), indexes in groups.items():
             batched = False
+            pre: Prefetch | None = None
             try:
                 config = self.services.config()
                 scenario = config.scenario(scenario_name).view_for(direction, entity)  # type: ignore[arg-type]
@@ -86,24 +173,33 @@ class Applier:
                 target_conn = self.services.connector(getattr(scenario, tgt_side))
                 batched = target_unit(target_conn, scenario.entity_of(tgt_side)) == "container"
                 batched = batched and len(indexes) > 1
-            except Exception:  # noqa: S110 - each message then reports its own configuration error
-                pass
+                if len(indexes) > 1:
+                    pre = self.prefetch(config, [messages[i] for i in indexes])
+            except Exception:  # each message then reads (and reports) on its own
+                pre = None
             if not batched:
                 for i in indexes:
-                    outcomes[i] = self.apply(messages[i])
+                    outcomes[i] = self._apply(messages[i], pre)
                 continue
-            for i, outcome in self._apply_together(config, scenario, [messages[i] for i in indexes], indexes):
+            for i, outcome in self._apply_together(
+                config, scenario, [messages[i] for i in indexes], indexes, pre
+            ):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 
     def _apply_together(
-        self, config: TandemConfig, scenario: ScenarioConfig, messages: list[ItemMessage], indexes: list[int]
+        self,
+        config: TandemConfig,
+        scenario: ScenarioConfig,
+        messages: list[ItemMessage],
+        indexes: list[int],
+        pre: Prefetch | None,
     ) -> list[tuple[int, Outcome]]:
         done: list[tuple[int, Outcome]] = []
         ready: list[tuple[int, ItemPlan]] = []
         for i, message in zip(indexes, messages, strict=True):
             try:
-                plan = self.decider.decide(config, message)
+                plan = self.decider.decide(config, message, pre)
                 prepared = self._before_write(plan)
             except TransientError as exc:
                 done.append((i, self._transient(scenario, message, exc)))
@@ -112,13 +208,18 @@ class Applier:
                 done.append((i, self._dead(scenario, message, str(exc), kind="permanent")))
                 continue
             if prepared is None:
-                done.append((i, self.apply(message)))  # lost a race: the one-by-one path retries it
+                done.append((i, self._apply(message)))  # lost a race: the one-by-one path retries it
             elif plan.action in ("create", "update"):
                 ready.append((i, plan))
             else:
                 outcome = self._finish(plan, None)
                 done.append(
-                    (i, self.apply(message) if outcome is None else self._bounded(scenario, message, outcome))
+                    (
+                        i,
+                        self._apply(message)
+                        if outcome is None
+                        else self._bounded(scenario, message, outcome),
+                    )
                 )
         writes = [(i, p) for i, p in ready if p.write is not None]
         results: dict[int, WriteResult] = {}
@@ -137,7 +238,7 @@ class Applier:
                 outcome = self._transient(scenario, p.message, exc)
             except ConnectorError as exc:
                 outcome = self._dead(scenario, p.message, str(exc), kind="permanent")
-            done.append((i, outcome if outcome is not None else self.apply(p.message)))
+            done.append((i, outcome if outcome is not None else self._apply(p.message)))
         return done
 
     def _bounded(self, scenario: ScenarioConfig, message: ItemMessage, outcome: Outcome) -> Outcome:
@@ -148,8 +249,8 @@ class Applier:
         return outcome
 
     # ---- one round: decide, then carry out; None = lost a race or relinked, decide again ----------
-    def _apply_once(self, config: TandemConfig, message: ItemMessage) -> Outcome | None:
-        plan = self.decider.decide(config, message)
+    def _apply_once(self, config: TandemConfig, message: ItemMessage, pre: Prefetch | None) -> Outcome | None:
+        plan = self.decider.decide(config, message, pre)
         if self._before_write(plan) is None:
             return None
         result = None
@@ -159,14 +260,8 @@ class Applier:
         return self._finish(plan, result)
 
     def _before_write(self, plan: ItemPlan) -> ItemPlan | None:
-        """What must be stored before the write: a create's pending link (None: another worker has it)."""
-        if plan.action == "create" and plan.new_link:
-            assert plan.link is not None
-            try:
-                plan.link = self.services.links.create(plan.link)
-            except LinkConflict:
-                return None
-            plan.new_link = False
+        """What must be stored before the write (None: decide again). Nothing today: a create's link is
+        saved after it, and its stamp, looked up before any create, finds the item if that save is lost."""
         return plan
 
     def _finish(self, plan: ItemPlan, result: WriteResult | None) -> Outcome | None:
@@ -230,8 +325,6 @@ class Applier:
         return None
 
     def _finish_create(self, plan: ItemPlan, target: object, warnings: list[str]) -> Outcome | None:
-        from connectors.contract import Item
-
         assert isinstance(target, Item) and plan.link is not None and plan.source is not None
         scenario, message, link, source = plan.scenario, plan.message, plan.link, plan.source
         src_side, tgt_side = sides_of(message.direction)
@@ -244,7 +337,10 @@ class Applier:
         link.last_error = None
         link.synced_at = self.services.clock()
         try:
-            self.services.links.save(link, new_index=(tgt_side, target.id))
+            if plan.new_link:
+                self.services.links.create(link)
+            else:
+                self.services.links.save(link, new_index=(tgt_side, target.id))
         except LinkConflict:
             return None
         self._warn(scenario, message, warnings)
@@ -252,8 +348,6 @@ class Applier:
         return self._done(scenario, message, "created", link)
 
     def _finish_update(self, plan: ItemPlan, target: object, warnings: list[str]) -> Outcome | None:
-        from connectors.contract import Item
-
         assert isinstance(target, Item) and plan.link is not None and plan.source is not None
         assert plan.merge is not None
         scenario, message, link, source, merge = (
@@ -272,7 +366,7 @@ class Applier:
         link.synced_at = self.services.clock()
         if merge.written_conflicts:
             # Written already: count it now, as a lost link race re-merges to "nothing to do".
-            self.services.runs.add(scenario.key, message.run_id, conflicts=merge.written_conflicts)
+            self._count(scenario.key, message.run_id, conflicts=merge.written_conflicts)
         try:
             self.services.links.save(link)
         except LinkConflict:
@@ -301,7 +395,7 @@ class Applier:
         result = "updated" if plan.write is not None else "unchanged"
         flagged = merge.conflict_count - merge.written_conflicts
         if flagged:
-            self.services.runs.add(scenario.key, message.run_id, conflicts=flagged)
+            self._count(scenario.key, message.run_id, conflicts=flagged)
         return self._done(scenario, message, result, link)
 
     def _warn(self, scenario: ScenarioConfig, message: ItemMessage, warnings: list[str]) -> None:
@@ -312,7 +406,7 @@ class Applier:
                 extra={"scenario": scenario.name, "source_id": message.source_id},
             )
         if warnings:
-            self.services.runs.add(scenario.key, message.run_id, warnings=len(warnings))
+            self._count(scenario.key, message.run_id, warnings=len(warnings))
 
     # ---- outcomes -------------------------------------------------------------------------------
     def _done(
@@ -324,8 +418,11 @@ class Applier:
         warnings: list[str] | None = None,
     ) -> Done:
         counts = {result: 1} | ({"warnings": len(warnings)} if warnings else {})
-        self.services.runs.add(scenario.key, message.run_id, **counts)
-        self.services.failures.clear(scenario.key, message.direction, message.entity, message.source_id)
+        self._count(scenario.key, message.run_id, **counts)
+        row = FailureStore.row_key(message.direction, message.entity, message.source_id)
+        if row in self._failures(scenario.key):
+            self.services.failures.clear(scenario.key, message.direction, message.entity, message.source_id)
+            self._failures(scenario.key).discard(row)
         if result in ("created", "updated"):
             telemetry.items_synced(scenario.name, message.direction)
             if message.origin == "hook" and message.enqueued_at is not None:
@@ -343,11 +440,23 @@ class Applier:
         )
         return Done(result)
 
+    def _failures(self, key: str) -> set[str]:
+        """Keys of the pair's failure rows, listed once per applier call: a row is cleared only if there."""
+        if key not in self._failure_keys:
+            self._failure_keys[key] = self.services.failures.row_keys(key)
+        return self._failure_keys[key]
+
+    def _record_failure(self, failure: Failure) -> None:
+        self.services.failures.record(failure)
+        self._failures(failure.scenario).add(
+            FailureStore.row_key(failure.direction, failure.entity, failure.source_id)
+        )
+
     def _waiting(self, scenario: ScenarioConfig, message: ItemMessage, reason: str, delay: float) -> Retry:
         """Rescheduled (a reference not linked yet, throttling): status shows why until it is written
         (`_done` clears the row) or given up on (`_dead` replaces it)."""
-        self.services.runs.add(scenario.key, message.run_id, retried=1)
-        self.services.failures.record(
+        self._count(scenario.key, message.run_id, retried=1)
+        self._record_failure(
             Failure(
                 scenario=scenario.key,
                 direction=message.direction,
@@ -378,7 +487,7 @@ class Applier:
         services = self.services
         key = scenario.key if scenario is not None else message.scenario
         reason = redact(reason)  # systems sometimes echo credentials in their error text
-        services.failures.record(
+        self._record_failure(
             Failure(
                 scenario=key,
                 direction=message.direction,
@@ -401,7 +510,7 @@ class Applier:
                 services.links.save(link)
         except LinkConflict:
             pass  # the failure row above already records it
-        services.runs.add(key, message.run_id, failed=1)
+        self._count(key, message.run_id, failed=1)
         telemetry.failure(message.scenario, message.direction, kind)
         log.warning(
             "item dead-lettered",

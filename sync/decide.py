@@ -6,6 +6,7 @@ the applier carries the plan out, a dry run prints it.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,11 +68,23 @@ def ref_key(path: str) -> str:
     return PARENT_KEY if path == PARENT_PATH else f"__ref__|{path}"
 
 
+@dataclass
+class Prefetch:
+    """What a batch of messages of one pair and direction read together before deciding each: links by
+    source id, source items (None: not found) and target items by id, and stamp lookups on the target
+    (None: nothing carries it). Absent keys are read by `decide` itself."""
+
+    links: dict[str, Link | None] = field(default_factory=dict)
+    sources: dict[str, Item | None] = field(default_factory=dict)
+    targets: dict[str, Item | None] = field(default_factory=dict)
+    stamps: dict[str, Item | None] = field(default_factory=dict)
+
+
 class Decider:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def decide(self, config: TandemConfig, message: ItemMessage) -> ItemPlan:
+    def decide(self, config: TandemConfig, message: ItemMessage, pre: Prefetch | None = None) -> ItemPlan:
         try:
             scenario = config.scenario(message.scenario).view_for(message.direction, message.entity)
         except ConfigError as exc:
@@ -88,12 +101,21 @@ class Decider:
         def plan(action: Any, **kw: Any) -> ItemPlan:
             return ItemPlan(message, scenario, action, target_conn=target_conn, tgt_entity=tgt_entity, **kw)
 
+        pre = pre or Prefetch()
         links = self.services.links
-        link = links.find(scenario.key, src_side, message.source_id)
-        if not message.variant and _already_synced(link, src_side, message):
+        # Prefetched values serve one message: a second message about the same item reads fresh.
+        if message.source_id in pre.links:
+            link = pre.links.pop(message.source_id)
+        else:
+            link = links.find(scenario.key, src_side, message.source_id)
+        if not message.variant and already_synced(link, src_side, message):
             # The echo of our own write, or a change already applied: nothing to read or write.
             return plan("done", result="unchanged", link=link)
-        found = source_conn.read(src_entity, [message.source_id])
+        if message.source_id in pre.sources:
+            fetched = pre.sources.pop(message.source_id)
+            found = [fetched] if fetched is not None else []
+        else:
+            found = source_conn.read(src_entity, [message.source_id])
         if not found:
             # Deleted at the source (deletes are not propagated): nothing to write.
             return plan("done", result="skipped", link=link)
@@ -105,12 +127,16 @@ class Decider:
             link = relinked
         if link is None and not _in_scope(scenario, direction, source):
             return plan("done", result="skipped")
-        if link is None or link.status == "pending" or link.id_of(tgt_side) is None:
-            return self._create(scenario, message, link, source, target_conn, tgt_entity, rules, plan)
+        if needs_create(link, tgt_side):
+            return self._create(scenario, message, link, source, target_conn, tgt_entity, rules, plan, pre)
 
         target_id = link.id_of(tgt_side)
         assert target_id is not None
-        targets = target_conn.read(tgt_entity, [target_id])
+        if target_id in pre.targets:
+            fetched = pre.targets.pop(target_id)
+            targets = [fetched] if fetched is not None else []
+        else:
+            targets = target_conn.read(tgt_entity, [target_id])
         if not targets:
             return plan(
                 "dead",
@@ -242,6 +268,7 @@ class Decider:
         tgt_entity: str,
         rules: list[FieldRule],
         plan: Any,
+        pre: Prefetch,
     ) -> ItemPlan:
         direction: SyncDirection = message.direction
         src_side, tgt_side = sides_of(direction)
@@ -251,14 +278,8 @@ class Decider:
         target_container = routed
         new_link = link is None
         if link is None:
-            link = Link(
-                scenario=scenario.key,
-                origin=src_side,
-                origin_id=source.id,
-                status="pending",
-                correlation_id=correlation_id_for(scenario.key, src_side, source.id),
-            )
-            link.set_side(src_side, source.id, None, source.container)
+            # Saved once the create is done: the stamp below finds the item if that save is ever lost.
+            link = new_link_for(scenario, src_side, source)
         ctx = _context(direction, source.container, target_container)
         fields = {
             r.target_field(direction): r.convert(source.fields.get(r.source_field(direction)), direction, ctx)
@@ -268,7 +289,10 @@ class Decider:
 
         # Before any create: an item carrying this link's stamp (a create whose link save was lost, or links
         # lost altogether) or the same natural key is linked, never created twice.
-        existing = target_conn.find_by_correlation(tgt_entity, link.correlation_id)
+        if link.correlation_id in pre.stamps:
+            existing = pre.stamps.pop(link.correlation_id)
+        else:
+            existing = target_conn.find_by_correlation(tgt_entity, link.correlation_id)
         if existing is None:
             existing = self._by_natural_key(target_conn, tgt_entity, fields)
         if existing is not None:
@@ -517,6 +541,23 @@ class Decider:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def new_link_for(scenario: ScenarioConfig, side: Side, source: Item) -> Link:
+    """The link a create of `source` gets (not stored yet), with the stamp the new item carries."""
+    link = Link(
+        scenario=scenario.key,
+        origin=side,
+        origin_id=source.id,
+        status="pending",
+        correlation_id=correlation_id_for(scenario.key, side, source.id),
+    )
+    link.set_side(side, source.id, None, source.container)
+    return link
+
+
+def needs_create(link: Link | None, tgt_side: Side) -> bool:
+    return link is None or link.status == "pending" or link.id_of(tgt_side) is None
+
+
 def _ref_changes(target: Item, entity: str, writes: dict[str, str | None]) -> list[FieldChange]:
     current = references_of(target, entity)
     return [
@@ -525,7 +566,7 @@ def _ref_changes(target: Item, entity: str, writes: dict[str, str | None]) -> li
     ]
 
 
-def _already_synced(link: Link | None, side: Side, message: ItemMessage) -> bool:
+def already_synced(link: Link | None, side: Side, message: ItemMessage) -> bool:
     """The source is still at the version the last sync recorded, and no decision awaits this side."""
     if link is None or link.status != "linked" or message.source_version != link.version_of(side):
         return False

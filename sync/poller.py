@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from connectors.contract import Change, Scope, Watermark
+from connectors.contract import Change, Connector, Scope, VersionLister, Watermark
 from connectors.errors import ConnectorError
 from mapping.fieldmap import SyncDirection
 from state.redact import redact
 from state.runs import Run
+from state.version_index import VersionIndex, VersionIndexMoved, shard_of
 from sync import telemetry
 from sync.config import ScenarioConfig
 from sync.enqueue import item_queue_message, poll_queue_message
@@ -86,11 +87,19 @@ def listed_messages(
     ]
 
 
+def lists_versions(source: Connector, entity: str) -> bool:
+    """The source has no change feed for `entity`: polls list (id, version) pairs instead."""
+    spec = next((e for e in source.entities() if e.name == entity), None)
+    return spec is not None and not spec.change_feed and isinstance(source, VersionLister)
+
+
 def poll_pair(services: Services, scenario: ScenarioConfig, message: PollMessage, overlap: timedelta) -> Run:
     direction = message.direction
     source_side, _ = sides(direction)
     source = services.connector(getattr(scenario, source_side))
     source_entity = scenario.entity_of(source_side)  # type: ignore[arg-type]
+    if lists_versions(source, source_entity):
+        return poll_listing(services, scenario, message, source)
     run = services.runs.start(scenario.key, direction, message.trigger)
     mark, etag = services.watermarks.get(scenario.key, direction)
     since = Watermark(at=mark.at - overlap if mark.at else None, cursor=mark.cursor)
@@ -118,3 +127,60 @@ def poll_pair(services: Services, scenario: ScenarioConfig, message: PollMessage
 
 
 __all__ = ["item_queue_message", "listed_messages", "poll", "poll_queue_message", "scope_for", "sides"]
+
+
+def poll_listing(
+    services: Services, scenario: ScenarioConfig, message: PollMessage, source: Connector
+) -> Run:
+    """Poll a source with no change feed: list every in-scope (id, version) and enqueue only the items whose
+    version differs from the one the last poll saw (kept in the version index: a fixed number of table rows,
+    so a poll that finds no change costs the listing calls and a few table calls, whatever the item count).
+    The index is saved once the changed items are enqueued, like a watermark."""
+    direction = message.direction
+    source_side, _ = sides(direction)
+    entity = scenario.entity_of(source_side)  # type: ignore[arg-type]
+    assert isinstance(source, VersionLister)
+    index = VersionIndex(services.tables)
+    run = services.runs.start(scenario.key, direction, message.trigger)
+    listed = enqueued = 0
+    try:
+        shards, etags = index.load(scenario.key, direction)
+        seen: set[str] = set()
+        changed: set[int] = set()
+        for page in source.list_versions(entity, scope_for(scenario, direction)):
+            fresh = []
+            for change in page:
+                seen.add(change.id)
+                shard = shard_of(change.id)
+                known = shards.setdefault(shard, {})
+                if known.get(change.id) != change.version:
+                    known[change.id] = change.version
+                    changed.add(shard)
+                    fresh.append(change)
+            listed += len(page)
+            items = listed_messages(services, scenario, direction, fresh, message.trigger, run.run_id)
+            if items:
+                services.queue.send([item_queue_message(services, m) for m in items])
+            enqueued += len(items)
+        for shard, known in shards.items():  # items no longer listed (deleted, out of scope): forgotten
+            gone = [i for i in known if i not in seen]
+            for item_id in gone:
+                del known[item_id]
+            if gone:
+                changed.add(shard)
+        index.save(scenario.key, direction, shards, etags, changed)
+    except (ConnectorError, VersionIndexMoved) as exc:
+        error = redact(str(exc))
+        log.warning("poll failed", extra={"scenario": scenario.name, "direction": direction, "error": error})
+        telemetry.failure(scenario.name, direction, "poll")
+        services.runs.add(scenario.key, run.run_id, changes=listed, enqueued=enqueued)
+        services.runs.finish(scenario.key, run.run_id, "failed", error=error)
+        return services.runs.get(scenario.key, run.run_id) or run
+    if listed or enqueued:
+        services.runs.add(scenario.key, run.run_id, changes=enqueued, enqueued=enqueued)
+    services.runs.finish(scenario.key, run.run_id, "enqueued")
+    telemetry.poll_succeeded(scenario.name, direction)
+    log.info("poll enqueued", extra={"scenario": scenario.name, "direction": direction, "items": enqueued})
+    return run.model_copy(
+        update={"status": "enqueued", "counts": {"changes": enqueued, "enqueued": enqueued}}
+    )

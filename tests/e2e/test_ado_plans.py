@@ -27,6 +27,7 @@ from tests.e2e.test_ado_sync import (
     PRIORITY,
     by_title,
     e2e_config,
+    leave_quiet,  # noqa: F401 - the autouse fixture: each test starts from a quiet stack
     poll_and_settle,
     run_ids,
     title,
@@ -78,14 +79,6 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         env.client.close()
     finally:
         stack.stop()
-
-
-@pytest.fixture(autouse=True)
-def leave_quiet(e2e: E2E) -> Iterator[None]:
-    yield
-    for ado in (e2e.server, e2e.services):
-        ado.hooks("resume")
-    e2e.settle()
 
 
 def run_with_hooks_paused(e2e: E2E, scenario: str) -> None:

@@ -127,6 +127,24 @@ class Harness:
             raise AssertionError("queue did not drain")
         return handled
 
+    def drain_batches(self) -> None:
+        """As the function host delivers: polls one by one, a session's ready items as one batch."""
+        from sync.runtime import handle_items
+
+        settings = self.services.settings
+        while True:
+            poll = self.queue.receive(settings.poll_queue)
+            if poll is not None:
+                handle_poll(self.services, poll.message)
+                self.queue.complete(poll)
+                continue
+            batch = self.queue.receive_batch(settings.item_queue, 100)
+            if not batch:
+                return
+            self.outcomes.extend(handle_items(self.services, [d.message for d in batch]))
+            for delivery in batch:
+                self.queue.complete(delivery)
+
     def sync(self, trigger: str = "manual") -> None:
         self.poll("left_to_right", trigger)
         self.poll("right_to_left", trigger)

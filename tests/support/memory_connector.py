@@ -68,6 +68,10 @@ class MemorySystem:
     containers: list[str] | None = None  # projects that exist; None: those of the records
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # project -> hook subscription
     natural_keys: dict[str, str] = field(default_factory=dict)  # entity -> its natural-key field
+    no_feed: set[str] = field(default_factory=set)  # entities listed by version only (no change feed)
+    list_calls: int = 0
+    correlation_calls: int = 0
+    list_page: int = 1000
     entity_names: list[str] = field(default_factory=lambda: ["item"])
     created_order: list[str] = field(default_factory=list)  # ids of created records, in order
     _seq: int = 0
@@ -133,6 +137,7 @@ class MemoryConnector:
                 name=name,
                 session_unit=self.system.session_unit,  # type: ignore[arg-type]
                 natural_key=self.system.natural_keys.get(name),
+                change_feed=name not in self.system.no_feed,
             )
             for name in self.system.entity_names
         ]
@@ -165,6 +170,25 @@ class MemoryConnector:
             )
         if not recs:
             yield ChangePage(changes=[], next_watermark=Watermark(at=as_of))
+
+    def list_versions(self, entity: str, scope: Scope) -> Iterator[list[Change]]:
+        """Every in-scope item as (id, version), a page per call, like a system with no change feed."""
+        sys = self.system
+        with sys.lock:
+            recs = [
+                r
+                for r in sys.records.values()
+                if r.entity == entity
+                and (scope.start is None or r.changed_at >= scope.start)
+                and (not scope.containers or r.container in scope.containers)
+                and (not scope.types or r.type in scope.types)
+            ]
+        for i in range(0, max(len(recs), 1), sys.list_page):
+            sys.list_calls += 1
+            yield [
+                Change(id=r.id, version=str(r.version), container=r.container)
+                for r in recs[i : i + sys.list_page]
+            ]
 
     def _item(self, rec: Record) -> Item:
         return Item(
@@ -278,6 +302,16 @@ class MemoryConnector:
                 if rec.entity == entity and rec.correlation_id == correlation_id:
                     return self._item(rec)
         return None
+
+    def find_by_correlations(self, entity: str, correlation_ids: Sequence[str]) -> dict[str, Item]:
+        wanted = set(correlation_ids)
+        self.system.correlation_calls += 1
+        with self.system.lock:
+            return {
+                r.correlation_id: self._item(r)
+                for r in self.system.records.values()
+                if r.entity == entity and r.correlation_id in wanted and r.correlation_id is not None
+            }
 
     def find_by_key(self, entity: str, value: Any) -> Item | None:
         key = self.system.natural_keys.get(entity)
