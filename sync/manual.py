@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.contract import Change, Watermark
+from connectors.contract import Change, VersionLister, Watermark
 from mapping.fieldmap import SyncDirection
+from state.version_index import VersionIndex, shard_of
 from sync.applier import Applier
 from sync.config import ConfigError, ScenarioConfig
 from sync.enqueue import enqueue_items
 from sync.messages import ItemMessage
-from sync.poller import OVERLAP, listed_messages, scope_for, sides
+from sync.poller import OVERLAP, listed_messages, lists_versions, scope_for, sides
 from sync.services import Services
 
 
@@ -75,6 +76,17 @@ def _pending_changes(services: Services, view: ScenarioConfig, direction: SyncDi
     """What the next poll of this pair would list (from the same watermark), without moving it."""
     source_side, _ = sides(direction)
     source = services.connector(getattr(view, source_side))
+    entity = view.entity_of(source_side)  # type: ignore[arg-type]
+    if lists_versions(source, entity):
+        # No change feed: what differs from the versions the last poll recorded (the index is not saved).
+        assert isinstance(source, VersionLister)
+        shards, _ = VersionIndex(services.tables).load(view.key, direction)
+        return [
+            change
+            for page in source.list_versions(entity, scope_for(view, direction))
+            for change in page
+            if shards.get(shard_of(change.id), {}).get(change.id) != change.version
+        ]
     mark, _ = services.watermarks.get(view.key, direction)
     since = Watermark(at=mark.at - OVERLAP if mark.at else None, cursor=mark.cursor)
     found: dict[str, Change] = {}

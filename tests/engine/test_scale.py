@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sync.manual import dry_run
 from sync.sessions import SESSION_BUCKETS
 from sync.status import scenario_status
 from tests.support.harness import Harness
@@ -51,6 +52,8 @@ def test_a_listing_only_source_enqueues_only_what_changed(tables):
     items = [m for m in sent if m.queue == h.services.settings.item_queue]
     assert items == []  # nothing changed: nothing enqueued
     h.left.edit(recs[3].id, title="changed")
+    (plan,) = [p for p in dry_run(h.services, "demo", ["left_to_right"]) if p["changes"]]
+    assert plan["source_id"] == recs[3].id  # a dry run sees the same, and saves nothing
     h.poll("left_to_right")
     h.drain()
     items = [m for m in sent if m.queue == h.services.settings.item_queue]
