@@ -11,7 +11,9 @@ latency to every REST call. The scenario is the demo configuration (`tandem/demo
    sees the N new Services items and must write nothing.
 2. A no-change poll per side at N items (after convergence, once the items are older than the poll
    overlap) and at a larger count (items seeded into fresh emulators, watermarks set directly): calls
-   and wall time of one poll must not grow with the number of items.
+   and wall time of one poll must not grow with the number of items. The same for a source with no change
+   feed (listing-only, as Planner; the memory connector stands in): listing calls plus a fixed number of
+   table calls.
 3. Hook-to-target latency: `tandem serve`'s local stack (function app on the local host, service hook
    subscriptions created by the app), K synced items updated one at a time in the Server emulator with
    notifications on; the time from the update to the Services item's new revision, p50/p95.
@@ -450,6 +452,71 @@ def large_poll(azurite: Azurite, n: int, latency_ms: int) -> dict[str, Any]:
             engine.stop()
 
 
+# --- 2c: no-change poll of a listing-only source (no change feed) ------------------------------------
+
+
+def listing_poll(azurite: Azurite, n: int) -> dict[str, Any]:
+    """A source with no change feed (the memory connector with `change_feed=False`, as Planner): `n` items
+    listed as (id, version) pairs in pages of 1,000. The first poll records the versions and enqueues all;
+    the measured second poll finds no change: its listing calls, table calls and items enqueued."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:  # the memory connector is test support, beside the packages
+        sys.path.insert(0, root)
+    from tests.support.memory_connector import MemoryConnector, MemorySystem
+
+    left, right = MemorySystem("L", no_feed={"item"}), MemorySystem("R")
+    for i in range(n):
+        left.add(title=f"Listed item {i}")
+    systems = {"memory://left": left, "memory://right": right}
+    counter = TableCallCounter(f"benchlist{n}")
+    service = TableServiceClient.from_connection_string(azurite.connection_string, raw_response_hook=counter)
+    tables = Tables(service, prefix=f"benchlist{n}")
+    tables.create_all()
+    secrets = LocalSecretStore({})
+    registry = ConnectorRegistry(secrets)
+    registry.register("memory", lambda name, cfg, _secrets: MemoryConnector(systems[cfg.url]))
+    services = Services(
+        settings=AppSettings(), tables=tables, queue=LocalQueue(), secrets=secrets, registry=registry
+    )
+    document = {
+        "connections": {
+            "mem-left": {"type": "memory", "url": "memory://left"},
+            "mem-right": {"type": "memory", "url": "memory://right"},
+        },
+        "scenarios": [
+            {
+                "name": "listing",
+                "left": "mem-left",
+                "right": "mem-right",
+                "entity": "item",
+                "field_map": [{"left": "title", "right": "Title"}],
+                "directions": {"left_to_right": {"schedule": NEVER}},
+            }
+        ],
+    }
+    services.apply_config(parse_config(document))
+    message = PollMessage(
+        scenario="listing", direction="left_to_right", trigger="manual", due=datetime.now(UTC)
+    )
+    first = poll(services, message)
+    services.queue = LocalQueue()  # the first poll's N messages are not what is measured
+    counter.take()
+    left.list_calls = 0
+    started = time.perf_counter()
+    run = poll(services, message)
+    seconds = time.perf_counter() - started
+    calls = counter.take()
+    return {
+        "items": n,
+        "first_poll_enqueued": first.counts.get("enqueued", 0),
+        "listing_calls": left.list_calls,
+        "table_calls": sum(calls.values()),
+        "by_table": calls,
+        "enqueued": run.counts.get("enqueued", 0),
+        "ms": round(seconds * 1000, 1),
+    }
+
+
 # --- 3: hook-to-target latency through the local stack ---------------------------------------------
 
 
@@ -657,6 +724,17 @@ def report(result: dict[str, Any]) -> str:
                 for side in ("server", "services")
             ]
             lines.append(f"  {entry['items']:>8,}  {cells[0]:>22}  {cells[1]:>22}")
+    listing = result.get("listing_poll")
+    if listing:
+        lines += [
+            "",
+            "2c. No-change poll of a listing-only source (no change feed; 1,000 (id, version) pairs a page)",
+        ]
+        for entry in listing:
+            lines.append(
+                f"  {entry['items']:>8,}  {entry['listing_calls']} listing calls, "
+                f"{entry['table_calls']} table calls, {entry['enqueued']} enqueued, {entry['ms']} ms"
+            )
     hooks = result.get("hook_latency")
     if hooks:
         lines += [
@@ -716,9 +794,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes for a smoke run (< 60 s)")
     p.add_argument(
         "--parts",
-        default="sync,poll,hooks",
+        default="sync,poll,listing,hooks",
         help="comma-separated parts to run: sync (initial sync, echo pass, no-change poll at --items), "
-        "poll (no-change poll at --poll-items), hooks (hook-to-target latency); default all",
+        "poll (no-change poll at --poll-items), listing (no-change poll of a listing-only source at --items "
+        "and --poll-items), hooks (hook-to-target latency); default all",
     )
     p.add_argument("--timeout", type=float, default=1800, help="give up on a phase after this many seconds")
     args = p.parse_args(argv)
@@ -726,7 +805,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.poll_items = args.poll_items or (1_000 if args.quick else 50_000)
     args.updates = args.updates or (20 if args.quick else 200)
     args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    unknown = args.parts - {"sync", "poll", "hooks"}
+    unknown = args.parts - {"sync", "poll", "listing", "hooks"}
     if unknown:
         p.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     return args
@@ -757,6 +836,8 @@ def main(argv: list[str] | None = None) -> int:
             polls.append(steady)
         if "poll" in args.parts:
             polls.append(large_poll(azurite, args.poll_items, args.latency_ms))
+        if "listing" in args.parts:
+            result["listing_poll"] = [listing_poll(azurite, n) for n in (args.items, args.poll_items)]
     if polls:
         result["no_change_poll"] = polls
     if "hooks" in args.parts:

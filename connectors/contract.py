@@ -80,6 +80,15 @@ class ChangePage(BaseModel):
     next_watermark: Watermark  # safe to store once every change of this page is enqueued
 
 
+class ItemRef(BaseModel):
+    """A reference from one item to another: the referenced item's entity and its id on the same system."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    id: str | None = None  # None: the reference is empty
+
+
 class Item(BaseModel):
     """Fresh values of one item, as the system names them."""
 
@@ -93,6 +102,8 @@ class Item(BaseModel):
     parent_id: str | None = None
     correlation_id: str | None = None  # stamped by the engine on items it created
     fields: dict[str, Any] = Field(default_factory=dict)
+    # field path -> the referenced item (on this system). `parent_id` is the reference at path "parent".
+    references: dict[str, ItemRef] = Field(default_factory=dict)
 
 
 class Write(BaseModel):
@@ -106,6 +117,9 @@ class Write(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict)
     parent_id: str | None = None
     set_parent: bool = False  # True: make parent_id the parent (None removes the parent link)
+    # field path -> the referenced item's id on this system, resolved by the engine through its links
+    # (None clears the reference); the connector puts each at its path. The parent travels in parent_id.
+    references: dict[str, str | None] = Field(default_factory=dict)
 
     @property
     def is_create(self) -> bool:
@@ -167,6 +181,24 @@ class VersionLister(Protocol):
     """
 
     def list_versions(self, entity: str, scope: Scope) -> Iterator[list[Change]]: ...
+
+
+@runtime_checkable
+class CorrelationBatchFinder(Protocol):
+    """Implemented by connectors that can look up many correlation stamps in one call (a batch of creates)."""
+
+    def find_by_correlations(self, entity: str, correlation_ids: Sequence[str]) -> dict[str, Item]:
+        """The items carrying each stamp found (stamp -> item); stamps not found are absent."""
+        ...
+
+
+@runtime_checkable
+class KeyFinder(Protocol):
+    """Implemented by connectors with entities that declare a `natural_key` (no correlation stamp fits)."""
+
+    def find_by_key(self, entity: str, value: Any) -> Item | None:
+        """The item whose natural-key field equals `value`, or None."""
+        ...
 
 
 @runtime_checkable

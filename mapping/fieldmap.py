@@ -11,6 +11,7 @@ from mapping.transforms import Context, Transform, parse_transform
 RuleDirection = Literal["both", "left_to_right", "right_to_left"]
 ConflictRule = Literal["source_wins", "target_wins", "newest_wins", "left_wins", "right_wins", "flag"]
 SyncDirection = Literal["left_to_right", "right_to_left"]
+RuleMode = Literal["auto", "manual"]
 
 
 class FieldRule(BaseModel):
@@ -21,6 +22,8 @@ class FieldRule(BaseModel):
     direction: RuleDirection = "both"
     conflict: ConflictRule | None = None  # None: the scenario's default rule
     transform: Transform | None = None
+    # manual: flows only on manual and bulk runs (`tandem run`, `tandem sync`), never on polls or hooks
+    mode: RuleMode = "auto"
 
     @field_validator("transform", mode="before")
     @classmethod

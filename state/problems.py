@@ -56,6 +56,17 @@ class FailureStore:
         with contextlib.suppress(ResourceNotFoundError):
             self.client.delete_entity(escape_key(scenario), self._rk(direction, entity, source_id))
 
+    def row_keys(self, scenario: str) -> set[str]:
+        """The keys of the scenario's failure rows (one query), so callers clear only rows that exist."""
+        rows = self.client.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": escape_key(scenario)}, select=["RowKey"]
+        )
+        return {str(r["RowKey"]) for r in rows}
+
+    @classmethod
+    def row_key(cls, direction: str, entity: str, source_id: str) -> str:
+        return cls._rk(direction, entity, source_id)
+
     def list(self, scenario: str) -> list[Failure]:
         rows = self.client.query_entities("PartitionKey eq @pk", parameters={"pk": escape_key(scenario)})
         return [

@@ -6,12 +6,21 @@ Secrets are named (looked up in the secret store), never inlined.
 from __future__ import annotations
 
 from datetime import datetime
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.http import endpoint_problem
 from mapping.fieldmap import ConflictRule, FieldRule, SyncDirection
@@ -135,6 +144,38 @@ class ContainerPair(BaseModel):
     right: str
 
 
+class ReferenceRule(BaseModel):
+    """How the engine treats one reference an item carries (a field path naming another item)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str  # where the reference sits on the source item ("parent" for the parent link)
+    target_path: str | None = None  # where the resolved id goes on the target (default: the same path)
+    # True: the item waits for the referenced item's link and is never written without it (dead-lettered,
+    # naming the reference, after the bounded attempts). False: written without it after a few waits.
+    required: bool = False
+
+
+class EntityPair(BaseModel):
+    """One entity pair of a scenario: a left entity synced with a right entity.
+
+    Field map, types and containers default to the scenario's own.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    left: str | None = None  # entity name on the left system (default: `name`)
+    right: str | None = None  # entity name on the right system (default: `name`)
+    field_map: str | list[FieldRule] | None = None
+    containers: list[ContainerPair] | None = None
+    types: list[str] | None = None
+    type_map: dict[str, str] | None = None
+    sync_parent: bool | None = None
+    depends_on: list[str] = Field(default_factory=list)  # names of pairs whose items this one references
+    references: list[ReferenceRule] = Field(default_factory=list)
+
+
 class ScenarioConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -145,7 +186,11 @@ class ScenarioConfig(BaseModel):
     entity: str = "workitem"  # entity name on both sides unless left_entity/right_entity say otherwise
     left_entity: str | None = None
     right_entity: str | None = None
-    field_map: str | list[FieldRule]
+    # Several entity pairs (the first keeps the scenario's own table keys, so a single-entity scenario's
+    # links and watermarks are found after it gains pairs). Empty: one pair from entity/left_entity/…
+    entities: list[EntityPair] = Field(default_factory=list)
+    references: list[ReferenceRule] = Field(default_factory=list)  # of the single-entity form
+    field_map: str | list[FieldRule] = Field(default_factory=list)
     containers: list[ContainerPair] = Field(default_factory=list)  # project pairs; empty = same names
     types: list[str] = Field(default_factory=list)  # item types in scope (same name on both sides)
     type_map: dict[str, str] = Field(default_factory=dict)  # left type -> right type when names differ
@@ -160,9 +205,91 @@ class ScenarioConfig(BaseModel):
     # the connector can, "Verify configuration" checks each with its type.
     required_fields: dict[Literal["left", "right"], list[dict[str, Any]]] = Field(default_factory=dict)
     directions: dict[SyncDirection, DirectionConfig]
+    # set on the per-pair views that `pair_view` returns: the pair's name and table key
+    _pair: str = PrivateAttr(default="")
+    _key: str = PrivateAttr(default="")
+    _views: dict[str, ScenarioConfig] = PrivateAttr(default_factory=dict)
 
     def entity_of(self, side: Literal["left", "right"]) -> str:
         return (self.left_entity if side == "left" else self.right_entity) or self.entity
+
+    # -- entity pairs ----------------------------------------------------------------------------------
+    def pairs(self) -> list[EntityPair]:
+        """The scenario's entity pairs; a single-entity scenario is the one-element case."""
+        if self.entities:
+            return list(self.entities)
+        return [
+            EntityPair(
+                name=self.entity,
+                left=self.entity_of("left"),
+                right=self.entity_of("right"),
+                references=list(self.references),
+            )
+        ]
+
+    @property
+    def key(self) -> str:
+        """The table key of this scenario (view): the scenario's name for its first pair, else name|pair."""
+        return self._key or self.name
+
+    @property
+    def pair(self) -> str:
+        return self._pair or self.pairs()[0].name
+
+    def pair_view(self, pair_name: str | None = None) -> ScenarioConfig:
+        """The scenario as one of its entity pairs sees it: the pair's entities, field map, types and
+        containers in place of the scenario's, and the pair's table key."""
+        pairs = self.pairs()
+        name = pair_name or pairs[0].name
+        cached = self._views.get(name)
+        if cached is not None:
+            return cached
+        index = next((i for i, p in enumerate(pairs) if p.name == name), None)
+        if index is None:
+            known = ", ".join(p.name for p in pairs)
+            raise ConfigError(f"scenario '{self.name}' has no entity pair '{name}' (pairs: {known})")
+        pair = pairs[index]
+        update: dict[str, Any] = {
+            "left_entity": pair.left or pair.name,
+            "right_entity": pair.right or pair.name,
+            "entities": [],
+            "references": list(pair.references),
+        }
+        for attr in ("field_map", "containers", "types", "type_map", "sync_parent"):
+            value = getattr(pair, attr)
+            if value is not None:
+                update[attr] = value
+        view = self.model_copy(update=update)
+        view._pair = pair.name
+        view._key = self.name if index == 0 else f"{self.name}|{pair.name}"
+        view._views = {}
+        self._views[name] = view
+        return view
+
+    def views(self) -> list[ScenarioConfig]:
+        """Every pair's view, in dependency order (a pair after the pairs it depends on)."""
+        return [self.pair_view(name) for name in self.pair_order()]
+
+    def pair_order(self) -> list[str]:
+        pairs = self.pairs()
+        graph = {p.name: set(p.depends_on) for p in pairs}
+        order = list(TopologicalSorter(graph).static_order())
+        position = {p.name: i for i, p in enumerate(pairs)}
+        return [n for n in order if n in position]
+
+    def view_for(self, direction: SyncDirection, source_entity: str) -> ScenarioConfig:
+        """The pair whose source side in `direction` is `source_entity` (a message's entity)."""
+        side: Literal["left", "right"] = "left" if direction == "left_to_right" else "right"
+        for pair in self.pairs():
+            view = self.pair_view(pair.name)
+            if view.entity_of(side) == source_entity:
+                return view
+        if len(self.pairs()) == 1:
+            return self.pair_view()
+        raise ConfigError(f"scenario '{self.name}' has no entity pair with {side} entity '{source_entity}'")
+
+    def reference_rule(self, path: str) -> ReferenceRule:
+        return next((r for r in self.references if r.path == path), ReferenceRule(path=path))
 
     def enabled_directions(self) -> list[SyncDirection]:
         return [d for d in DIRECTIONS if d in self.directions and self.directions[d].enabled]
@@ -236,6 +363,7 @@ class TandemConfig(BaseModel):
             if isinstance(sc.field_map, str) and sc.field_map not in self.field_maps:
                 known = ", ".join(sorted(self.field_maps)) or "none defined"
                 problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
+            problems.extend(_pair_problems(sc, where, self.field_maps))
             if not sc.directions:
                 problems.append(f"{where}.directions: at least one of left_to_right, right_to_left is needed")
         problems += self._secrets_for_one_host()
@@ -285,6 +413,37 @@ class TandemConfig(BaseModel):
         if isinstance(scenario.field_map, str):
             return self.field_maps[scenario.field_map]
         return scenario.field_map
+
+
+def _pair_problems(sc: ScenarioConfig, where: str, field_maps: dict[str, list[FieldRule]]) -> list[str]:
+    problems = []
+    names = [p.name for p in sc.entities]
+    if not sc.entities and isinstance(sc.field_map, list) and not sc.field_map:
+        problems.append(
+            f"{where}.field_map: a field map is needed (a name from field_maps or a list of rules)"
+        )
+    for j, pair in enumerate(sc.entities):
+        at = f"{where}.entities.{j}"
+        if names.count(pair.name) > 1:
+            problems.append(f"{at}.name: duplicate entity pair '{pair.name}'")
+        for dep in pair.depends_on:
+            if dep not in names:
+                problems.append(f"{at}.depends_on: unknown entity pair '{dep}' (pairs: {', '.join(names)})")
+        fmap = pair.field_map if pair.field_map is not None else sc.field_map
+        if isinstance(fmap, str) and fmap not in field_maps:
+            problems.append(f"{at}.field_map: unknown field map '{fmap}'")
+    for side in ("left", "right"):
+        entities = [p.left if side == "left" else p.right for p in sc.entities]
+        entities = [e or p.name for e, p in zip(entities, sc.entities, strict=True)]
+        for e in {e for e in entities if entities.count(e) > 1}:
+            problems.append(f"{where}.entities: {side} entity '{e}' is in more than one pair")
+    if not problems and sc.entities:
+        try:
+            sc.pair_order()
+        except CycleError as exc:
+            cycle = " -> ".join(str(n) for n in exc.args[1])
+            problems.append(f"{where}.entities.depends_on: dependency cycle {cycle}")
+    return problems
 
 
 def _format(error: ValidationError) -> str:

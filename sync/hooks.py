@@ -17,9 +17,9 @@ from mapping.fieldmap import SyncDirection
 from state.hook_deliveries import HookDeliveryStore
 from state.secrets import SecretNotFound
 from sync.config import ConfigError
+from sync.enqueue import enqueue_items
 from sync.messages import ItemMessage
 from sync.request_body import BadBody, parse_json
-from sync.runtime import enqueue_items
 from sync.services import Services
 from sync.sessions import session_key, target_unit
 
@@ -109,45 +109,57 @@ def receive_hook(
         return HookReply(
             200, {"enqueued": 0, "ignored": len(events), "note": f"{direction} has no hooks enabled"}
         )
-    containers = {c.lower() for c in scenario.source_containers(direction)}
     target_side = "right" if side == "left" else "left"
-    # From configuration and the connector's declared metadata only: the target system is not called, so
-    # a hook is never refused (and its subscription never put on probation) because the target is down.
-    unit = target_unit(services.connector(getattr(scenario, target_side)), scenario.entity_of(target_side))  # type: ignore[arg-type]
     now = services.clock()
-    messages = []
+    by_pair: dict[str, tuple[Any, list[ItemMessage]]] = {}
     ignored = 0
     for event in events:
+        try:
+            view = scenario.view_for(direction, event.entity)
+        except ConfigError:
+            ignored += 1  # an entity this scenario does not sync
+            continue
+        containers = {c.lower() for c in view.source_containers(direction)}
         if event.deleted or (containers and (event.container or "").lower() not in containers):
             ignored += 1
             continue
-        messages.append(
+        # From configuration and the connector's declared metadata only: the target system is not called, so
+        # a hook is never refused (and its subscription never put on probation) because the target is down.
+        target = services.connector(getattr(view, target_side))
+        unit = target_unit(target, view.entity_of(target_side))  # type: ignore[arg-type]
+        by_pair.setdefault(view.key, (view, []))[1].append(
             ItemMessage(
                 scenario=scenario.name,
                 direction=direction,
                 entity=event.entity,
                 source_id=event.id,
                 source_version=event.version,
-                session=session_key(scenario, direction, unit, event.id, event.container),
+                session=session_key(view, direction, unit, event.id, event.container),
                 origin="hook",
                 enqueued_at=now,
             )
         )
     deliveries = HookDeliveryStore(services.tables)
-    taken = deliveries.take(scenario.name, [m.message_id for m in messages], now) if messages else set()
-    duplicates = len(messages) - len(taken)
-    messages = [m for m in messages if m.message_id in taken]
-    if messages:
-        try:
-            # One run per hook delivery, so hook-driven syncs show in `tandem status` like polls do.
-            run = services.runs.start(scenario.name, direction, "hook")
-            messages = [m.model_copy(update={"run_id": run.run_id}) for m in messages]
-            enqueue_items(services, messages)
-        except Exception:
-            deliveries.release(scenario.name, sorted(taken))  # the sender's retry must take them again
-            raise
-        services.runs.add(scenario.name, run.run_id, changes=len(events), enqueued=len(messages))
-        services.runs.finish(scenario.name, run.run_id, "enqueued")
+    all_ids = [m.message_id for _, pair_messages in by_pair.values() for m in pair_messages]
+    taken = deliveries.take(scenario.name, all_ids, now) if all_ids else set()
+    duplicates = len(all_ids) - len(taken)
+    messages: list[ItemMessage] = []
+    try:
+        for view, pair_messages in by_pair.values():
+            pair_messages = [m for m in pair_messages if m.message_id in taken]
+            if not pair_messages:
+                continue  # a replayed delivery: no run row, nothing enqueued
+            # One run per hook delivery (and entity pair), so hook-driven syncs show in `tandem status`.
+            run = services.runs.start(view.key, direction, "hook")
+            pair_messages = [m.model_copy(update={"run_id": run.run_id}) for m in pair_messages]
+            enqueue_items(services, pair_messages)
+            services.runs.add(view.key, run.run_id, changes=len(events), enqueued=len(pair_messages))
+            services.runs.finish(view.key, run.run_id, "enqueued")
+            messages += pair_messages
+    except Exception:
+        # The sender's retry must take the ids again (those already enqueued are deduplicated by the queue).
+        deliveries.release(scenario.name, sorted(taken))
+        raise
     log.info(
         "hook received",
         extra={

@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict
 
 from mapping.fieldmap import SyncDirection
 
-Origin = Literal["timer", "manual", "hook", "bounce", "parent", "demo"]
+Origin = Literal["timer", "manual", "bulk", "hook", "bounce", "parent", "reference", "demo"]
+# What a message applies beyond an ordinary change: manual-mode rules (a manual run of a scenario with such
+# rules), or a forced sync (source values written whatever the snapshot says). Part of the message id, so
+# such a pass is not dropped as a duplicate of the ordinary one.
+Variant = Literal["", "manual", "force"]
+MANUAL_TRIGGERS = ("manual", "bulk")
 
 
 class PollMessage(BaseModel):
@@ -51,6 +56,8 @@ class ItemMessage(BaseModel):
     attempt: int = 1
     enqueued_at: datetime | None = None  # when the change was first seen (for hook-to-write latency)
     deleted: bool = False
+    trigger: Origin | None = None  # what started the run (follow-ups keep it); None: the origin
+    variant: Variant = ""
 
     @property
     def message_id(self) -> str:
@@ -58,7 +65,14 @@ class ItemMessage(BaseModel):
         base = item_message_id(
             self.scenario, self.direction, self.entity, self.source_id, self.source_version
         )
+        if self.variant:
+            base = f"{base}~{self.variant}"
         return base if self.attempt <= 1 else f"{base}~{self.attempt}"
+
+    @property
+    def manual(self) -> bool:
+        """Part of a manual or bulk run: manual-mode rules flow."""
+        return (self.trigger or self.origin) in MANUAL_TRIGGERS or self.variant == "force"
 
 
 def item_message_id(scenario: str, direction: str, entity: str, source_id: str, source_version: str) -> str:

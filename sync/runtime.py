@@ -16,21 +16,14 @@ from pydantic import ValidationError
 
 from state.queue import QueueMessage
 from sync.applier import Applier
+from sync.enqueue import enqueue_items, enqueue_polls, item_queue_message
 from sync.messages import ItemMessage, PollMessage
 from sync.outcome import DeadLetter, Done, Outcome, Retry
-from sync.poller import item_queue_message, poll, poll_queue_message
+from sync.poller import poll
 from sync.schedule import due_polls
 from sync.services import Services
 
 log = logging.getLogger("tandem.runtime")
-
-
-def enqueue_items(services: Services, items: Sequence[ItemMessage]) -> None:
-    services.queue.send([item_queue_message(services, m) for m in items])
-
-
-def enqueue_polls(services: Services, polls: Sequence[PollMessage]) -> None:
-    services.queue.send([poll_queue_message(services, m) for m in polls])
 
 
 def tick(services: Services, tick_seconds: float = 60.0) -> list[PollMessage]:

@@ -22,24 +22,34 @@ class ScenarioStatus(BaseModel):
 
 
 def scenario_status(services: Services, name: str, runs: int = 10) -> ScenarioStatus:
-    services.config().scenario(name)  # raises ConfigError for an unknown scenario
+    scenario = services.config().scenario(name)  # raises ConfigError for an unknown scenario
+    keys = [view.key for view in scenario.views()]  # every entity pair's table key
     counts: dict[str, int] = {"total": 0}
-    for link in services.links.list(name):
-        counts["total"] += 1
-        counts[link.status] = counts.get(link.status, 0) + 1
+    recent: list[Run] = []
+    conflicts: list[Conflict] = []
+    failures: list[Failure] = []
+    for key in keys:
+        for link in services.links.list(key):
+            counts["total"] += 1
+            counts[link.status] = counts.get(link.status, 0) + 1
+        recent += services.runs.recent(key, runs)
+        conflicts += services.conflicts.list(key)
+        failures += services.failures.list(key)
+    recent.sort(key=lambda r: r.run_id)  # run ids sort newest first
     dead: list[DeadLetteredMessage] = []
     for queue in (services.settings.item_queue, services.settings.poll_queue):
         dead.extend(d for d in services.queue.dead_letters(queue) if d.message.body.get("scenario") == name)
     return ScenarioStatus(
         scenario=name,
         links=counts,
-        runs=services.runs.recent(name, runs),
-        conflicts=services.conflicts.list(name),
-        failures=services.failures.list(name),
+        runs=recent[:runs],
+        conflicts=conflicts,
+        failures=failures,
         dead_letters=[
             {
                 "source_id": d.message.body.get("source_id"),
                 "direction": d.message.body.get("direction"),
+                "entity": d.message.body.get("entity"),
                 "reason": d.reason,
                 "description": d.description,
                 "at": d.dead_lettered_at.isoformat() if d.dead_lettered_at else None,

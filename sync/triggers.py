@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mapping.fieldmap import SyncDirection
 from state.queue import QueueMessage
@@ -105,10 +105,19 @@ def on_hook(req: func.HttpRequest) -> func.HttpResponse:
 
 
 class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     direction: SyncDirection | None = None
+    dry_run: bool = False  # answer with the plans (per-field diff); change nothing anywhere
+    items: list[str] = Field(default_factory=list)  # only these source ids (of `direction`'s source side)
+    force: bool = False  # with items: write the mapped source values even where the snapshot says unchanged
+    entity: str | None = None  # the entity pair the items belong to (default: the scenario's first)
 
 
 def on_run(req: func.HttpRequest) -> func.HttpResponse:
+    """Poll a scenario now; or, with `items`, sync those items (optionally `force`d); or, with `dry_run`,
+    answer what either would do as per-field plans, changing nothing."""
+    from sync.manual import dry_run, sync_items
     from sync.messages import PollMessage
     from sync.runtime import enqueue_polls
 
@@ -122,17 +131,34 @@ def on_run(req: func.HttpRequest) -> func.HttpResponse:
     try:
         request = RunRequest.model_validate(data if raw else {"direction": req.params.get("direction")})
     except ValidationError as exc:
-        return _json(
-            400, {"error": f"direction must be left_to_right or right_to_left ({type(exc).__name__})"}
-        )
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        return _json(400, {"error": f"{where}: {err['msg']}"})
     try:
         scenario = svc.config().scenario(name)
+        if request.entity is not None:
+            scenario.pair_view(request.entity)
     except ConfigError as exc:
         return _json(404, {"error": str(exc)})
     directions = [request.direction] if request.direction else scenario.enabled_directions()
     unknown = [d for d in directions if d not in scenario.enabled_directions()]
     if unknown:
         return _json(400, {"error": f"direction {unknown[0]} is not enabled for scenario '{name}'"})
+    if (request.items or request.force) and request.direction is None:
+        return _json(400, {"error": "direction: selected items are source ids of one direction; name it"})
+    if request.force and not request.items:
+        return _json(400, {"error": "items: a forced sync names the items to force"})
+    if request.dry_run:
+        plans = dry_run(
+            svc, name, directions, items=request.items, force=request.force, entity=request.entity
+        )
+        return _json(200, {"scenario": name, "dry_run": True, "plans": plans})
+    if request.items:
+        assert request.direction is not None
+        reply = sync_items(
+            svc, name, request.direction, request.items, force=request.force, entity=request.entity
+        )
+        return _json(202, {"scenario": name, "enqueued": [request.direction], **reply})
     now = svc.clock()
     polls = [PollMessage(scenario=name, direction=d, trigger="manual", due=now) for d in directions]
     enqueue_polls(svc, polls)

@@ -195,11 +195,55 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     target = _target(args)
+    items = list(getattr(args, "item", None) or [])
+    if args.dry_run:
+        return _dry_run(target, args, items)
+    if items:
+        if not args.direction:
+            raise CliError("--item needs --direction: item ids are source ids of one direction", 2)
+        return _sync_selected(target, args, items, force=False)
+    return _run_and_wait(target, args, {})
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Sync selected items of one direction now; --force writes the mapped source values even where the
+    snapshot says the source did not change."""
+    target = _target(args)
+    if args.dry_run:
+        return _dry_run(target, args, list(args.items))
+    return _sync_selected(target, args, list(args.items), force=args.force)
+
+
+def _dry_run(target: Target, args: argparse.Namespace, items: list[str]) -> int:
+    from sync.plan import render_plans
+
+    options = {
+        "dry_run": True,
+        "items": items,
+        "force": getattr(args, "force", False),
+        "entity": getattr(args, "entity", None),
+    }
+    reply = target.run(args.scenario, args.direction, **options)
+    plans = reply.get("plans") or []
+    print(json.dumps(plans, indent=2) if getattr(args, "json", False) else render_plans(plans))
+    return 0
+
+
+def _sync_selected(target: Target, args: argparse.Namespace, items: list[str], force: bool) -> int:
+    return _run_and_wait(
+        target, args, {"items": items, "force": force, "entity": getattr(args, "entity", None)}
+    )
+
+
+def _run_and_wait(target: Target, args: argparse.Namespace, options: dict[str, Any]) -> int:
     before = len(target.status(args.scenario).get("dead_letters") or []) if target.local else 0
     started = time.time()
-    reply = target.run(args.scenario, args.direction)
+    reply = target.run(args.scenario, args.direction, **options)
     enqueued = reply.get("enqueued") or []
-    print(f"{args.scenario}: poll enqueued for {', '.join(enqueued) or 'no direction'}", file=sys.stderr)
+    what = f"{len(options['items'])} item(s)" if options.get("items") else "poll"
+    if options.get("force"):
+        what = "forced sync of " + what
+    print(f"{args.scenario}: {what} enqueued for {', '.join(enqueued) or 'no direction'}", file=sys.stderr)
     if not target.local or args.no_wait:
         if not target.local:
             print(
@@ -368,11 +412,41 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[target], help="poll a scenario now (waits for it on a local stack)")
     p.add_argument("scenario")
     p.add_argument("--direction", choices=DIRECTIONS, help="one direction (default: every enabled one)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what the run would change, field by field; change nothing on either system or in Tandem",
+    )
+    p.add_argument(
+        "--item", action="append", metavar="ID", help="only this source item (repeat; needs --direction)"
+    )
+    p.add_argument("--entity", help="the entity pair of --item (default: the scenario's first)")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the plans as JSON")
     p.add_argument("--no-wait", action="store_true", help="return once the poll is enqueued")
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for the local queue (default 120)"
     )
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser(
+        "sync",
+        parents=[target],
+        help="sync selected items of one direction now (--force: overwrite the target)",
+    )
+    p.add_argument("scenario")
+    p.add_argument("items", nargs="+", metavar="ITEM", help="source item ids of the direction")
+    p.add_argument("--direction", choices=DIRECTIONS, required=True)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write the mapped source values even where Tandem's snapshot says the source did not change",
+    )
+    p.add_argument("--entity", help="the entity pair of the items (default: the scenario's first)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan only; change nothing")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the plans as JSON")
+    p.add_argument("--no-wait", action="store_true", help="return once the items are enqueued")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the local queue")
+    p.set_defaults(handler=cmd_sync)
 
     p = sub.add_parser(
         "status", parents=[target], help="last runs, links, conflicts, failures and dead letters with reasons"

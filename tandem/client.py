@@ -37,7 +37,7 @@ class Target(Protocol):
 
     def scenarios(self) -> list[str]: ...
     def status(self, scenario: str) -> dict[str, Any]: ...
-    def run(self, scenario: str, direction: str | None) -> dict[str, Any]: ...
+    def run(self, scenario: str, direction: str | None, **options: Any) -> dict[str, Any]: ...
     def wait_idle(self, timeout: float) -> bool: ...
     def apply_config(self, config: TandemConfig) -> list[str]: ...
     def dead_letters(self, queue: str | None) -> list[dict[str, Any]]: ...
@@ -139,8 +139,10 @@ class AdminApi:
     def status(self, scenario: str) -> dict[str, Any]:
         return dict(self._call("GET", f"scenarios/{scenario}/status"))
 
-    def run(self, scenario: str, direction: str | None) -> dict[str, Any]:
-        return dict(self._call("POST", f"scenarios/{scenario}/run", body={"direction": direction}))
+    def run(self, scenario: str, direction: str | None, **options: Any) -> dict[str, Any]:
+        """Poll now; options (the run route's): dry_run, items, force, entity."""
+        body = {"direction": direction, **{k: v for k, v in options.items() if v}}
+        return dict(self._call("POST", f"scenarios/{scenario}/run", body=body, timeout=300))
 
     def wait_idle(self, timeout: float) -> bool:
         self._need_local("Waiting for the queue")
@@ -217,10 +219,11 @@ class DirectState:
 
         return self._handler(triggers.on_status, "GET", {"scenario": scenario})
 
-    def run(self, scenario: str, direction: str | None) -> dict[str, Any]:
+    def run(self, scenario: str, direction: str | None, **options: Any) -> dict[str, Any]:
         from sync import triggers
 
-        return self._handler(triggers.on_run, "POST", {"scenario": scenario}, {"direction": direction})
+        body = {"direction": direction, **{k: v for k, v in options.items() if v}}
+        return self._handler(triggers.on_run, "POST", {"scenario": scenario}, body)
 
     def ensure_hooks(self, scenario: str) -> dict[str, Any]:
         from sync import triggers

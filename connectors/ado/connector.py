@@ -533,26 +533,39 @@ class AdoConnector:
 
     def find_by_correlation(self, entity: str, correlation_id: str) -> Item | None:
         """The item this hub created with `correlation_id`, searched across the whole organization."""
+        return self.find_by_correlations(entity, [correlation_id]).get(correlation_id)
+
+    def find_by_correlations(self, entity: str, correlation_ids: Sequence[str]) -> dict[str, Item]:
+        """The items carrying any of `correlation_ids`, one WIQL query per 50 stamps (a batch of creates)."""
         self._entity(entity)
-        if self.options.correlation_field:
-            query = wiql.correlation_query(field=self.options.correlation_field, value=correlation_id)
-        else:
-            query = wiql.correlation_query(tag=self._correlation_tag(correlation_id))
-        ids = self.client.wiql(query, time_precision=False).ids
-        if not ids:
-            return None
-        # CONTAINS may match more loosely than the exact tag; confirm on the items themselves.
-        matches = [
-            i for i in self.read(entity, [str(i) for i in ids[:200]]) if i.correlation_id == correlation_id
-        ]
-        if len(matches) > 1:
-            log.warning(
-                "correlation id %s is on %d work items (%s); using the oldest",
-                correlation_id,
-                len(matches),
-                ", ".join(m.id for m in matches),
-            )
-        return matches[0] if matches else None
+        found: dict[str, list[Item]] = {}
+        wanted = list(dict.fromkeys(correlation_ids))
+        for start in range(0, len(wanted), 50):
+            chunk = wanted[start : start + 50]
+            if self.options.correlation_field:
+                query = wiql.correlation_query(field=self.options.correlation_field, values=chunk)
+            else:
+                query = wiql.correlation_query(tags=[self._correlation_tag(c) for c in chunk])
+            ids = self.client.wiql(query, time_precision=False).ids
+            if not ids:
+                continue
+            # CONTAINS may match more loosely than the exact tag; confirm on the items themselves.
+            keep = set(chunk)
+            for start_ids in range(0, len(ids), 200):
+                for item in self.read(entity, [str(i) for i in ids[start_ids : start_ids + 200]]):
+                    if item.correlation_id in keep:
+                        found.setdefault(item.correlation_id, []).append(item)
+        out: dict[str, Item] = {}
+        for stamp, matches in found.items():
+            if len(matches) > 1:
+                log.warning(
+                    "correlation id %s is on %d work items (%s); using the oldest",
+                    stamp,
+                    len(matches),
+                    ", ".join(m.id for m in matches),
+                )
+            out[stamp] = min(matches, key=lambda m: int(m.id) if m.id.isdigit() else 0)
+        return out
 
     # --- setup (connectors.contract.FieldSetup) ---------------------------------------------------
 

@@ -57,9 +57,22 @@ def changes_query(
     return f"SELECT [System.Id] FROM WorkItems{clause} ORDER BY [System.ChangedDate] ASC, [System.Id] ASC"  # noqa: S608
 
 
-def correlation_query(*, tag: str | None = None, field: str | None = None, value: str = "") -> str:
-    """Ids of items carrying a correlation tag, or a correlation field equal to `value`."""
-    condition = f"[System.Tags] CONTAINS {literal(tag)}" if tag else f"[{field}] = {literal(value)}"
+def correlation_query(
+    *,
+    tag: str | None = None,
+    field: str | None = None,
+    value: str = "",
+    tags: Sequence[str] = (),
+    values: Sequence[str] = (),
+) -> str:
+    """Ids of items carrying a correlation tag (any of `tags`), or a correlation field equal to `value`
+    (any of `values`)."""
+    tags = [tag] if tag else list(tags)
+    if tags:
+        condition = " OR ".join(f"[System.Tags] CONTAINS {literal(t)}" for t in tags)
+    else:
+        wanted = [value] if not values else list(values)
+        condition = " OR ".join(f"[{field}] = {literal(v)}" for v in wanted)
     return f"SELECT [System.Id] FROM WorkItems WHERE {condition} ORDER BY [System.Id] ASC"  # noqa: S608
 
 

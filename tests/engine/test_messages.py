@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from sync.config import parse_config
 from sync.messages import ItemMessage, PollMessage
-from sync.sessions import session_key
+from sync.sessions import SESSION_BUCKETS, session_key
 from tests.support.harness import config_document
 
 
@@ -35,6 +35,8 @@ def test_item_messages_carry_ids_and_versions_only():
         "attempt",
         "enqueued_at",
         "deleted",
+        "trigger",
+        "variant",
     }
     # a field value cannot be smuggled in
     try:
@@ -71,8 +73,11 @@ def test_poll_message_id_is_stable_per_schedule_slot():
 def test_session_keys_follow_the_target_unit():
     scenario = parse_config(config_document()).scenario("demo")
     a = session_key(scenario, "left_to_right", "item", "1", "P1")
-    b = session_key(scenario, "left_to_right", "item", "2", "P1")
-    assert a != b  # item-unit targets: one session per item
+    # item-unit targets: keyed by a bucket of the source id (one item always in the same session), so that
+    # a session's batch holds many items but never more sessions than buckets
+    assert a == session_key(scenario, "left_to_right", "item", "1", "P9")
+    keys = {session_key(scenario, "left_to_right", "item", str(i), "P1") for i in range(1000)}
+    assert len(keys) == SESSION_BUCKETS
     c = session_key(scenario, "left_to_right", "container", "1", "P1")
     d = session_key(scenario, "left_to_right", "container", "2", "P1")
     assert c == d and c.endswith("|Q1")  # container-unit targets: one session per target project

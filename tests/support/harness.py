@@ -96,11 +96,11 @@ class Harness:
     def apply(self, document: dict[str, Any]) -> None:
         self.services.apply_config(parse_config(document))
 
-    def poll(self, direction: str = "left_to_right") -> None:
+    def poll(self, direction: str = "left_to_right", trigger: str = "manual", scenario: str = "demo") -> None:
         self.clock.advance(1)  # each poll is its own schedule slot
         enqueue_polls(
             self.services,
-            [PollMessage(scenario="demo", direction=direction, trigger="manual", due=self.clock())],
+            [PollMessage(scenario=scenario, direction=direction, trigger=trigger, due=self.clock())],  # type: ignore[arg-type]
         )
 
     def drain(self, max_messages: int = 500, crash_ok: bool = False) -> int:
@@ -127,7 +127,34 @@ class Harness:
             raise AssertionError("queue did not drain")
         return handled
 
-    def sync(self) -> None:
-        self.poll("left_to_right")
-        self.poll("right_to_left")
+    def drain_batches(self) -> None:
+        """As the function host delivers: polls one by one, a session's ready items as one batch."""
+        from sync.runtime import handle_items
+
+        settings = self.services.settings
+        while True:
+            poll = self.queue.receive(settings.poll_queue)
+            if poll is not None:
+                handle_poll(self.services, poll.message)
+                self.queue.complete(poll)
+                continue
+            batch = self.queue.receive_batch(settings.item_queue, 100)
+            if not batch:
+                return
+            self.outcomes.extend(handle_items(self.services, [d.message for d in batch]))
+            for delivery in batch:
+                self.queue.complete(delivery)
+
+    def sync(self, trigger: str = "manual") -> None:
+        self.poll("left_to_right", trigger)
+        self.poll("right_to_left", trigger)
+        self.drain()
+
+    def settle(self, seconds: float = 400, step: float = 5) -> None:
+        """Let rescheduled messages come due (on the manual clock) until the queue is empty."""
+        waited = 0.0
+        while waited < seconds:
+            self.drain()
+            self.clock.advance(step)
+            waited += step
         self.drain()

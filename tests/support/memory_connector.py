@@ -20,6 +20,7 @@ from connectors.contract import (
     HookEvent,
     HookPayloadError,
     Item,
+    ItemRef,
     Scope,
     Watermark,
     Write,
@@ -44,6 +45,8 @@ class Record:
     parent_id: str | None = None
     correlation_id: str | None = None
     changed_by: str = "user@example.com"
+    entity: str = "item"
+    refs: dict[str, ItemRef] = field(default_factory=dict)  # field path -> referenced item
 
 
 @dataclass
@@ -64,6 +67,13 @@ class MemorySystem:
     session_unit: str = "item"
     containers: list[str] | None = None  # projects that exist; None: those of the records
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # project -> hook subscription
+    natural_keys: dict[str, str] = field(default_factory=dict)  # entity -> its natural-key field
+    no_feed: set[str] = field(default_factory=set)  # entities listed by version only (no change feed)
+    list_calls: int = 0
+    correlation_calls: int = 0
+    list_page: int = 1000
+    entity_names: list[str] = field(default_factory=lambda: ["item"])
+    created_order: list[str] = field(default_factory=list)  # ids of created records, in order
     _seq: int = 0
     ticker: list[int] = field(default_factory=lambda: [0])  # share one between systems: one timeline
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -73,7 +83,13 @@ class MemorySystem:
         return self.clock_start + timedelta(seconds=self.ticker[0])
 
     def add(
-        self, container: str = "P1", type: str = "Task", parent_id: str | None = None, **fields: Any
+        self,
+        container: str = "P1",
+        type: str = "Task",
+        parent_id: str | None = None,
+        entity: str = "item",
+        refs: dict[str, tuple[str, str | None]] | None = None,
+        **fields: Any,
     ) -> Record:
         with self.lock:
             self._seq += 1
@@ -87,9 +103,14 @@ class MemorySystem:
                 created_at=now,
                 fields=dict(fields),
                 parent_id=parent_id,
+                entity=entity,
+                refs={path: ItemRef(entity=e, id=i) for path, (e, i) in (refs or {}).items()},
             )
             self.records[rec.id] = rec
             return rec
+
+    def of(self, entity: str) -> list[Record]:
+        return [r for r in self.records.values() if r.entity == entity]
 
     def edit(self, item_id: str, **fields: Any) -> Record:
         """A person editing the item in the system's UI."""
@@ -111,7 +132,15 @@ class MemoryConnector:
         return CheckReport(ok=True)
 
     def entities(self) -> list[EntitySpec]:
-        return [EntitySpec(name="item", session_unit=self.system.session_unit)]  # type: ignore[arg-type]
+        return [
+            EntitySpec(
+                name=name,
+                session_unit=self.system.session_unit,  # type: ignore[arg-type]
+                natural_key=self.system.natural_keys.get(name),
+                change_feed=name not in self.system.no_feed,
+            )
+            for name in self.system.entity_names
+        ]
 
     def changes(self, entity: str, since: Watermark, scope: Scope) -> Iterator[ChangePage]:
         sys = self.system
@@ -122,7 +151,8 @@ class MemoryConnector:
             recs = [
                 r
                 for r in recs
-                if (since.at is None or r.changed_at >= since.at)
+                if r.entity == entity
+                and (since.at is None or r.changed_at >= since.at)
                 and (scope.start is None or r.changed_at >= scope.start)
                 and (not scope.containers or r.container in scope.containers)
                 and (not scope.types or r.type in scope.types)
@@ -141,6 +171,25 @@ class MemoryConnector:
         if not recs:
             yield ChangePage(changes=[], next_watermark=Watermark(at=as_of))
 
+    def list_versions(self, entity: str, scope: Scope) -> Iterator[list[Change]]:
+        """Every in-scope item as (id, version), a page per call, like a system with no change feed."""
+        sys = self.system
+        with sys.lock:
+            recs = [
+                r
+                for r in sys.records.values()
+                if r.entity == entity
+                and (scope.start is None or r.changed_at >= scope.start)
+                and (not scope.containers or r.container in scope.containers)
+                and (not scope.types or r.type in scope.types)
+            ]
+        for i in range(0, max(len(recs), 1), sys.list_page):
+            sys.list_calls += 1
+            yield [
+                Change(id=r.id, version=str(r.version), container=r.container)
+                for r in recs[i : i + sys.list_page]
+            ]
+
     def _item(self, rec: Record) -> Item:
         return Item(
             id=rec.id,
@@ -153,6 +202,7 @@ class MemoryConnector:
             parent_id=rec.parent_id,
             correlation_id=rec.correlation_id,
             fields=dict(rec.fields),
+            references=dict(rec.refs),
         )
 
     def find_container(self, name: str) -> str | None:
@@ -167,7 +217,11 @@ class MemoryConnector:
         sys = self.system
         with sys.lock:
             sys.reads += 1
-            return [self._item(sys.records[i]) for i in ids if i in sys.records]
+            return [
+                self._item(sys.records[i])
+                for i in ids
+                if i in sys.records and sys.records[i].entity == entity
+            ]
 
     def write(self, entity: str, writes: Sequence[Write]) -> list[WriteResult]:
         sys = self.system
@@ -197,8 +251,11 @@ class MemoryConnector:
                         parent_id=w.parent_id if w.set_parent else None,
                         correlation_id=w.correlation_id,
                         changed_by="tandem@example.com",
+                        entity=entity,
                     )
+                    self._put_refs(rec, w.references)
                     sys.records[rec.id] = rec
+                    sys.created_order.append(rec.id)
                     sys.writes += 1
                     sys.creates += 1
                     if sys.crash_after_create and sys.creates >= sys.crash_after_create:
@@ -222,6 +279,7 @@ class MemoryConnector:
                         rec.fields[k] = v
                 if w.set_parent:
                     rec.parent_id = w.parent_id
+                self._put_refs(rec, w.references)
                 rec.version += 1
                 rec.changed_at = now
                 rec.changed_by = "tandem@example.com"
@@ -229,10 +287,37 @@ class MemoryConnector:
                 results.append(WriteResult(item=self._item(rec)))
         return results
 
+    def _put_refs(self, rec: Record, references: dict[str, str | None]) -> None:
+        """The target puts each resolved id at its path (the referenced record's entity kept alongside)."""
+        for path, ref_id in references.items():
+            if ref_id is None:
+                rec.refs.pop(path, None)
+            else:
+                found = self.system.records.get(ref_id)
+                rec.refs[path] = ItemRef(entity=found.entity if found else "?", id=ref_id)
+
     def find_by_correlation(self, entity: str, correlation_id: str) -> Item | None:
         with self.system.lock:
             for rec in self.system.records.values():
-                if rec.correlation_id == correlation_id:
+                if rec.entity == entity and rec.correlation_id == correlation_id:
+                    return self._item(rec)
+        return None
+
+    def find_by_correlations(self, entity: str, correlation_ids: Sequence[str]) -> dict[str, Item]:
+        wanted = set(correlation_ids)
+        self.system.correlation_calls += 1
+        with self.system.lock:
+            return {
+                r.correlation_id: self._item(r)
+                for r in self.system.records.values()
+                if r.entity == entity and r.correlation_id in wanted and r.correlation_id is not None
+            }
+
+    def find_by_key(self, entity: str, value: Any) -> Item | None:
+        key = self.system.natural_keys.get(entity)
+        with self.system.lock:
+            for rec in self.system.records.values():
+                if key and rec.entity == entity and rec.fields.get(key) == value:
                     return self._item(rec)
         return None
 
