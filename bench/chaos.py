@@ -50,7 +50,7 @@ import yaml
 from ado_sync import item_fields  # same folder: the benchmark's work items, with every mapped field
 
 from sync.config import parse_config
-from tandem.configfile import DEMO_CONFIG, substitute
+from tandem.configfile import DEMO_CONFIG, dump_document, substitute
 from tandem.demo import identity_maps, mapped_differences
 from tandem.ports import free_port
 from tandem.processes import Child, ado_emulator, python_env, tandem_serve
@@ -307,7 +307,7 @@ def config_file(work: Path, schedule: str) -> Path:
     for direction in document["scenarios"][0]["directions"].values():
         direction["schedule"] = schedule
     path = work / "config.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_document(document), encoding="utf-8")
     return path
 
 

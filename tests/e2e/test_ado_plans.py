@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from state.queue import QueueMessage
+from tandem.configfile import dump_document
 from tandem.demo import wait_for
 from tandem.serve import write_stack_file
 from tandem.stack import LocalStack
@@ -61,7 +61,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     home = tmp_path_factory.mktemp("plans")
     (home / "empty.yaml").write_text("{}\n", encoding="utf-8")
     config_file = home / "plans.yaml"
-    config_file.write_text(yaml.safe_dump(plans_config(), sort_keys=False), encoding="utf-8")
+    config_file.write_text(dump_document(plans_config()), encoding="utf-8")
     stack = LocalStack(home / "empty.yaml")
     sent: list[QueueMessage] = []
     info = stack.start()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tandem.configfile import DEMO_CONFIG
+from tandem.configfile import DEMO_CONFIG, dump_document
 from tandem.demo import StackClient, wait_for
 from tandem.processes import Child, ado_emulator, python_env, tandem_serve
 
@@ -46,7 +46,7 @@ def config_file(folder: Path) -> Path:
     for direction in document["scenarios"][0]["directions"].values():
         direction["schedule"] = NEVER
     path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    path.write_text(dump_document(document), encoding="utf-8")
     return path
 
 
