@@ -345,7 +345,7 @@ class TandemConfig(BaseModel):
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
     field_maps: dict[str, list[FieldRule]] = Field(default_factory=dict)
     scenarios: list[ScenarioConfig] = Field(default_factory=list)
-    _rules: dict[str, list[FieldRule]] = PrivateAttr(default_factory=dict)
+    _rules: dict[str, tuple[ScenarioConfig, list[FieldRule]]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -417,16 +417,14 @@ class TandemConfig(BaseModel):
 
     def rules(self, scenario: ScenarioConfig) -> list[FieldRule]:
         """The scenario's rules in our words (Kiplot's directions resolved for its ADO side)."""
-        key = f"{scenario.key}|{scenario.field_map if isinstance(scenario.field_map, str) else id(scenario)}"
-        cached = self._rules.get(key)
-        if cached is not None:
-            return cached
-        rules = (
-            self.field_maps[scenario.field_map] if isinstance(scenario.field_map, str) else scenario.field_map
-        )
+        cached = self._rules.get(scenario.key)
+        if cached is not None and cached[0] is scenario:
+            return cached[1]
+        fmap = scenario.field_map
+        rules = self.field_maps[fmap] if isinstance(fmap, str) else fmap
         side = self.ado_side(scenario)
         resolved = [r.resolved(side) for r in rules]
-        self._rules[key] = resolved
+        self._rules[scenario.key] = (scenario, resolved)  # the scenario kept: its identity is the check
         return resolved
 
     def ado_side(self, scenario: ScenarioConfig) -> Literal["left", "right"] | None:

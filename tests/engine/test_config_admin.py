@@ -263,3 +263,59 @@ def test_kiplot_names_and_directions_resolve_against_the_ado_side():
 
     with pytest.raises(ConfigError, match=r"field_maps.default.0.direction: .*ado_side"):
         parse_config(doc)
+
+
+def test_messages_queued_for_a_deleted_integration_are_dropped_not_applied(tables):
+    h = Harness(tables, two_integrations_document())
+    admin = ConfigAdmin(h.services)
+    rec = h.left.add(container="P2", title="before")
+    sync_all(h, ("demo2",))
+    h.left.edit(rec.id, title="queued before the delete")
+    h.poll("left_to_right", scenario="demo2")  # the poll message is queued, not yet handled
+    admin.delete("scenarios", "demo2", author="ann", expected=admin.store.version())
+    h.drain()
+    assert right_item(h, "Q2").fields["Title"] == "before"
+
+
+def test_items_queued_for_a_deleted_integration_fail_as_configuration(tables):
+    h = Harness(tables, two_integrations_document())
+    admin = ConfigAdmin(h.services)
+    rec = h.left.add(container="P2", title="before")
+    sync_all(h, ("demo2",))
+    h.left.edit(rec.id, title="queued before the delete")
+    h.poll("left_to_right", scenario="demo2")
+    poll = h.queue.receive(h.services.settings.poll_queue)
+    from sync.runtime import handle_poll
+
+    handle_poll(h.services, poll.message)  # the item is now queued
+    h.queue.complete(poll)
+    admin.delete("scenarios", "demo2", author="ann", expected=admin.store.version())
+    h.drain()
+    assert right_item(h, "Q2").fields["Title"] == "before"
+    (dead,) = h.queue.dead_letters(h.services.settings.item_queue)
+    assert dead.reason.startswith("configuration: Unknown scenario 'demo2'")
+
+
+def test_an_instance_is_checked_through_its_connector_unless_verify_is_off(tables):
+    from connectors.contract import CheckReport
+
+    h = Harness(tables)
+
+    class NoWriteAccess(MemoryConnector):
+        def check(self):
+            return CheckReport(
+                ok=False, problems=["the PAT cannot write work items in project P1 (vso.work_write)"]
+            )
+
+    h.services.registry.register("memory", lambda name, cfg, secrets: NoWriteAccess(h.left))
+    h.services.registry.forget()
+    admin = ConfigAdmin(h.services)
+    body = {"type": "memory", "url": "memory://left", "options": {"note": "edited"}}
+    version = admin.store.version()
+    with pytest.raises(ConfigEditError) as err:
+        admin.put("connections", "mem-left", body, author="ann", expected=version)
+    assert (err.value.status, err.value.field) == (422, "instances.mem-left")
+    assert "cannot write work items in project P1" in err.value.message
+    assert admin.store.version() == version
+    admin.put("connections", "mem-left", body, author="ann", expected=version, verify=False)
+    assert admin.get("connections", "mem-left")["options"] == {"note": "edited"}
