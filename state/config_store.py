@@ -131,11 +131,9 @@ class ConfigStore:
 
     def history(self, limit: int = 50) -> list[Version]:
         """The latest versions, newest first."""
-        rows = [
-            r
-            for r in self.client.query_entities(f"PartitionKey eq '{VERSIONS}' and RowKey ne '{HEAD}'")
-            if r["RowKey"] != HEAD
-        ]
+        low = _version_key(max(1, self.version() - limit + 1))  # only the rows asked for are read
+        query = f"PartitionKey eq '{VERSIONS}' and RowKey ge '{low}' and RowKey ne '{HEAD}'"
+        rows = [r for r in self.client.query_entities(query) if r["RowKey"] != HEAD]
         rows.sort(key=lambda r: r["RowKey"], reverse=True)
         return [
             Version(
