@@ -22,6 +22,7 @@ from mapping.fieldmap import FieldRule
 from mapping.transform_types import compatible, type_problem
 from state.config_store import Version, VersionConflict
 from state.secrets import SecretNotFound, SecretStoreError
+from state.tables import StateError
 from sync.config import ConfigError, ScenarioConfig, TandemConfig, parse_config
 from sync.services import Services
 
@@ -142,6 +143,8 @@ class ConfigAdmin:
             raise ConfigEditError(str(exc), "If-Match", 412) from None
         except ConfigError as exc:
             raise _first_problem(exc, clean) from None
+        except StateError as exc:  # a document beyond what a table row holds
+            raise ConfigEditError(str(exc), "body", 413) from None
         return number
 
     def put(

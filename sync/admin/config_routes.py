@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -80,6 +80,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(
     prefix="/api/config", tags=["configuration"], route_class=NamingErrorsRoute, responses=ERRORS
 )
+
+
+Name = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", description="letters, digits, _ . - (at most 63)")
+]
 
 
 def get_services() -> Services:
@@ -195,7 +200,7 @@ def list_instances(services: ServicesDep, response: Response) -> list[Instance]:
 
 
 @router.get("/instances/{name}", response_model=Instance)
-def get_instance(name: str, services: ServicesDep, response: Response) -> Instance:
+def get_instance(name: Name, services: ServicesDep, response: Response) -> Instance:
     admin = _admin(services)
     _etag(response, admin.store.version())
     return Instance(name=name, instance=ConnectionConfig.model_validate(admin.get("connections", name)))
@@ -212,7 +217,7 @@ def _put(
 
 @router.put("/instances/{name}", response_model=Saved)
 def put_instance(
-    name: str,
+    name: Name,
     instance: Annotated[ConnectionConfig, Body()],
     services: ServicesDep,
     response: Response,
@@ -229,7 +234,7 @@ def put_instance(
 
 @router.delete("/instances/{name}", response_model=Saved)
 def delete_instance(
-    name: str, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
+    name: Name, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
 ) -> Saved:
     number = _admin(services).delete(
         "connections", name, author=_author(user, None), expected=_expected(if_match)
@@ -250,7 +255,7 @@ def list_integrations(services: ServicesDep, response: Response) -> list[Integra
 
 
 @router.get("/integrations/{name}", response_model=Integration)
-def get_integration(name: str, services: ServicesDep, response: Response) -> Integration:
+def get_integration(name: Name, services: ServicesDep, response: Response) -> Integration:
     admin = _admin(services)
     _etag(response, admin.store.version())
     return Integration(name=name, integration=ScenarioConfig.model_validate(admin.get("scenarios", name)))
@@ -258,7 +263,7 @@ def get_integration(name: str, services: ServicesDep, response: Response) -> Int
 
 @router.put("/integrations/{name}", response_model=Saved)
 def put_integration(
-    name: str,
+    name: Name,
     integration: Annotated[ScenarioConfig, Body()],
     services: ServicesDep,
     response: Response,
@@ -279,7 +284,7 @@ def put_integration(
 
 @router.delete("/integrations/{name}", response_model=Saved)
 def delete_integration(
-    name: str, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
+    name: Name, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
 ) -> Saved:
     """Stops the integration's synchronization; deletes no data on either system."""
     number = _admin(services).delete(
@@ -301,7 +306,7 @@ def list_field_maps(services: ServicesDep, response: Response) -> list[FieldMap]
 
 
 @router.get("/field-maps/{name}", response_model=FieldMap)
-def get_field_map(name: str, services: ServicesDep, response: Response) -> FieldMap:
+def get_field_map(name: Name, services: ServicesDep, response: Response) -> FieldMap:
     admin = _admin(services)
     document, version = admin.document()
     _etag(response, version)
@@ -313,7 +318,7 @@ def get_field_map(name: str, services: ServicesDep, response: Response) -> Field
 
 @router.put("/field-maps/{name}", response_model=Saved)
 def put_field_map(
-    name: str,
+    name: Name,
     rules: Annotated[list[FieldRule], Body()],
     services: ServicesDep,
     response: Response,
@@ -331,7 +336,7 @@ def put_field_map(
 
 @router.delete("/field-maps/{name}", response_model=Saved)
 def delete_field_map(
-    name: str, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
+    name: Name, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
 ) -> Saved:
     number = _admin(services).delete(
         "field_maps", name, author=_author(user, None), expected=_expected(if_match)
@@ -342,7 +347,7 @@ def delete_field_map(
 
 @router.post("/field-maps/{name}/copy", response_model=Saved)
 def copy_field_map(
-    name: str,
+    name: Name,
     request: CopyRequest,
     services: ServicesDep,
     response: Response,

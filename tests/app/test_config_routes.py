@@ -168,3 +168,10 @@ def test_delete_an_integration_and_the_openapi_document_is_typed(api):
     put = schema["paths"]["/api/config/field-maps/{name}"]["put"]
     assert put["requestBody"]["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/FieldRule")
     assert "412" in put["responses"]
+
+
+def test_names_are_checked_before_anything_is_read(api):
+    long = "x" * 300
+    answer = api.put(f"/api/config/field-maps/{long}", json=[], headers={"If-Match": "*"})
+    assert answer.status_code == 400 and answer.json()["field"] == "name"
+    assert api.get("/api/config/instances/-bad").json()["field"] == "name"
