@@ -119,6 +119,8 @@ class DirectionConfig(BaseModel):
     start: datetime | None = None  # items last changed before this are ignored
     hooks: bool = False  # near-real-time through service hooks
     enabled: bool = True
+    # automatic: timer polls (and hooks when `hooks`); manual: only manual and bulk runs (Kiplot's trigger)
+    trigger: Literal["automatic", "manual"] = "automatic"
     filter: str | None = None  # connector-specific extra scope clause (e.g. WIQL)
     match: dict[str, Any] = Field(default_factory=dict)  # source fields that must hold these values
     # Routing of creates (updates stay where the linked item is):

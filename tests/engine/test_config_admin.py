@@ -319,3 +319,31 @@ def test_an_instance_is_checked_through_its_connector_unless_verify_is_off(table
     assert admin.store.version() == version
     admin.put("connections", "mem-left", body, author="ann", expected=version, verify=False)
     assert admin.get("connections", "mem-left")["options"] == {"note": "edited"}
+
+
+def test_a_manual_trigger_direction_is_never_polled_by_the_timer_but_runs_on_demand(tables):
+    from datetime import UTC, datetime
+
+    from sync.schedule import due_polls
+
+    doc = config_document()
+    doc["scenarios"][0]["directions"]["right_to_left"]["trigger"] = "manual"
+    h = Harness(tables, doc)
+    polls = due_polls(h.config, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    assert [p.direction for p in polls] == ["left_to_right"]
+    import base64
+    import json
+
+    from sync.hooks import receive_hook
+    from tests.support.harness import HOOK_PASSWORD
+
+    rec = h.right.add(container="Q1", Title="made on the right")
+    auth = "Basic " + base64.b64encode(f"tandem:{HOOK_PASSWORD}".encode()).decode()
+    body = json.dumps({"eventType": "item.changed", "id": rec.id, "version": "1", "container": "Q1"}).encode()
+    reply = receive_hook(h.services, "mem-right", "demo", auth, body)
+    assert reply.status == 200 and reply.body["enqueued"] == 0  # hooks wait for the manual run too
+    assert reply.body["note"] == "right_to_left is triggered manually"
+    assert h.drain() == 0
+    h.poll("right_to_left", trigger="manual")
+    h.drain()
+    assert [r.fields.get("title") for r in h.left.records.values()] == ["made on the right"]
