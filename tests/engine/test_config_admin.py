@@ -265,35 +265,28 @@ def test_kiplot_names_and_directions_resolve_against_the_ado_side():
         parse_config(doc)
 
 
-def test_messages_queued_for_a_deleted_integration_are_dropped_not_applied(tables):
-    h = Harness(tables, two_integrations_document())
-    admin = ConfigAdmin(h.services)
-    rec = h.left.add(container="P2", title="before")
-    sync_all(h, ("demo2",))
-    h.left.edit(rec.id, title="queued before the delete")
-    h.poll("left_to_right", scenario="demo2")  # the poll message is queued, not yet handled
-    admin.delete("scenarios", "demo2", author="ann", expected=admin.store.version())
-    h.drain()
-    assert right_item(h, "Q2").fields["Title"] == "before"
+@pytest.mark.parametrize("poll_handled", [False, True])
+def test_messages_queued_for_a_deleted_integration_are_never_applied(tables, poll_handled):
+    """A queued poll is dropped; queued items dead-letter as configuration failures."""
+    from sync.runtime import handle_poll
 
-
-def test_items_queued_for_a_deleted_integration_fail_as_configuration(tables):
     h = Harness(tables, two_integrations_document())
     admin = ConfigAdmin(h.services)
     rec = h.left.add(container="P2", title="before")
     sync_all(h, ("demo2",))
     h.left.edit(rec.id, title="queued before the delete")
     h.poll("left_to_right", scenario="demo2")
-    poll = h.queue.receive(h.services.settings.poll_queue)
-    from sync.runtime import handle_poll
-
-    handle_poll(h.services, poll.message)  # the item is now queued
-    h.queue.complete(poll)
+    if poll_handled:  # the poll ran: its item message is queued
+        poll = h.queue.receive(h.services.settings.poll_queue)
+        handle_poll(h.services, poll.message)
+        h.queue.complete(poll)
     admin.delete("scenarios", "demo2", author="ann", expected=admin.store.version())
     h.drain()
     assert right_item(h, "Q2").fields["Title"] == "before"
-    (dead,) = h.queue.dead_letters(h.services.settings.item_queue)
-    assert dead.reason.startswith("configuration: Unknown scenario 'demo2'")
+    dead = h.queue.dead_letters(h.services.settings.item_queue)
+    assert [d.reason.startswith("configuration: Unknown scenario 'demo2'") for d in dead] == [
+        True
+    ] * poll_handled
 
 
 def test_an_instance_is_checked_through_its_connector_unless_verify_is_off(tables):
