@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mapping.planner_rules import EmailList, LabelsProgress, PlannerProgress
 
@@ -194,6 +194,126 @@ class PercentToState(BaseModel):
         return self.percent_of(value) if self.percent_side == "left" else self.state_of(value)
 
 
+# -- transforms added for field-level integrations (issue 13) ------------------------------------------
+
+
+class HtmlText(BaseModel):
+    """HTML on one side, plain text on the other: tags stripped one way, text escaped (lines → <br>) back."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["html_text"] = "html_text"
+    html_side: Literal["left", "right"] = "left"
+
+    @staticmethod
+    def plain(value: Any) -> Any:
+        if value is None:
+            return None
+        import html
+        import re
+
+        text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>", "\n", str(value))
+        text = html.unescape(re.sub(r"<[^>]*>", "", text))
+        return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+    @staticmethod
+    def markup(value: Any) -> Any:
+        if value is None:
+            return None
+        import html
+
+        return "<br>".join(html.escape(line) for line in str(value).splitlines())
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        return self.plain(value) if self.html_side == "left" else self.markup(value)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        return self.markup(value) if self.html_side == "left" else self.plain(value)
+
+
+class Constant(BaseModel):
+    """A fixed value: `always` writes it whatever the source holds, else only when the source is empty."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["constant"] = "constant"
+    value: Any
+    always: bool = False
+
+    def _value(self, value: Any) -> Any:
+        return self.value if self.always or value is None or value == "" else value
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        return self._value(value)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        return self._value(value)
+
+
+class TimeZone(BaseModel):
+    """Dates and times read in one zone and written in the other (a date alone is kept as the day)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["time_zone"] = "time_zone"
+    left: str = "UTC"  # IANA zone names
+    right: str = "UTC"
+
+    @model_validator(mode="after")
+    def _zones(self) -> TimeZone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        for zone in (self.left, self.right):
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{zone}' (an IANA name, e.g. Europe/Paris)") from None
+        return self
+
+    @staticmethod
+    def _convert(value: Any, source: str, target: str) -> Any:
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        if value is None or value == "":
+            return None
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(source))
+        return moment.astimezone(ZoneInfo(target)).isoformat()
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        return self._convert(value, self.left, self.right)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        return self._convert(value, self.right, self.left)
+
+
+DurationUnit = Literal["minutes", "hours", "days", "weeks"]
+
+
+class Duration(BaseModel):
+    """Work or durations in named units (PWA minutes ↔ ADO hours); a day is `hours_per_day` hours."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["duration"] = "duration"
+    left: DurationUnit = "minutes"
+    right: DurationUnit = "hours"
+    hours_per_day: float = 8
+    days_per_week: float = 5
+
+    def _minutes(self, unit: str) -> float:
+        day = 60 * self.hours_per_day
+        return {"minutes": 1.0, "hours": 60.0, "days": day, "weeks": day * self.days_per_week}[unit]
+
+    def to_right(self, value: Any, ctx: Context) -> Any:
+        if value is None or value == "":
+            return None
+        return round(float(value) * self._minutes(self.left) / self._minutes(self.right), 6)
+
+    def to_left(self, value: Any, ctx: Context) -> Any:
+        if value is None or value == "":
+            return None
+        return round(float(value) * self._minutes(self.right) / self._minutes(self.left), 6)
+
+
 Transform = (
     ValueMap
     | SwapContainer
@@ -204,6 +324,10 @@ Transform = (
     | LabelsProgress
     | PlannerProgress
     | EmailList
+    | HtmlText
+    | Constant
+    | TimeZone
+    | Duration
 )
 TRANSFORMS: dict[str, type[BaseModel]] = {
     "percent_to_state": PercentToState,
@@ -215,6 +339,11 @@ TRANSFORMS: dict[str, type[BaseModel]] = {
     "labels_progress": LabelsProgress,
     "planner_progress": PlannerProgress,
     "email_list": EmailList,
+    "html_text": HtmlText,
+    "constant": Constant,
+    "time_zone": TimeZone,
+    "duration": Duration,
+    "lookup": ValueMap,  # lookup-table values: a value map by another name (Kiplot's word)
 }
 
 

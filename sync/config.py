@@ -119,6 +119,8 @@ class DirectionConfig(BaseModel):
     start: datetime | None = None  # items last changed before this are ignored
     hooks: bool = False  # near-real-time through service hooks
     enabled: bool = True
+    # automatic: timer polls (and hooks when `hooks`); manual: only manual and bulk runs (Kiplot's trigger)
+    trigger: Literal["automatic", "manual"] = "automatic"
     filter: str | None = None  # connector-specific extra scope clause (e.g. WIQL)
     match: dict[str, Any] = Field(default_factory=dict)  # source fields that must hold these values
     # Routing of creates (updates stay where the linked item is):
@@ -345,10 +347,16 @@ class TandemConfig(BaseModel):
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
     field_maps: dict[str, list[FieldRule]] = Field(default_factory=dict)
     scenarios: list[ScenarioConfig] = Field(default_factory=list)
+    _rules: dict[str, tuple[ScenarioConfig, list[FieldRule]]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kiplot_names(cls, data: Any) -> Any:
+        return kiplot_names(data)
 
     @model_validator(mode="after")
     def _references(self) -> TandemConfig:
-        problems = []
+        problems = field_map_problems(self)
         seen: set[str] = set()
         for i, sc in enumerate(self.scenarios):
             where = f"scenarios.{i}"
@@ -410,9 +418,91 @@ class TandemConfig(BaseModel):
         raise ConfigError(f"Unknown scenario '{name}' (configured: {known}).")
 
     def rules(self, scenario: ScenarioConfig) -> list[FieldRule]:
-        if isinstance(scenario.field_map, str):
-            return self.field_maps[scenario.field_map]
-        return scenario.field_map
+        """The scenario's rules in our words (Kiplot's directions resolved for its ADO side)."""
+        cached = self._rules.get(scenario.key)
+        if cached is not None and cached[0] is scenario:
+            return cached[1]
+        fmap = scenario.field_map
+        rules = self.field_maps[fmap] if isinstance(fmap, str) else fmap
+        side = self.ado_side(scenario)
+        resolved = [r.resolved(side) for r in rules]
+        self._rules[scenario.key] = (scenario, resolved)  # the scenario kept: its identity is the check
+        return resolved
+
+    def ado_side(self, scenario: ScenarioConfig) -> Literal["left", "right"] | None:
+        """Which side of the scenario Kiplot's words (read-only = from ADO…) are said from."""
+        declared = scenario.options.get("ado_side")
+        if declared in ("left", "right"):
+            return declared  # type: ignore[no-any-return]
+        ado = [
+            side
+            for side in ("left", "right")
+            if (conn := self.connections.get(getattr(scenario, side))) and conn.type == "azure_devops"
+        ]
+        return ado[0] if len(ado) == 1 else None  # type: ignore[return-value]
+
+
+def kiplot_names(data: Any) -> Any:
+    """`instances` and `integrations` (Kiplot's words) are `connections` and `scenarios`: one model."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for theirs, ours in (("instances", "connections"), ("integrations", "scenarios")):
+        if theirs not in data:
+            continue
+        if data.get(ours):
+            raise ValueError(f"'{theirs}' and '{ours}' are the same thing: use one of them")
+        value = data.pop(theirs)
+        if ours == "scenarios" and isinstance(value, dict):  # integrations keyed by name
+            value = [{"name": name, **(body or {})} for name, body in value.items()]
+        data[ours] = value
+    return data
+
+
+def field_map_problems(config: TandemConfig) -> list[str]:
+    """Duplicate rules, transforms that do not fit the declared field types, Kiplot's directions without
+    an ADO side: each named with the path of its rule."""
+    from mapping.transform_types import type_problem
+
+    problems: list[str] = []
+    maps: list[tuple[str, list[FieldRule]]] = [(f"field_maps.{n}", r) for n, r in config.field_maps.items()]
+    for i, sc in enumerate(config.scenarios):
+        if isinstance(sc.field_map, list):
+            maps.append((f"scenarios.{i}.field_map", sc.field_map))
+        for j, pair in enumerate(sc.entities):
+            if isinstance(pair.field_map, list):
+                maps.append((f"scenarios.{i}.entities.{j}.field_map", pair.field_map))
+    for where, rules in maps:
+        targets: dict[tuple[str, str], int] = {}
+        for k, rule in enumerate(rules):
+            at = f"{where}.{k}"
+            flows = (
+                ["left_to_right", "right_to_left"] if rule.direction not in DIRECTIONS else [rule.direction]
+            )
+            for d in flows:
+                target = rule.right if d == "left_to_right" else rule.left
+                first = targets.setdefault((d, target), k)
+                if first != k:
+                    problems.append(
+                        f"{at}: duplicate rule: field '{target}' is already written {d} "
+                        f"by rule {where}.{first}"
+                    )
+                    break
+            problem = type_problem(rule.transform, rule.left_type, rule.right_type)
+            if problem:
+                problems.append(f"{at}.transform: {problem}")
+    for i, sc in enumerate(config.scenarios):
+        if sc.left not in config.connections or sc.right not in config.connections:
+            continue
+        fmap = sc.field_map
+        rules = config.field_maps.get(fmap, []) if isinstance(fmap, str) else fmap
+        for k, rule in enumerate(rules):
+            try:
+                rule.resolved(config.ado_side(sc))
+            except ValueError as exc:
+                where = f"field_maps.{fmap}.{k}" if isinstance(fmap, str) else f"scenarios.{i}.field_map.{k}"
+                problems.append(f"{where}.direction: {exc} (scenarios.{i} '{sc.name}')")
+    return problems
 
 
 def _pair_problems(sc: ScenarioConfig, where: str, field_maps: dict[str, list[FieldRule]]) -> list[str]:

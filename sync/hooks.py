@@ -105,10 +105,9 @@ def receive_hook(
 
     direction: SyncDirection = "left_to_right" if side == "left" else "right_to_left"
     dir_cfg = scenario.directions.get(direction)
-    if dir_cfg is None or not dir_cfg.enabled or not dir_cfg.hooks:
-        return HookReply(
-            200, {"enqueued": 0, "ignored": len(events), "note": f"{direction} has no hooks enabled"}
-        )
+    if dir_cfg is None or not dir_cfg.enabled or not dir_cfg.hooks or dir_cfg.trigger == "manual":
+        why = "is triggered manually" if dir_cfg and dir_cfg.trigger == "manual" else "has no hooks enabled"
+        return HookReply(200, {"enqueued": 0, "ignored": len(events), "note": f"{direction} {why}"})
     target_side = "right" if side == "left" else "left"
     now = services.clock()
     by_pair: dict[str, tuple[Any, list[ItemMessage]]] = {}

@@ -47,6 +47,10 @@ def handle_poll(services: Services, message: QueueMessage) -> None:
     except ValidationError as exc:
         services.queue.dead_letter(message, "malformed poll message", _first_error(exc))
         return
+    if poll_message.scenario not in {s.name for s in services.config().scenarios}:
+        # the integration was deleted after this poll was queued: its synchronization has stopped
+        log.info("poll for %s dropped: the integration is no longer configured", poll_message.scenario)
+        return
     poll(services, poll_message)
 
 

@@ -25,6 +25,8 @@ def due_polls(
     out = []
     for scenario in config.scenarios:
         for direction in scenario.enabled_directions():
+            if scenario.directions[direction].trigger == "manual":
+                continue  # runs only when someone asks (tandem run / sync, the admin API)
             fired = previous_fire(scenario.directions[direction].schedule, now)
             if now - fired < tick:
                 out.append(

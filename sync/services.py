@@ -55,8 +55,12 @@ class Services:
             self._config = (time.monotonic(), config)
             return config
 
-    def apply_config(self, config: TandemConfig) -> None:
-        """Store `config`; a connection naming a secret bound to other hosts is refused (ConfigError)."""
+    def apply_config(
+        self, config: TandemConfig, *, author: str = "tandem", expected: int | None = None, note: str = ""
+    ) -> int:
+        """Store `config` as a new version (returned); a connection naming a secret bound to other hosts is
+        refused (ConfigError), and so is an edit made from a version other than `expected`
+        (state.config_store.VersionConflict)."""
         problems = []
         for name, connection in config.connections.items():
             try:
@@ -65,10 +69,13 @@ class Services:
                 problems.append(f"  {exc}")
         if problems:
             raise ConfigError("Invalid configuration:\n" + "\n".join(problems))
-        self.config_store.replace(config.model_dump(mode="json", exclude_none=True))
+        number = self.config_store.replace(
+            config.model_dump(mode="json", exclude_none=True), author=author, expected=expected, note=note
+        )
         with self._lock:
             self._config = None
         self.registry.forget()
+        return number
 
     def connector(self, name: str) -> Connector:
         config = self.config()

@@ -464,6 +464,10 @@ def parser() -> argparse.ArgumentParser:
     p = config.add_parser("apply", parents=[target], help="validate FILE and store it as the configuration")
     p.add_argument("file")
     p.set_defaults(handler=cmd_config_apply)
+    from tandem.config_cli import add_config_actions, add_mappings
+
+    add_config_actions(config, target)
+    add_mappings(sub, target)
 
     hooks = sub.add_parser("hooks", help="service hook subscriptions").add_subparsers(
         dest="hooks_command", required=True, metavar="ACTION"
