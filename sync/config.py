@@ -129,6 +129,9 @@ class DirectionConfig(BaseModel):
     # (or the same name) when `container_fallback`, else a failure as well.
     container_field: str | None = None
     container_fallback: bool = True
+    # False: source items with no counterpart are not created on the target (linked items still update
+    # both ways); e.g. "Push new plan tasks to Project" off. They are skipped, not failed.
+    create: bool = True
 
     @field_validator("schedule")
     @classmethod
