@@ -121,6 +121,7 @@ class DirectionConfig(BaseModel):
     enabled: bool = True
     filter: str | None = None  # connector-specific extra scope clause (e.g. WIQL)
     match: dict[str, Any] = Field(default_factory=dict)  # source fields that must hold these values
+    present: list[str] = Field(default_factory=list)  # source fields that must not be empty
     # Routing of creates (updates stay where the linked item is):
     # the source field whose value names the target item type (else the type map of the source type);
     type_field: str | None = None

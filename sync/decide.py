@@ -600,6 +600,8 @@ def _in_scope(scenario: ScenarioConfig, direction: SyncDirection, item: Item) ->
         changed = item.changed_at or item.created_at
         if changed is not None and _aware(changed) < _aware(cfg.start):
             return False
+    if any(item.fields.get(name) in (None, "", []) for name in cfg.present):
+        return False
     return all(item.fields.get(name) == value for name, value in cfg.match.items())
 
 

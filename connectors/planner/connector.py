@@ -177,22 +177,24 @@ class PlannerConnector:
         known = [{"id": p} for p in self.options.plans] + self._group_plans()
         with self._lock:
             known += [{"id": p} for p in self._plans_seen]
-        for plan in known:
-            if plan["id"] == wanted:
-                return wanted
-        try:
-            found = self.plan(wanted) if "/" not in wanted and " " not in wanted else None
-        except ConnectorError:
-            found = None
+        found = next((str(p["id"]) for p in known if p["id"] == wanted), None)
+        if found is None and "/" not in wanted and " " not in wanted:
+            try:
+                found = str(self.plan(wanted)["id"])
+            except ConnectorError:
+                found = None
+        if found is None:
+            for plan in known:
+                title = plan.get("title")
+                if title is None:
+                    title = self._plan_title(str(plan["id"]))
+                if str(title or "").strip().lower() == wanted.lower():
+                    found = str(plan["id"])
+                    break
         if found is not None:
-            return str(found["id"])
-        for plan in known:
-            title = plan.get("title")
-            if title is None:
-                title = self._plan_title(str(plan["id"]))
-            if str(title or "").strip().lower() == wanted.lower():
-                return str(plan["id"])
-        return None
+            with self._lock:
+                self._plans_seen[found] = None  # listed from now on when no plan is configured
+        return found
 
     def _plan_title(self, plan_id: str) -> str | None:
         with self._lock:
@@ -234,12 +236,14 @@ class PlannerConnector:
 
     def _plans(self, scope: Scope) -> list[str]:
         plans = list(scope.containers) or list(self.options.plans)
-        if not plans:
-            plans = [str(p["id"]) for p in self._group_plans()]
+        if not plans:  # the groups' plans and those a project field named (`find_container`, creates)
+            with self._lock:
+                seen = list(self._plans_seen)
+            plans = list(dict.fromkeys([str(p["id"]) for p in self._group_plans()] + seen))
         if not plans and not self.options.groups:
             raise PermanentError(
-                "a Planner direction needs plan ids: set the scenario's containers or the connection's "
-                "options.plans (or options.groups: every plan of those groups)",
+                "no Planner plan to list yet: set the scenario's containers, the connection's options.plans "
+                "or options.groups, or let the other direction's poll find the plans its project field names",
                 system=self.system,
             )
         with self._lock:

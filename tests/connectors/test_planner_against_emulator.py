@@ -366,7 +366,7 @@ def test_plan_bucket_and_label_lookups(planner, plan, connector):
     assert names["category4"] == "75 %" and connector.category_names(plan)["category1"] == "0 %"
     with pytest.raises(NotFoundError, match="does not exist or the sync identity cannot see it"):
         connector.plan("no-such-plan")
-    with pytest.raises(PermanentError, match="needs plan ids"):
+    with pytest.raises(PermanentError, match="no Planner plan to list yet"):
         next(connector.list_versions("task", Scope()))
 
 

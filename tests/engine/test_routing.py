@@ -123,3 +123,15 @@ def test_a_direction_with_create_off_updates_linked_items_and_creates_none(table
         "edited on the right",
         "made, now copied",
     ]
+
+
+def test_present_keeps_only_items_whose_field_is_set(tables):
+    doc = routed_document(present=["project"])
+    h = Harness(tables, doc)
+    h.right.containers = ["Fabrikam"]
+    h.left.add(container="Apollo", type="task", title="Routed", sync=True, project="Fabrikam")
+    h.left.add(container="Apollo", type="task", title="No project", sync=True, project="")
+    h.left.add(container="Apollo", type="task", title="Never set", sync=True)
+    h.sync()
+    assert [r.fields["Title"] for r in h.right.records.values()] == ["Routed"]
+    assert failures(h) == []  # out of scope, not a failure
