@@ -174,14 +174,15 @@ class PlannerConnector:
         """The plan a project field names, by id or by title (any case) among the connection's plans and
         its groups' plans; None when none matches (the engine reports it, never guesses)."""
         wanted = name.strip()
-        known = [{"id": p} for p in self.options.plans] + self._group_plans()
+        known = [{"id": p} for p in self.options.plans]
+        known += self._group_plans() if self.options.groups or self.options.plans else self._my_plans()
         with self._lock:
             known += [{"id": p} for p in self._plans_seen]
         found = next((str(p["id"]) for p in known if p["id"] == wanted), None)
         if found is None and "/" not in wanted and " " not in wanted:
             try:
                 found = str(self.plan(wanted)["id"])
-            except ConnectorError:
+            except NotFoundError:  # auth and outages are raised: "no such plan" would be a false failure
                 found = None
         if found is None:
             for plan in known:
@@ -231,6 +232,17 @@ class PlannerConnector:
 
     # --- change detection ---------------------------------------------------------------------------
 
+    def _my_plans(self) -> list[dict[str, Any]]:
+        """The plans shared with the signed-in user (delegated auth); app-only needs options.groups."""
+        try:
+            return [p for page in self.client.pages("me/planner/plans") for p in page]
+        except PermanentError as exc:
+            raise PermanentError(
+                f"cannot list the plans shared with the sync identity ({exc}): with app-only auth set the "
+                "connection's options.groups (or options.plans, or the scenario's containers)",
+                system=self.system,
+            ) from None
+
     def _group_plans(self) -> list[dict[str, Any]]:
         return [p for group in self.options.groups for p in self.plans_of_group(group)]
 
@@ -239,13 +251,8 @@ class PlannerConnector:
         if not plans:  # the groups' plans and those a project field named (`find_container`, creates)
             with self._lock:
                 seen = list(self._plans_seen)
-            plans = list(dict.fromkeys([str(p["id"]) for p in self._group_plans()] + seen))
-        if not plans and not self.options.groups:
-            raise PermanentError(
-                "no Planner plan to list yet: set the scenario's containers, the connection's options.plans "
-                "or options.groups, or let the other direction's poll find the plans its project field names",
-                system=self.system,
-            )
+            found = self._group_plans() if self.options.groups else self._my_plans()
+            plans = list(dict.fromkeys([str(p["id"]) for p in found] + seen))
         with self._lock:
             self._plans_seen.update(dict.fromkeys(plans))
         return plans

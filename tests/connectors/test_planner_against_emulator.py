@@ -366,8 +366,13 @@ def test_plan_bucket_and_label_lookups(planner, plan, connector):
     assert names["category4"] == "75 %" and connector.category_names(plan)["category1"] == "0 %"
     with pytest.raises(NotFoundError, match="does not exist or the sync identity cannot see it"):
         connector.plan("no-such-plan")
-    with pytest.raises(PermanentError, match="no Planner plan to list yet"):
-        next(connector.list_versions("task", Scope()))
+    # No plan configured: a delegated identity lists the plans shared with it (GET /me/planner/plans) …
+    task = planner.seed_task(plan, "Shared")
+    assert [c.id for page in connector.list_versions("task", Scope()) for c in page] == [task["id"]]
+    # … an app-only one cannot, and is told what to set.
+    with planner_connector(planner, kind="entra") as app_only:
+        with pytest.raises(PermanentError, match="with app-only auth set the connection's options.groups"):
+            next(app_only.list_versions("task", Scope()))
 
 
 def test_managed_identity_uses_an_azure_identity_credential_for_graph(planner, plan):
