@@ -370,9 +370,9 @@ def test_plan_bucket_and_label_lookups(planner, plan, connector):
     task = planner.seed_task(plan, "Shared")
     assert [c.id for page in connector.list_versions("task", Scope()) for c in page] == [task["id"]]
     # … an app-only one cannot, and is told what to set.
-    with planner_connector(planner, kind="entra") as app_only:
-        with pytest.raises(PermanentError, match="with app-only auth set the connection's options.groups"):
-            next(app_only.list_versions("task", Scope()))
+    wanted = "with app-only auth set the connection's options\\.groups"
+    with planner_connector(planner, kind="entra") as app_only, pytest.raises(PermanentError, match=wanted):
+        next(app_only.list_versions("task", Scope()))
 
 
 def test_managed_identity_uses_an_azure_identity_credential_for_graph(planner, plan):
