@@ -16,6 +16,8 @@ actual/remaining work in one check-out/publish; a task edited and published in P
 table closes it, converged when names, parent links and progress agree and a poll of both directions writes
 nothing.
 
+Part 3 (`tandem.demo_planner.PlannerDemo`): the sample PWA ↔ Planner configuration, narrated the same way.
+
 `AdoRest` (plain REST against one organization or collection, plus the emulator's control API) and
 `mapped_differences` are reused by the end-to-end tests.
 """
@@ -1198,8 +1200,8 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(logging.INFO if args.verbose else logging.ERROR)
     started = time.monotonic()
     print(
-        "Starting the local stack: Azurite, ADO Server and Services emulators, the PWA emulator, the "
-        "function app…",
+        "Starting the local stack: Azurite, ADO Server and Services emulators, the PWA and Planner "
+        "emulators, the function app…",
         file=out,
         flush=True,
     )
@@ -1224,6 +1226,14 @@ def run(args: argparse.Namespace) -> int:
             pwa.progress_from_ado(9)
             pwa.update_in_pwa(10)
             problems += pwa.summary(11)
+            from tandem.demo_planner import PlannerDemo
+
+            planner = PlannerDemo(stack, info, demo.client, out, timeout=args.timeout)
+            planner.introduce(12)
+            planner.tasks_to_plan(13)
+            planner.green_label(14)
+            planner.new_plan_task(15)
+            problems += planner.summary(16)
         except KeyboardInterrupt:
             print("\ninterrupted; stopping the local stack", file=sys.stderr)
             return 130
