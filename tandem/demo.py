@@ -333,6 +333,18 @@ class StackClient:
         reply = self.admin("POST", f"scenarios/{scenario}/run", json={"direction": direction})
         return list(reply["enqueued"])
 
+    def run_and_wait(self, scenario: str, direction: str, timeout: float) -> None:
+        """Poll now, wait until the runs it started finished, then until the queue is idle."""
+        before = {r["run_id"] for r in self.status(scenario)["runs"]}
+        self.run(scenario, direction)
+
+        def finished() -> bool:
+            runs = [r for r in self.status(scenario)["runs"] if r["run_id"] not in before]
+            return bool(runs) and all(r["status"] != "running" for r in runs)
+
+        wait_for(f"the {direction} poll finished", finished, timeout)
+        wait_for("the queue is idle", lambda: self.queue_quiet(timeout), timeout)
+
     def hook(
         self, connection: str, scenario: str, body: bytes, auth: tuple[str, str] | None = None
     ) -> httpx.Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TextIO
 
-from tandem.demo import PWA_CONFIG, DemoError, StackClient, combined_config, table, wait_for
+from tandem.demo import PWA_CONFIG, DemoError, StackClient, combined_config, table
 
 PLANNER_CONFIG = Path(__file__).resolve().parent / "pwa_planner_config.yaml"
 SCENARIO = "pwa-planner"
@@ -72,15 +72,7 @@ class PlannerDemo:
         return link.id_of(other) if link is not None and link.status == "linked" else None
 
     def poll(self, direction: str) -> None:
-        before = {r["run_id"] for r in self.client.status(SCENARIO)["runs"]}
-        self.client.run(SCENARIO, direction)
-
-        def finished() -> bool:
-            runs = [r for r in self.client.status(SCENARIO)["runs"] if r["run_id"] not in before]
-            return bool(runs) and all(r["status"] != "running" for r in runs)
-
-        wait_for(f"the {direction} poll finished", finished, self.timeout)
-        self.client.settle(self.timeout)
+        self.client.run_and_wait(SCENARIO, direction, self.timeout)
 
     # the steps
     def introduce(self, number: int) -> None:

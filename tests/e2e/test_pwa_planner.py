@@ -101,15 +101,7 @@ class Env:
 
     # the engine
     def poll(self, direction: str) -> None:
-        before = {r["run_id"] for r in self.client.status(SCENARIO)["runs"]}
-        self.client.run(SCENARIO, direction)
-
-        def finished() -> bool:
-            runs = [r for r in self.client.status(SCENARIO)["runs"] if r["run_id"] not in before]
-            return bool(runs) and all(r["status"] != "running" for r in runs)
-
-        wait_for(f"the {direction} poll finished", finished, WAIT)
-        wait_for("the queue is idle", lambda: self.client.queue_quiet(WAIT), WAIT)
+        self.client.run_and_wait(SCENARIO, direction, WAIT)
 
     def failures(self) -> list[str]:
         return [f["reason"] for f in self.client.status(SCENARIO)["failures"]]
