@@ -123,6 +123,7 @@ class DirectionConfig(BaseModel):
     trigger: Literal["automatic", "manual"] = "automatic"
     filter: str | None = None  # connector-specific extra scope clause (e.g. WIQL)
     match: dict[str, Any] = Field(default_factory=dict)  # source fields that must hold these values
+    present: list[str] = Field(default_factory=list)  # source fields that must not be empty
     # Routing of creates (updates stay where the linked item is):
     # the source field whose value names the target item type (else the type map of the source type);
     type_field: str | None = None
@@ -131,6 +132,9 @@ class DirectionConfig(BaseModel):
     # (or the same name) when `container_fallback`, else a failure as well.
     container_field: str | None = None
     container_fallback: bool = True
+    # False: source items with no counterpart are not created on the target (linked items still update
+    # both ways); e.g. "Push new plan tasks to Project" off. They are skipped, not failed.
+    create: bool = True
 
     @field_validator("schedule")
     @classmethod

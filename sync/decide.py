@@ -128,6 +128,8 @@ class Decider:
         if link is None and not _in_scope(scenario, direction, source):
             return plan("done", result="skipped")
         if needs_create(link, tgt_side):
+            if not _creates(scenario, direction):  # the direction only updates items already linked
+                return plan("done", result="skipped", link=link)
             return self._create(scenario, message, link, source, target_conn, tgt_entity, rules, plan, pre)
 
         target_id = link.id_of(tgt_side)
@@ -598,7 +600,14 @@ def _in_scope(scenario: ScenarioConfig, direction: SyncDirection, item: Item) ->
         changed = item.changed_at or item.created_at
         if changed is not None and _aware(changed) < _aware(cfg.start):
             return False
+    if any(item.fields.get(name) in (None, "", []) for name in cfg.present):
+        return False
     return all(item.fields.get(name) == value for name, value in cfg.match.items())
+
+
+def _creates(scenario: ScenarioConfig, direction: SyncDirection) -> bool:
+    cfg = scenario.directions.get(direction)
+    return cfg is None or cfg.create
 
 
 def _context(direction: SyncDirection, source_container: str | None, target_container: str | None) -> Context:

@@ -16,6 +16,8 @@ actual/remaining work in one check-out/publish; a task edited and published in P
 table closes it, converged when names, parent links and progress agree and a poll of both directions writes
 nothing.
 
+Part 3 (`tandem.demo_planner.PlannerDemo`): the sample PWA ↔ Planner configuration, narrated the same way.
+
 `AdoRest` (plain REST against one organization or collection, plus the emulator's control API) and
 `mapped_differences` are reused by the end-to-end tests.
 """
@@ -330,6 +332,18 @@ class StackClient:
         """Poll now (what `tandem run` does); the directions enqueued."""
         reply = self.admin("POST", f"scenarios/{scenario}/run", json={"direction": direction})
         return list(reply["enqueued"])
+
+    def run_and_wait(self, scenario: str, direction: str, timeout: float) -> None:
+        """Poll now, wait until the runs it started finished, then until the queue is idle."""
+        before = {r["run_id"] for r in self.status(scenario)["runs"]}
+        self.run(scenario, direction)
+
+        def finished() -> bool:
+            runs = [r for r in self.status(scenario)["runs"] if r["run_id"] not in before]
+            return bool(runs) and all(r["status"] != "running" for r in runs)
+
+        wait_for(f"the {direction} poll finished", finished, timeout)
+        wait_for("the queue is idle", lambda: self.queue_quiet(timeout), timeout)
 
     def hook(
         self, connection: str, scenario: str, body: bytes, auth: tuple[str, str] | None = None
@@ -1198,8 +1212,8 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(logging.INFO if args.verbose else logging.ERROR)
     started = time.monotonic()
     print(
-        "Starting the local stack: Azurite, ADO Server and Services emulators, the PWA emulator, the "
-        "function app…",
+        "Starting the local stack: Azurite, ADO Server and Services emulators, the PWA and Planner "
+        "emulators, the function app…",
         file=out,
         flush=True,
     )
@@ -1224,6 +1238,14 @@ def run(args: argparse.Namespace) -> int:
             pwa.progress_from_ado(9)
             pwa.update_in_pwa(10)
             problems += pwa.summary(11)
+            from tandem.demo_planner import PlannerDemo
+
+            planner = PlannerDemo(stack, info, demo.client, out, timeout=args.timeout)
+            planner.introduce(12)
+            planner.tasks_to_plan(13)
+            planner.green_label(14)
+            planner.new_plan_task(15)
+            problems += planner.summary(16)
         except KeyboardInterrupt:
             print("\ninterrupted; stopping the local stack", file=sys.stderr)
             return 130

@@ -165,6 +165,9 @@ class LocalStack:
         self.scim_token = secrets.token_urlsafe(24)
         self.functions_key: str | None = None  # None: the host makes one up
         self._config_lock = threading.Lock()
+        # (secret name, emulator key) already given the emulator's credential: applied again, a secret the
+        # connector has since rotated (a Graph refresh token) is kept, not reset to the spent first one.
+        self._seeded_secrets: set[tuple[str, str]] = set()
         self._data_lock: int | None = None
 
     # -- start / stop -------------------------------------------------------------------------------
@@ -302,6 +305,7 @@ class LocalStack:
             instance = factory(**options)
             url = str(instance.start()).rstrip("/")
             self.emulators[spec.key] = RunningEmulator(spec, instance, url, emulator_credentials(instance))
+            self._seeded_secrets = {s for s in self._seeded_secrets if s[1] != spec.key}  # a new credential
 
     def emulator_variables(self) -> dict[str, str]:
         """`${NAME}` values this stack defines: its running emulators' base (and root) URLs."""
@@ -340,7 +344,7 @@ class LocalStack:
             for name, connection in config.connections.items():
                 running = self.emulator_for(connection.url)
                 secret = connection.auth.secret
-                if running is None or not secret:
+                if running is None or not secret or (secret, running.spec.key) in self._seeded_secrets:
                     continue
                 value = running.credentials.get("pat") or running.credentials.get("password")
                 if value:
@@ -349,6 +353,7 @@ class LocalStack:
                     bind = getattr(self.services.secrets, "bind", None)
                     if bind is not None:
                         bind(secret, [connection.secret_host])
+                    self._seeded_secrets.add((secret, running.spec.key))
                 else:
                     log.warning("emulator %s offers no credential for connection %s", running.spec.key, name)
             for scenario in config.scenarios:

@@ -14,6 +14,9 @@ class PlannerOptions(BaseModel):
 
     # Plan ids listed when a direction's scope names no container.
     plans: list[str] = Field(default_factory=list)
+    # Microsoft 365 group ids whose plans are listed when neither the scope nor `plans` names any, and
+    # searched (with `plans`) when a project field names a plan by title (`find_container`).
+    groups: list[str] = Field(default_factory=list)
     # The correlation stamp: a reference (a link in the task's attachments) whose URL is this prefix plus
     # the hub's correlation id. `.invalid` (RFC 2606) can never resolve, so the link leads nowhere.
     correlation_url: str = "https://tandem.invalid/link/"

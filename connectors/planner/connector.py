@@ -88,6 +88,8 @@ class PlannerConnector:
         # Task id → (task ETag, details ETag) of this process's last read: the engine's expected version
         # names the task's ETag only, and a person's edit of the description does not change it.
         self._read_versions: dict[str, tuple[str, str]] = {}
+        self._titles: dict[str, str | None] = {}  # plan id → title
+        self._buckets: dict[str, dict[str, str]] = {}  # plan id → bucket id → name
 
     def __repr__(self) -> str:
         return f"PlannerConnector(system={self.system!r}, base_url={safe_url(self.client.base_url)!r})"
@@ -168,16 +170,89 @@ class PlannerConnector:
         updated = self.client.patch(path, {"categoryDescriptions": names}, str(current["@odata.etag"]))
         return dict(updated.get("categoryDescriptions") or {})
 
+    def find_container(self, name: str) -> str | None:
+        """The plan a project field names, by id or by title (any case) among the connection's plans and
+        its groups' plans; None when none matches (the engine reports it, never guesses)."""
+        wanted = name.strip()
+        known = [{"id": p} for p in self.options.plans]
+        known += self._group_plans() if self.options.groups or self.options.plans else self._my_plans()
+        with self._lock:
+            known += [{"id": p} for p in self._plans_seen]
+        found = next((str(p["id"]) for p in known if p["id"] == wanted), None)
+        if found is None and "/" not in wanted and " " not in wanted:
+            try:
+                found = str(self.plan(wanted)["id"])
+            except NotFoundError:  # auth and outages are raised: "no such plan" would be a false failure
+                found = None
+        if found is None:
+            for plan in known:
+                title = plan.get("title")
+                if title is None:
+                    title = self._plan_title(str(plan["id"]))
+                if str(title or "").strip().lower() == wanted.lower():
+                    found = str(plan["id"])
+                    break
+        if found is not None:
+            with self._lock:
+                self._plans_seen[found] = None  # listed from now on when no plan is configured
+        return found
+
+    def _plan_title(self, plan_id: str) -> str | None:
+        with self._lock:
+            if plan_id in self._titles:
+                return self._titles[plan_id]
+        try:
+            title = self.plan(plan_id).get("title")
+        except NotFoundError:
+            title = None
+        with self._lock:
+            self._titles[plan_id] = title
+        return title
+
+    def _bucket_names(self, plan_id: str, refresh: bool = False) -> dict[str, str]:
+        """Bucket id → name for one plan, cached (a person may add one: unknown names refresh it)."""
+        with self._lock:
+            cached = self._buckets.get(plan_id)
+        if cached is None or refresh:
+            cached = {v: k for k, v in self.buckets(plan_id).items()}
+            with self._lock:
+                self._buckets[plan_id] = cached
+        return cached
+
+    def _bucket_id(self, plan_id: str, name: Any, warnings: list[str]) -> str | None:
+        if name is None or not str(name).strip():
+            return None
+        wanted = str(name).strip().lower()
+        for refresh in (False, True):
+            for bucket_id, bucket in self._bucket_names(plan_id, refresh).items():
+                if bucket.strip().lower() == wanted:
+                    return bucket_id
+        warnings.append(f"plan {plan_id} has no bucket named '{name}': the task stays in its bucket")
+        return None
+
     # --- change detection ---------------------------------------------------------------------------
+
+    def _my_plans(self) -> list[dict[str, Any]]:
+        """The plans shared with the signed-in user (delegated auth); app-only needs options.groups."""
+        try:
+            return [p for page in self.client.pages("me/planner/plans") for p in page]
+        except PermanentError as exc:
+            raise PermanentError(
+                f"cannot list the plans shared with the sync identity ({exc}): with app-only auth set the "
+                "connection's options.groups (or options.plans, or the scenario's containers)",
+                system=self.system,
+            ) from None
+
+    def _group_plans(self) -> list[dict[str, Any]]:
+        return [p for group in self.options.groups for p in self.plans_of_group(group)]
 
     def _plans(self, scope: Scope) -> list[str]:
         plans = list(scope.containers) or list(self.options.plans)
-        if not plans:
-            raise PermanentError(
-                "a Planner direction needs plan ids: set the scenario's containers or the connection's "
-                "options.plans",
-                system=self.system,
-            )
+        if not plans:  # the groups' plans and those a project field named (`find_container`, creates)
+            with self._lock:
+                seen = list(self._plans_seen)
+            found = self._group_plans() if self.options.groups else self._my_plans()
+            plans = list(dict.fromkeys([str(p["id"]) for p in found] + seen))
         with self._lock:
             self._plans_seen.update(dict.fromkeys(plans))
         return plans
@@ -246,6 +321,15 @@ class PlannerConnector:
             email = self.users.email_of(user_id)
             emails.append(email or user_id)  # someone outside the directory stays visible by id
         correlation = values.correlation_from((details or {}).get("references"), self.options.correlation_url)
+        fields = values.fields_of(task, details, emails)
+        plan_id = str(task.get("planId") or "")
+        if plan_id:
+            fields[values.PLAN_TITLE] = self._plan_title(plan_id)
+            bucket_id = task.get("bucketId")
+            names = self._bucket_names(plan_id) if bucket_id else {}
+            if bucket_id and bucket_id not in names:
+                names = self._bucket_names(plan_id, refresh=True)
+            fields[values.BUCKET] = names.get(str(bucket_id)) if bucket_id else None
         return Item(
             id=str(task["id"]),
             version=str(task["@odata.etag"]),
@@ -253,7 +337,7 @@ class PlannerConnector:
             type=values.ENTITY,
             created_at=values.parse_time(task.get("createdDateTime")),
             correlation_id=correlation,
-            fields=values.fields_of(task, details, emails),
+            fields=fields,
         )
 
     # --- write --------------------------------------------------------------------------------------
@@ -291,7 +375,12 @@ class PlannerConnector:
     ) -> dict[str, Any]:
         body: dict[str, Any] = {}
         for name, value in fields.items():
-            if name in ("startDateTime", "dueDateTime"):
+            if name == values.BUCKET:
+                plan_id = str(current.get("planId") or fields.get("planId") or "")
+                bucket_id = self._bucket_id(plan_id, value, warnings) if plan_id else None
+                if bucket_id and bucket_id != current.get("bucketId") and "bucketId" not in fields:
+                    body["bucketId"] = bucket_id
+            elif name in ("startDateTime", "dueDateTime"):
                 new = values.utc(value, name)
                 if new != current.get(name):
                     body[name] = new
@@ -367,7 +456,7 @@ class PlannerConnector:
             raise PermanentError("a Planner task needs a title", system=self.system)
         with self._lock:
             self._plans_seen[w.container] = None
-        body = {"planId": w.container, **self._task_body({}, task_fields, warnings)}
+        body = {"planId": w.container, **self._task_body({"planId": w.container}, task_fields, warnings)}
         task = self.client.post("planner/tasks", body)
         task_id = str(task["id"])
         if w.correlation_id:

@@ -2,8 +2,9 @@
 
 Item fields: `title`, `bucketId`, `startDateTime`, `dueDateTime` (UTC, `…Z`), `percentComplete`, `priority`,
 `appliedCategories` (sorted list of applied `categoryN`), `assignments` (sorted list of e-mails),
-`details.description`, `details.checklist` (list of `{title, isChecked}`), and read-only
-`completedDateTime`, `createdDateTime`.
+`details.description`, `details.checklist` (list of `{title, isChecked}`), `bucket` (the bucket's name:
+written by name, resolved in the task's plan), and read-only `completedDateTime`, `createdDateTime`,
+`planTitle` (the plan's title: routes creates from Planner to the project of that name).
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ TASK_FIELDS = ("title", "bucketId", "startDateTime", "dueDateTime", "percentComp
 DETAILS_PREFIX = "details."
 DESCRIPTION = "details.description"
 CHECKLIST = "details.checklist"
-READ_ONLY = ("completedDateTime", "createdDateTime")
+BUCKET = "bucket"
+PLAN_TITLE = "planTitle"
+READ_ONLY = ("completedDateTime", "createdDateTime", PLAN_TITLE)
 
 STANDARD_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(name="title", label="Title"),
-    FieldSpec(name="bucketId", label="Bucket"),
+    FieldSpec(name="bucketId", label="Bucket id"),
+    FieldSpec(name=BUCKET, label="Bucket"),
     FieldSpec(name="startDateTime", type="datetime", label="Start date"),
     FieldSpec(name="dueDateTime", type="datetime", label="Due date"),
     FieldSpec(name="percentComplete", type="integer", label="Progress"),
@@ -39,6 +43,7 @@ STANDARD_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(name=CHECKLIST, type="checklist", label="Checklist"),
     FieldSpec(name="completedDateTime", type="datetime", read_only=True, label="Completed"),
     FieldSpec(name="createdDateTime", type="datetime", read_only=True, label="Created"),
+    FieldSpec(name=PLAN_TITLE, read_only=True, label="Plan"),
 )
 KNOWN = {f.name for f in STANDARD_FIELDS}
 

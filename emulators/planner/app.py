@@ -337,6 +337,15 @@ def list_group_plans(ctx: Ctx) -> Any:
     return _page(ctx, plans, f"groups('{gid}')/planner/plans", f"/groups/{gid}/planner/plans")
 
 
+def list_my_plans(ctx: Ctx) -> Any:
+    """`GET /me/planner/plans`: the plans shared with the signed-in user. Delegated tokens only (Graph
+    answers app-only calls to /me with 400). The emulator's users belong to every group, so: every plan."""
+    if not ctx.caller.user_id:
+        raise GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+    plans = list(ctx.state.plans.values())
+    return _page(ctx, plans, "users('me')/planner/plans", "/me/planner/plans")
+
+
 def create_plan(ctx: Ctx) -> Any:
     return _created(ctx, ctx.state.create_plan(ctx.body, ctx.caller.identity_set()), "planner/plans/$entity")
 
@@ -454,6 +463,7 @@ def graph_routes(graph: Graph) -> list[Route]:
     return [
         r("/groups/{group_id}/planner/plans", "planner.groups.plans.list", "GET", list_group_plans),
         r("/planner/plans", "planner.plans.create", "POST", create_plan),
+        r("/me/planner/plans", "planner.me.plans.list", "GET", list_my_plans),
         r("/planner/plans/{plan_id}", "planner.plans.get", "GET", get_plan),
         r("/planner/plans/{plan_id}/details", "planner.plans.details.get", "GET", get_plan_details),
         r("/planner/plans/{plan_id}/details", "planner.plans.details.update", "PATCH", update_plan_details),

@@ -16,7 +16,7 @@ def test_quick_planner_listing_prints_pages_only() -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
@@ -25,3 +25,8 @@ def test_quick_planner_listing_prints_pages_only() -> None:
     assert first["pages"] == first["graph_calls"] == 5 and first["token_calls"] == 1
     # A no-change poll costs its listing pages and nothing else.
     assert steady["rest_calls"] == steady["pages"] == 5 and steady["writes"] == 0
+    # The engine's no-change poll (the real poller, Azurite tables): the listing pages, bounded table calls.
+    engine = result["engine_no_change_poll"]
+    assert engine["first_poll_enqueued"] == 500 and engine["enqueued"] == 0
+    assert engine["graph_calls"] == engine["listing_pages"] == 5
+    assert engine["table_calls"] <= 10, engine["by_table"]

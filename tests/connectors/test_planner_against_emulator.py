@@ -366,8 +366,13 @@ def test_plan_bucket_and_label_lookups(planner, plan, connector):
     assert names["category4"] == "75 %" and connector.category_names(plan)["category1"] == "0 %"
     with pytest.raises(NotFoundError, match="does not exist or the sync identity cannot see it"):
         connector.plan("no-such-plan")
-    with pytest.raises(PermanentError, match="needs plan ids"):
-        next(connector.list_versions("task", Scope()))
+    # No plan configured: a delegated identity lists the plans shared with it (GET /me/planner/plans) …
+    task = planner.seed_task(plan, "Shared")
+    assert [c.id for page in connector.list_versions("task", Scope()) for c in page] == [task["id"]]
+    # … an app-only one cannot, and is told what to set.
+    wanted = "with app-only auth set the connection's options\\.groups"
+    with planner_connector(planner, kind="entra") as app_only, pytest.raises(PermanentError, match=wanted):
+        next(app_only.list_versions("task", Scope()))
 
 
 def test_managed_identity_uses_an_azure_identity_credential_for_graph(planner, plan):
@@ -430,3 +435,26 @@ def test_a_description_edited_after_the_read_is_not_overwritten(planner, plan, c
         "task", [Write(id=again.id, expected_version=again.version, fields={"details.description": "merged"})]
     )
     assert ok.ok and planner.task_details(created.id)["description"] == "merged"
+
+
+def test_a_project_field_names_a_plan_by_id_or_title_and_buckets_go_by_name(planner, plan):
+    group = planner.state.plans[plan].body["container"]["containerId"]
+    other = planner.seed_plan("Zeus", group="Other team")
+    with planner_connector(planner, options={"groups": [group]}) as c:
+        assert c.find_container(plan) == plan  # by id
+        assert c.find_container("  apollo ") == plan  # by title, any case, among the groups' plans
+        assert c.find_container(other) == other  # an id the sync identity can read
+        assert c.find_container("Hermes") is None  # names nothing: no guess
+        # No plans configured: the groups' plans are listed.
+        listed = [ch.id for page in c.list_versions("task", Scope()) for ch in page]
+        assert listed == []
+        result = create(c, plan, bucket="doing")
+        assert result.ok, result.error
+        task = planner.task(result.item.id)
+        assert task["bucketId"] == planner.bucket_id(plan, "Doing")
+        assert result.item.fields["bucket"] == "Doing" and result.item.fields["planTitle"] == "Apollo"
+        (moved,) = c.write("task", [Write(id=result.item.id, fields={"bucket": "To do"})])
+        assert moved.ok and planner.task(result.item.id)["bucketId"] == planner.bucket_id(plan, "To do")
+        (missing,) = c.write("task", [Write(id=result.item.id, fields={"bucket": "Nowhere"})])
+        assert missing.ok and "no bucket named 'Nowhere'" in missing.warnings[0]
+        assert [ch.id for page in c.list_versions("task", Scope()) for ch in page] == [result.item.id]

@@ -15,9 +15,11 @@ from connectors.contract import Scope, Write
 from connectors.pwa import PwaConnector, PwaOptions
 from connectors.pwa.auth import TokenAuth
 from emulators.ado import AdoEmulator, HookPolicy
+from emulators.planner import PlannerEmulator
 from emulators.pwa import PwaEmulator
 from tests.contract.kit import CORE, SUBJECTS, Subject, contract_subject, recording_sleep
 from tests.support.memory_connector import MemoryConnector, MemorySystem
+from tests.support.planner import Secrets, planner_connector
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -196,3 +198,47 @@ def pwa_subject() -> Iterator[Subject]:
             reset=reset,
             sleeps=sleeps,
         )
+
+
+# --- Microsoft Planner (Graph v1.0): no change feed, versions listed per plan -----------------------
+
+
+@contract_subject("planner", (CORE - {"changes"}) | {"version_listing"})
+def planner_subject() -> Iterator[Subject]:
+    sleeps: list[float] = []
+    with PlannerEmulator(page_size=2) as planner:
+        plan: dict[str, str] = {}
+        secrets = Secrets({"planner-secret": planner.client_secret})  # refresh tokens rotate: one store
+
+        def reset() -> None:
+            planner.reset()
+            planner.configure(page_size=2)
+            plan["id"] = planner.seed_plan("Apollo", buckets=["To do"])
+            subject.scope = Scope(containers=[plan["id"]])  # a new plan id after each reset
+
+        def seed(n: int) -> list[str]:
+            return [str(planner.seed_task(plan["id"], f"seeded {i}")["id"]) for i in range(n)]
+
+        def edit(item_id: str, text: str) -> None:
+            planner.edit_task(item_id, {"title": text})
+
+        def throttle(seconds: float) -> None:
+            for endpoint in ("planner.tasks.update", "planner.tasks.create"):
+                planner.faults.add(endpoint=endpoint, status=429, retry_after=seconds)
+
+        subject = Subject(
+            name="planner",
+            connect=lambda: planner_connector(planner, secrets=secrets, sleep=recording_sleep(sleeps)),
+            entity="task",
+            scope=Scope(),
+            field="title",
+            new=lambda text: Write(container=plan["id"], fields={"title": text}),
+            seed=seed,
+            edit=edit,
+            throttle=throttle,
+            written=lambda item_id: planner.task(item_id)["title"],
+            missing="AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            reset=reset,
+            sleeps=sleeps,
+        )
+        yield subject

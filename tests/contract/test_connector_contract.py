@@ -4,7 +4,7 @@ Each case is one promise the engine relies on: create and read back; a condition
 the current version and refused with `VersionConflict` on a stale one; changes since a watermark, across
 pages, then only what changed; a 429's Retry-After waited out by the connector or handed back on a
 `TransientError`; lookup by correlation id.
-The subjects are the memory connector, ADO Services, ADO Server and PWA (`conftest.py`).
+The subjects are the memory connector, ADO Services, ADO Server, PWA and Planner (`conftest.py`).
 
 A new connector joins with one fixture in `conftest.py`: decorated with
 ``@contract_subject("name", CORE | {...})``, it starts the emulator and yields a `Subject` (`kit.py`).
@@ -132,6 +132,29 @@ def test_changes_since_a_watermark_come_in_pages_and_then_only_what_changed(subj
     (item,) = subject.connector.read(subject.entity, [ids[2]])
     assert again == [(ids[2], item.version)]
     assert later != mark
+
+
+@requires("version_listing")
+def test_versions_are_listed_in_pages_and_an_edit_moves_only_its_version(subject: Subject) -> None:
+    assert isinstance(subject.connector, VersionLister)
+    ids = subject.seed(5)
+
+    def versions() -> tuple[dict[str, str], list[int]]:
+        pages = list(subject.connector.list_versions(subject.entity, subject.scope))  # type: ignore[union-attr]
+        return {c.id: c.version for p in pages for c in p}, [len(p) for p in pages]
+
+    before, sizes = versions()
+    assert sorted(before) == sorted(ids)  # each once, with a version
+    assert all(before.values())
+    assert len([s for s in sizes if s]) > 1, f"one page only: {sizes}"
+    assert versions()[0] == before  # nothing changed: the same versions
+
+    subject.edit(ids[2], text("Edited"))
+    subject.settle()
+    after, _ = versions()
+    (item,) = subject.connector.read(subject.entity, [ids[2]])
+    assert after[ids[2]] == item.version != before[ids[2]]
+    assert {k: v for k, v in after.items() if k != ids[2]} == {k: v for k, v in before.items() if k != ids[2]}
 
 
 @requires("throttling")

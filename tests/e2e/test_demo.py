@@ -130,6 +130,11 @@ def test_demo_narrates_a_converged_sync_and_exits_0(tmp_path: Path) -> None:
     assert "checked in again" in out
     assert "and Closed (100% → Closed)" in out
     assert "Converged: 3 PWA tasks ↔ work items" in out
+    part3 = out.split("12. Part 3", 1)[1]  # PWA ↔ Planner
+    assert "Design the screens  Design  2026-12-07" in part3 and "ann.chen@contoso.com" in part3
+    assert "'Design the screens' in PWA: 75% complete" in part3
+    assert "'Accessibility review' is now a task of PWA project 'Mobile App'" in part3
+    assert "Converged: 3 PWA tasks ↔ Planner tasks" in part3
     assert "the local stack is stopped" in out
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [c.cmdline() for c in alive]

@@ -98,3 +98,40 @@ def test_routing_applies_to_creates_only(tables):
     h.sync()
     (created,) = h.right.records.values()
     assert (created.fields["Title"], created.type, created.container) == ("T2", "Bug", "Fabrikam")
+
+
+def test_a_direction_with_create_off_updates_linked_items_and_creates_none(tables):
+    doc = config_document(containers=[{"left": "P1", "right": "Q1"}])
+    doc["scenarios"][0]["directions"]["right_to_left"]["create"] = False
+    h = Harness(tables, doc)
+    rec = h.left.add(container="P1", type="Task", title="from left")
+    h.sync()
+    (copy,) = h.right.records.values()
+    h.right.add(container="Q1", type="Task", Title="made on the right")  # never copied to the left
+    h.right.edit(copy.id, Title="edited on the right")  # a linked item still flows back
+    h.sync()
+    assert [r.fields["title"] for r in h.left.records.values()] == ["edited on the right"]
+    assert h.left.records[rec.id].fields["title"] == "edited on the right"
+    assert failures(h) == []
+
+    # Turned on, the next poll creates it.
+    doc["scenarios"][0]["directions"]["right_to_left"]["create"] = True
+    h.apply(doc)
+    h.right.edit(next(r.id for r in h.right.records.values() if r.id != copy.id), Title="made, now copied")
+    h.sync()
+    assert sorted(r.fields["title"] for r in h.left.records.values()) == [
+        "edited on the right",
+        "made, now copied",
+    ]
+
+
+def test_present_keeps_only_items_whose_field_is_set(tables):
+    doc = routed_document(present=["project"])
+    h = Harness(tables, doc)
+    h.right.containers = ["Fabrikam"]
+    h.left.add(container="Apollo", type="task", title="Routed", sync=True, project="Fabrikam")
+    h.left.add(container="Apollo", type="task", title="No project", sync=True, project="")
+    h.left.add(container="Apollo", type="task", title="Never set", sync=True)
+    h.sync()
+    assert [r.fields["Title"] for r in h.right.records.values()] == ["Routed"]
+    assert failures(h) == []  # out of scope, not a failure
