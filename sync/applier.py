@@ -112,9 +112,7 @@ class Applier:
         src_side, tgt_side = sides_of(first.direction)
         source_conn = self.services.connector(getattr(scenario, src_side))
         target_conn = self.services.connector(getattr(scenario, tgt_side))
-        for m in messages:
-            if m.source_id not in pre.links:
-                pre.links[m.source_id] = self.services.links.find(scenario.key, src_side, m.source_id)
+        pre.links = self.services.links.find_many(scenario.key, src_side, [m.source_id for m in messages])
         wanted = [
             m.source_id
             for m in messages
