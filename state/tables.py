@@ -82,6 +82,17 @@ class Tables:
                     raise
 
 
+def transient_table_error(exc: BaseException) -> bool:
+    """A Table Storage failure worth trying again later: the connection was refused or reset, the
+    answer never came, or the service answered 5xx (ServerBusy, OperationTimedOut) or 408/429."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return True
+    status = getattr(exc, "status_code", None) if isinstance(exc, HttpResponseError) else None
+    return status is not None and (status >= 500 or status in (408, 429))
+
+
 def pack_json(prefix: str, value: Any) -> dict[str, Any]:
     """Encode `value` as JSON into one or more string properties named `{prefix}`, `{prefix}_1`…"""
     text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)

@@ -20,6 +20,7 @@ from connectors.errors import ConnectorError, TransientError, VersionConflict
 from state.links import Link, LinkConflict
 from state.problems import Conflict, Failure, FailureStore
 from state.redact import redact
+from state.tables import transient_table_error
 from sync import telemetry
 from sync.config import ScenarioConfig, TandemConfig
 from sync.decide import (
@@ -79,7 +80,12 @@ class Applier:
                 self._failure_keys = {}
                 self._written = {}
                 for (key, run_id), counter in counts.items():
-                    self.services.runs.add(key, run_id, **dict(counter))
+                    try:
+                        self.services.runs.add(key, run_id, **dict(counter))
+                    except Exception as exc:  # the items are settled: only their counters are lost
+                        if not transient_table_error(exc):
+                            raise
+                        log.warning("run counters of %s not saved: %s", run_id, type(exc).__name__)
 
     def _count(self, key: str, run_id: str, **counts: int) -> None:
         if run_id:
@@ -109,6 +115,12 @@ class Applier:
             return self._transient(scenario, message, exc)
         except ConnectorError as exc:
             return self._dead(scenario, message, str(exc), kind="permanent")
+        except Exception as exc:
+            if not transient_table_error(exc):
+                raise
+            # Table Storage reset the connection or answered 5xx: this message again later, with back-off.
+            reason = f"state storage unavailable ({type(exc).__name__})"
+            return self._transient(scenario, message, TransientError(reason))
 
     def prefetch(self, config: TandemConfig, messages: Sequence[ItemMessage]) -> Prefetch:
         """Read what the messages of one pair and direction need, together: their links, then the source
@@ -188,9 +200,15 @@ class Applier:
             if not batched:
                 self._apply_each(messages, indexes, pre, outcomes)
                 continue
-            for i, outcome in self._apply_together(
-                config, scenario, [messages[i] for i in indexes], indexes, pre
-            ):
+            try:
+                group = [messages[i] for i in indexes]
+                together = self._apply_together(config, scenario, group, indexes, pre)
+            except Exception as exc:
+                if not transient_table_error(exc):
+                    raise
+                reason = TransientError(f"state storage unavailable ({type(exc).__name__})")
+                together = [(i, self._transient(scenario, messages[i], reason)) for i in indexes]
+            for i, outcome in together:
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 
@@ -515,11 +533,20 @@ class Applier:
             FailureStore.row_key(failure.direction, failure.entity, failure.source_id)
         )
 
+    def _record_failure_if_possible(self, failure: Failure) -> None:
+        """A retry is rescheduled even when its status row cannot be written (Table Storage down)."""
+        try:
+            self._record_failure(failure)
+        except Exception as exc:
+            if not transient_table_error(exc):
+                raise
+            log.warning("retry of %s not recorded: %s", failure.source_id, type(exc).__name__)
+
     def _waiting(self, scenario: ScenarioConfig, message: ItemMessage, reason: str, delay: float) -> Retry:
         """Rescheduled (a reference not linked yet, throttling): status shows why until it is written
         (`_done` clears the row) or given up on (`_dead` replaces it)."""
         self._count(scenario.key, message.run_id, retried=1)
-        self._record_failure(
+        self._record_failure_if_possible(
             Failure(
                 scenario=scenario.key,
                 direction=message.direction,
