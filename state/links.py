@@ -14,7 +14,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from pydantic import BaseModel, Field
 
-from state.tables import Tables, clear_json, escape_key, pack_json, read, unpack_json
+from state.tables import Tables, clear_json, escape_key, pack_json, read, submit, unpack_json
 
 Side = Literal["left", "right"]
 # Table Storage allows at most 15 comparisons in one $filter: the partition key and 14 row keys.
@@ -170,7 +170,7 @@ class LinkStore:
     def create(self, link: Link) -> Link:
         """Insert a new link with its origin index; LinkConflict if it already exists."""
         try:
-            results = self.client.submit_transaction(self._create_ops(link))
+            results = submit(self.client, self._create_ops(link))
         except (TableTransactionError, ResourceExistsError) as exc:
             raise LinkConflict(f"link {link.link_id} already exists") from exc
         # The batch answer carries the new ETag: no need to read the link back.
@@ -193,7 +193,7 @@ class LinkStore:
             chunks[-1][2].extend(ops)
         for _, members, ops in chunks:
             try:
-                results = self.client.submit_transaction(ops)
+                results = submit(self.client, ops)
             except (TableTransactionError, ResourceExistsError):
                 for n, _ in members:  # nothing of the transaction was written: each on its own
                     try:
@@ -223,7 +223,7 @@ class LinkStore:
         if new_index is not None:
             ops.append(("upsert", self._index(pk, new_index[0], new_index[1], link.link_id)))
         try:
-            results = self.client.submit_transaction(ops)
+            results = submit(self.client, ops)
         except (TableTransactionError, ResourceModifiedError, ResourceNotFoundError) as exc:
             raise LinkConflict(f"link {link.link_id} changed concurrently") from exc
         return link.model_copy(update={"etag": results[0]["etag"]}, deep=True)
