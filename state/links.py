@@ -17,8 +17,6 @@ from pydantic import BaseModel, Field
 from state.tables import Tables, clear_json, escape_key, pack_json, read, submit, unpack_json
 
 Side = Literal["left", "right"]
-# Table Storage allows at most 15 comparisons in one $filter: the partition key and 14 row keys.
-_KEYS_PER_QUERY = 14
 _OPS_PER_TRANSACTION = 100  # an entity group transaction holds at most 100 operations
 LinkStatus = Literal["pending", "linked", "failed"]
 
@@ -108,48 +106,6 @@ class LinkStore:
         if idx is None:
             return None
         return self.get(scenario, idx[0]["link_id"])
-
-    def find_many(self, scenario: str, side: Side, item_ids: Sequence[str]) -> dict[str, Link | None]:
-        """`find` for many items of one side together: their link and index rows in one partition query
-        per few ids (a filter holds at most 15 comparisons), then the links the index rows name."""
-        pk = escape_key(scenario)
-        ids = list(dict.fromkeys(item_ids))
-        wanted: dict[str, str] = {}  # row key -> item id
-        for item_id in ids:
-            wanted[_link_rk(f"{side}|{item_id}")] = item_id
-            wanted[_idx_rk(side, item_id)] = item_id
-        rows = self._rows(pk, list(wanted))
-        found: dict[str, Link | None] = dict.fromkeys(ids)
-        via_index: dict[str, list[str]] = {}  # link row key -> item ids whose index row names it
-        for rk, (entity, etag) in rows.items():
-            item_id = wanted[rk]
-            if entity.get("kind") == "index":
-                via_index.setdefault(_link_rk(entity["link_id"]), []).append(item_id)
-            elif found[item_id] is None:
-                found[item_id] = self._from_entity(entity, etag)
-        pending = {rk: items for rk, items in via_index.items() if any(found[i] is None for i in items)}
-        for rk, (entity, etag) in self._rows(pk, list(pending)).items():
-            for item_id in pending[rk]:
-                if found[item_id] is None:
-                    found[item_id] = self._from_entity(entity, etag)
-        return found
-
-    def _rows(self, pk: str, row_keys: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
-        """The rows of one partition among `row_keys` (missing ones absent), by row key."""
-        out: dict[str, tuple[dict[str, Any], str]] = {}
-        for start in range(0, len(row_keys), _KEYS_PER_QUERY):
-            chunk = row_keys[start : start + _KEYS_PER_QUERY]
-            if len(chunk) == 1:
-                hit = read(self.client, pk, chunk[0])
-                if hit is not None:
-                    out[chunk[0]] = hit
-                continue
-            params = {"pk": pk} | {f"r{i}": rk for i, rk in enumerate(chunk)}
-            clauses = " or ".join(f"RowKey eq @r{i}" for i in range(len(chunk)))
-            query = f"PartitionKey eq @pk and ( {clauses} )"
-            for row in self.client.query_entities(query, parameters=params):
-                out[row["RowKey"]] = (dict(row), row.metadata["etag"])
-        return out
 
     def find_by_correlation(self, scenario: str, correlation_id: str) -> Link | None:
         idx = read(self.client, escape_key(scenario), _idx_rk("corr", correlation_id))  # type: ignore[arg-type]

@@ -117,43 +117,6 @@ def test_modify_retries_on_a_lost_race(tables):
     assert client.get_entity("p", "r")["n"] == 101
 
 
-def test_find_many_reads_links_from_either_side_in_few_queries(tables):
-    store = LinkStore(tables)
-    calls: list[str] = []
-    real_query, real_get = store.client.query_entities, store.client.get_entity
-
-    def query(*args, **kwargs):
-        calls.append("query")
-        return real_query(*args, **kwargs)
-
-    def get(*args, **kwargs):
-        calls.append("get")
-        return real_get(*args, **kwargs)
-
-    for i in range(20):  # left-origin links to right items r0..r19; ids with odd characters too
-        item = f"a'{i}"
-        store.create(Link(scenario="s", origin="left", origin_id=item, left_id=item, right_id=f"r{i}"))
-    store.create(Link(scenario="s", origin="right", origin_id="x/1", left_id="y#1", right_id="x/1"))
-    store.client.query_entities, store.client.get_entity = query, get  # type: ignore[method-assign]
-
-    lefts = store.find_many("s", "left", [f"a'{i}" for i in range(20)] + ["y#1", "missing", "a'0"])
-    assert {i: (link.right_id if link else None) for i, link in lefts.items()} == {
-        **{f"a'{i}": f"r{i}" for i in range(20)},
-        "y#1": "x/1",
-        "missing": None,
-    }
-    # 22 distinct ids = 44 candidate rows, 14 per query; then the one link an index row names.
-    assert calls == ["query"] * 4 + ["get"]
-    for item_id, link in lefts.items():
-        assert link == store.find("s", "left", item_id)
-        assert link is None or link.etag == store.find("s", "left", item_id).etag
-
-    calls.clear()
-    rights = store.find_many("s", "right", [f"r{i}" for i in range(20)])
-    assert all(rights[f"r{i}"].left_id == f"a'{i}" for i in range(20))
-    assert calls == ["query"] * 3 + ["query"] * 2  # 40 index/link candidates, then the 20 links
-
-
 def test_a_link_transaction_is_sent_again_after_a_connection_reset(tables):
     from azure.core.exceptions import ServiceResponseError
 
