@@ -82,6 +82,33 @@ class Tables:
                     raise
 
 
+def transient_table_error(exc: BaseException) -> bool:
+    """A Table Storage failure worth trying again later: the connection was refused or reset, the
+    answer never came, or the service answered 5xx (ServerBusy, OperationTimedOut) or 408/429."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return True
+    status = getattr(exc, "status_code", None) if isinstance(exc, HttpResponseError) else None
+    return status is not None and (status >= 500 or status in (408, 429))
+
+
+def submit(client: TableClient, ops: list[Any], attempts: int = 3) -> list[Any]:
+    """`submit_transaction`, sent again when the connection was reset or the answer lost (the SDK does
+    not retry a POST). A transaction is atomic and its writes conditional: one that did go through the
+    first time fails the second as a conflict, which the caller handles as a lost race."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    for attempt in range(attempts):
+        try:
+            return client.submit_transaction(ops)
+        except (ServiceRequestError, ServiceResponseError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
 def pack_json(prefix: str, value: Any) -> dict[str, Any]:
     """Encode `value` as JSON into one or more string properties named `{prefix}`, `{prefix}_1`…"""
     text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)

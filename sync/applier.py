@@ -20,6 +20,7 @@ from connectors.errors import ConnectorError, TransientError, VersionConflict
 from state.links import Link, LinkConflict
 from state.problems import Conflict, Failure, FailureStore
 from state.redact import redact
+from state.tables import transient_table_error
 from sync import telemetry
 from sync.config import ScenarioConfig, TandemConfig
 from sync.decide import (
@@ -45,6 +46,9 @@ log = logging.getLogger("tandem.apply")
 MAX_MERGE_ROUNDS = 4  # decide again after a version conflict, a lost link race or a relink
 READ_BATCH = 200  # ids per batch read (ADO's workitemsbatch cap)
 
+# The outcome of a create whose new link is saved with its batch's others (`Applier._save_created`).
+_SAVED_LATER = Done("created")
+
 __all__ = ["PARENT_KEY", "Applier", "backoff", "correlation_id_for"]
 
 
@@ -55,6 +59,12 @@ class Applier:
         self._depth = 0
         self._counts: dict[tuple[str, str], Counter[str]] = {}
         self._failure_keys: dict[str, set[str]] = {}
+        # New links of a batch's creates, saved together (`_save_created`); None outside a batch.
+        self._created: list[tuple[ItemPlan, Link, list[str]]] | None = None
+        self._settled: dict[int, Outcome | None] = {}  # id(message) -> its outcome once saved (None: lost)
+        # id(message) -> "created"/"updated": written, but the link save lost a race (an echo saved first);
+        # the next round finds nothing left to do and must still count the write that happened.
+        self._written: dict[int, str] = {}
 
     @contextmanager
     def _unit(self) -> Iterator[None]:
@@ -68,8 +78,14 @@ class Applier:
             if self._depth == 0:
                 counts, self._counts = self._counts, {}
                 self._failure_keys = {}
+                self._written = {}
                 for (key, run_id), counter in counts.items():
-                    self.services.runs.add(key, run_id, **dict(counter))
+                    try:
+                        self.services.runs.add(key, run_id, **dict(counter))
+                    except Exception as exc:  # the items are settled: only their counters are lost
+                        if not transient_table_error(exc):
+                            raise
+                        log.warning("run counters of %s not saved: %s", run_id, type(exc).__name__)
 
     def _count(self, key: str, run_id: str, **counts: int) -> None:
         if run_id:
@@ -99,6 +115,12 @@ class Applier:
             return self._transient(scenario, message, exc)
         except ConnectorError as exc:
             return self._dead(scenario, message, str(exc), kind="permanent")
+        except Exception as exc:
+            if not transient_table_error(exc):
+                raise
+            # Table Storage reset the connection or answered 5xx: this message again later, with back-off.
+            reason = f"state storage unavailable ({type(exc).__name__})"
+            return self._transient(scenario, message, TransientError(reason))
 
     def prefetch(self, config: TandemConfig, messages: Sequence[ItemMessage]) -> Prefetch:
         """Read what the messages of one pair and direction need, together: their links, then the source
@@ -112,6 +134,8 @@ class Applier:
         src_side, tgt_side = sides_of(first.direction)
         source_conn = self.services.connector(getattr(scenario, src_side))
         target_conn = self.services.connector(getattr(scenario, tgt_side))
+        # Point reads: an OR of row keys in one query is a partition scan on Table Storage (and on
+        # Azurite), slower than the reads it replaces once a scenario holds thousands of links.
         for m in messages:
             if m.source_id not in pre.links:
                 pre.links[m.source_id] = self.services.links.find(scenario.key, src_side, m.source_id)
@@ -178,14 +202,60 @@ class Applier:
             except Exception:  # each message then reads (and reports) on its own
                 pre = None
             if not batched:
-                for i in indexes:
-                    outcomes[i] = self._apply(messages[i], pre)
+                self._apply_each(messages, indexes, pre, outcomes)
                 continue
-            for i, outcome in self._apply_together(
-                config, scenario, [messages[i] for i in indexes], indexes, pre
-            ):
+            try:
+                group = [messages[i] for i in indexes]
+                together = self._apply_together(config, scenario, group, indexes, pre)
+            except Exception as exc:
+                if not transient_table_error(exc):
+                    raise
+                reason = TransientError(f"state storage unavailable ({type(exc).__name__})")
+                together = [(i, self._transient(scenario, messages[i], reason)) for i in indexes]
+            for i, outcome in together:
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
+
+    def _apply_each(
+        self,
+        messages: list[ItemMessage],
+        indexes: list[int],
+        pre: Prefetch | None,
+        outcomes: list[Outcome | None],
+    ) -> None:
+        """One by one, the new links of their creates saved together at the end (or before a message
+        about an item created meanwhile, or a reference that waits: either may need one of them)."""
+        self._created = []
+        try:
+            for i in indexes:
+                if any(p.message.source_id == messages[i].source_id for p, _, _ in self._created):
+                    self._save_created()
+                outcomes[i] = self._apply(messages[i], pre)
+            self._save_created()
+        finally:
+            self._created = None
+        for i in indexes:
+            if outcomes[i] is _SAVED_LATER:
+                settled = self._settled.pop(id(messages[i]), None)
+                # None: another worker linked it first (or the save failed): decide again on fresh state
+                outcomes[i] = settled if settled is not None else self._apply(messages[i])
+        self._settled = {}
+
+    def _save_created(self) -> None:
+        created, self._created = self._created or [], []
+        if not created:
+            return
+        try:
+            saved = self.services.links.create_many([link for _, link, _ in created])
+        except Exception as exc:  # each message decides again (its stamp finds the item it created)
+            log.warning("saving %d new links failed: %s", len(created), type(exc).__name__)
+            saved = [None] * len(created)
+        for (plan, _, warnings), link in zip(created, saved, strict=True):
+            if link is None:
+                self._settled[id(plan.message)] = None
+                self._written[id(plan.message)] = "created"
+                continue
+            self._settled[id(plan.message)] = self._created_done(plan, link, warnings)
 
     def _apply_together(
         self,
@@ -274,6 +344,9 @@ class Applier:
         if plan.action == "dead":
             return self._dead(scenario, message, plan.reason, kind=plan.kind)
         if plan.action == "wait":
+            if self._created:
+                self._save_created()  # the reference waited on may be among them
+                return None
             enqueue_items(self.services, plan.follow_ups)
             return self._waiting(scenario, message, plan.reason, plan.delay)
         if plan.action == "relink":
@@ -336,16 +409,23 @@ class Applier:
         link.snapshot.update(plan.ref_snapshot)
         link.last_error = None
         link.synced_at = self.services.clock()
+        if plan.new_link and self._created is not None:
+            self._created.append((plan, link, warnings))  # saved with the batch's other new links
+            return _SAVED_LATER
         try:
             if plan.new_link:
                 self.services.links.create(link)
             else:
                 self.services.links.save(link, new_index=(tgt_side, target.id))
         except LinkConflict:
+            self._written[id(message)] = "created"
             return None
-        self._warn(scenario, message, warnings)
+        return self._created_done(plan, link, warnings)
+
+    def _created_done(self, plan: ItemPlan, link: Link, warnings: list[str]) -> Outcome:
+        self._warn(plan.scenario, plan.message, warnings)
         enqueue_items(self.services, plan.follow_ups)
-        return self._done(scenario, message, "created", link)
+        return self._done(plan.scenario, plan.message, "created", link)
 
     def _finish_update(self, plan: ItemPlan, target: object, warnings: list[str]) -> Outcome | None:
         assert isinstance(target, Item) and plan.link is not None and plan.source is not None
@@ -370,6 +450,8 @@ class Applier:
         try:
             self.services.links.save(link)
         except LinkConflict:
+            if plan.write is not None:
+                self._written.setdefault(id(message), "updated")
             return None
         self._warn(scenario, message, warnings)
         now = self.services.clock()
@@ -417,6 +499,9 @@ class Applier:
         link: Link | None,
         warnings: list[str] | None = None,
     ) -> Done:
+        written = self._written.pop(id(message), None)
+        if written is not None and result == "unchanged":
+            result = written  # the write happened in an earlier round whose link save lost the race
         counts = {result: 1} | ({"warnings": len(warnings)} if warnings else {})
         self._count(scenario.key, message.run_id, **counts)
         row = FailureStore.row_key(message.direction, message.entity, message.source_id)
@@ -452,11 +537,20 @@ class Applier:
             FailureStore.row_key(failure.direction, failure.entity, failure.source_id)
         )
 
+    def _record_failure_if_possible(self, failure: Failure) -> None:
+        """A retry is rescheduled even when its status row cannot be written (Table Storage down)."""
+        try:
+            self._record_failure(failure)
+        except Exception as exc:
+            if not transient_table_error(exc):
+                raise
+            log.warning("retry of %s not recorded: %s", failure.source_id, type(exc).__name__)
+
     def _waiting(self, scenario: ScenarioConfig, message: ItemMessage, reason: str, delay: float) -> Retry:
         """Rescheduled (a reference not linked yet, throttling): status shows why until it is written
         (`_done` clears the row) or given up on (`_dead` replaces it)."""
         self._count(scenario.key, message.run_id, retried=1)
-        self._record_failure(
+        self._record_failure_if_possible(
             Failure(
                 scenario=scenario.key,
                 direction=message.direction,

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import pytest
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
 from connectors.errors import AuthError
 from state.queue import QueueMessage
+from sync.outcome import Retry
 from sync.runtime import handle_item
 from sync.status import scenario_status
 from tests.support.harness import Harness
+
+
+def _status_response(status: int) -> object:
+    class Response:  # enough of an azure-core response for HttpResponseError
+        status_code = status
+        reason = "Server Busy" if status >= 500 else "Bad Request"
+        headers: dict[str, str] = {}
+
+        def text(self) -> str:
+            return ""
+
+    return Response()
 
 
 def test_failed_poll_is_recorded_with_its_reason_and_keeps_the_watermark(tables):
@@ -75,3 +91,54 @@ def test_crashing_worker_redelivers_then_dead_letters(tables):
     assert dead.message.delivery_count == 5
     status = scenario_status(h.services, "demo")
     assert status.dead_letters and status.dead_letters[0]["reason"] == "MaxDeliveryCountExceeded"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ServiceRequestError("Connection reset by peer"),
+        ServiceResponseError("Connection aborted: RemoteDisconnected"),
+        HttpResponseError(response=_status_response(503)),
+    ],
+    ids=["connection-reset", "no-response", "server-busy-503"],
+)
+def test_a_transient_table_error_retries_the_item_with_back_off(tables, error):
+    h = Harness(tables)
+    broken = h.left.add(title="T0").id
+    for i in range(1, 3):
+        h.left.add(title=f"T{i}")
+    links = h.services.links
+    real_find = links.find
+    failed: list[str] = []
+
+    def find(scenario, side, item_id):
+        if item_id == broken and not failed:  # the table is unreachable for this item's lookups
+            raise error
+        return real_find(scenario, side, item_id)
+
+    links.find = find  # type: ignore[method-assign]
+    h.poll()
+    h.drain_batches()  # no exception escapes the batch
+    assert h.right.creates == 2
+    (retry,) = [o for o in h.outcomes if isinstance(o, Retry)]
+    assert retry.delay > 0 and "state storage unavailable" in retry.reason
+    status = scenario_status(h.services, "demo")
+    assert status.runs[0].counts.get("retried") == 1
+    assert any(f.kind == "retrying" for f in status.failures)
+    failed.append(broken)  # the table is back
+    h.settle()
+    assert h.right.creates == 3 and len(h.right.records) == 3
+    assert not h.queue.dead_letters(h.services.settings.item_queue)
+
+
+def test_a_table_error_that_is_not_transient_still_escapes(tables):
+    h = Harness(tables)
+    h.left.add(title="A")
+
+    def find(*args, **kwargs):
+        raise HttpResponseError(response=_status_response(400))
+
+    h.services.links.find = find  # type: ignore[method-assign]
+    h.poll()
+    with pytest.raises(HttpResponseError):
+        h.drain()

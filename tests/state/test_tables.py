@@ -115,3 +115,30 @@ def test_modify_retries_on_a_lost_race(tables):
 
     modify(client, "p", "r", change)
     assert client.get_entity("p", "r")["n"] == 101
+
+
+def test_a_link_transaction_is_sent_again_after_a_connection_reset(tables):
+    from azure.core.exceptions import ServiceResponseError
+
+    store = LinkStore(tables)
+    real = store.client.submit_transaction
+    failures = ["reset before"]
+
+    def flaky(ops, **kwargs):
+        if failures and failures[0] == "reset before":
+            failures.pop(0)
+            raise ServiceResponseError("Connection reset by peer")  # nothing written
+        if failures:
+            failures.pop(0)
+            real(ops, **kwargs)  # written, but the answer never came back
+            raise ServiceResponseError("Connection aborted")
+        return real(ops, **kwargs)
+
+    store.client.submit_transaction = flaky  # type: ignore[method-assign]
+    saved = store.create(Link(scenario="s", origin="left", origin_id="1", left_id="1", right_id="R1"))
+    assert saved.etag and store.find("s", "right", "R1").left_id == "1"
+    # The replay of a transaction that went through finds its own rows: a lost race, decided again.
+    batch = [Link(scenario="s", origin="left", origin_id=str(i), left_id=str(i)) for i in (2, 3)]
+    failures.append("lost answer")
+    assert store.create_many(batch) == [None, None]
+    assert store.find("s", "left", "2") is not None and store.find("s", "left", "3") is not None
