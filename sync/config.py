@@ -26,7 +26,7 @@ from connectors.http import endpoint_problem
 from mapping.fieldmap import ConflictRule, FieldRule, SyncDirection
 from sync.ncrontab import parse_ncrontab
 
-ConnectionType = Literal["azure_devops", "pwa", "planner", "memory"]
+ConnectionType = Literal["azure_devops", "azure_devops_pipelines", "pwa", "planner", "memory"]
 DIRECTIONS: tuple[SyncDirection, SyncDirection] = ("left_to_right", "right_to_left")
 
 
@@ -97,6 +97,17 @@ class ConnectionConfig(BaseModel):
                 if problem:
                     raise ValueError(f"{key}: {problem}")
         return value
+
+    @model_validator(mode="after")
+    def _ado_hosts(self) -> ConnectionConfig:
+        """An ADO credential goes to hosts of the same deployment only (options.hosts included)."""
+        if self.type in ("azure_devops", "azure_devops_pipelines") and self.options.get("hosts"):
+            from connectors.ado.hosts import hosts_option_problems
+
+            problems = hosts_option_problems(self.url, self.options)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
     @property
     def host(self) -> str:
