@@ -107,6 +107,12 @@ class ConnectionConfig(BaseModel):
             problems = hosts_option_problems(self.url, self.options)
             if problems:
                 raise ValueError("; ".join(problems))
+        if self.type == "azure_devops_pipelines":
+            from connectors.ado_pipelines.factory import options_problems
+
+            problems = options_problems(self.options)
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -300,7 +306,11 @@ class ScenarioConfig(BaseModel):
         raise ConfigError(f"scenario '{self.name}' has no entity pair with {side} entity '{source_entity}'")
 
     def reference_rule(self, path: str) -> ReferenceRule:
-        return next((r for r in self.references if r.path == path), ReferenceRule(path=path))
+        """The rule for `path`: its own, else the pair's rule for every reference (`path: "*"`)."""
+        rule = next((r for r in self.references if r.path == path), None)
+        if rule is None:
+            rule = next((r.model_copy(update={"path": path}) for r in self.references if r.path == "*"), None)
+        return rule or ReferenceRule(path=path)
 
     def enabled_directions(self) -> list[SyncDirection]:
         return [d for d in DIRECTIONS if d in self.directions and self.directions[d].enabled]

@@ -207,6 +207,16 @@ class PipelinesClient:
         url = self.ado.url(f"_apis/distributedtask/variablegroups/{int(group_id)}")
         return dict(self.http.request_json("PUT", url, params=self._params("variablegroups"), json=body))
 
+    # --- identities ---------------------------------------------------------------------------------------
+
+    def find_identity_id(self, account: str) -> str | None:
+        """The identity id of the person signing in as `account` (e-mail on Services, DOMAIN\\user on Server):
+        Identities - Read Identities with the General search filter (vssps on Services), or None."""
+        params = {"searchFilter": "General", "filterValue": account, "queryMembership": "None"}
+        url = self.ado.service_url("vssps", "_apis/identities")
+        found = _values(self.http.get_json(url, params={"api-version": self.version(), **params}))
+        return str(found[0]["id"]) if found else None
+
     # --- task definitions, extensions, settings -------------------------------------------------------
 
     def list_task_definitions(self) -> list[dict[str, Any]]:

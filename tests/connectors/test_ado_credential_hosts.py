@@ -67,7 +67,8 @@ def test_hosts_option_problems_name_the_field() -> None:
 
 def _config(url: str, hosts: dict[str, str], kind: str = "azure_devops") -> dict:
     auth = {"kind": "pat", "secret": "ado-pat"}
-    return {"connections": {"ado": {"type": kind, "url": url, "auth": auth, "options": {"hosts": hosts}}}}
+    options: dict = {"hosts": hosts} | ({"project": "Fabrikam"} if kind == "azure_devops_pipelines" else {})
+    return {"connections": {"ado": {"type": kind, "url": url, "auth": auth, "options": options}}}
 
 
 @pytest.mark.parametrize("kind", ["azure_devops", "azure_devops_pipelines"])
