@@ -18,7 +18,7 @@ from typing import Any
 
 from connectors.ado.connector import AdoConnector
 from connectors.ado_pipelines.client import PipelinesClient
-from connectors.ado_pipelines.preflight import Inventory
+from connectors.ado_pipelines.preflight import Inventory, _has_task, preflight, task_usage
 from connectors.ado_pipelines.remap import (
     Reference,
     UnmappedReferences,
@@ -232,6 +232,42 @@ class PipelinesConnector:
                 e.name: [i.fields | {"id": i.id} for i in self._items_for_inventory(e.name)] for e in ENTITIES
             },
         )
+
+    def preflight(self, target: PipelinesConnector) -> CheckReport:
+        """What would stop this side's definitions and task groups on `target`, before anything is written:
+        missing tasks and extensions (and the definitions not attempted because of them), the target's
+        classic-pipeline setting, pools the target's pool map does not cover, name collisions."""
+        definitions = self.client.list_definitions(self.project)
+        task_groups = [v for i in self._all(TASK_GROUP) for v in i.fields["versions"]]
+        report = preflight(
+            definitions, task_groups, self.inventory(), target.inventory(), pool_map=target.pool_map
+        )
+        notes = [
+            f"definition {name!r} will not be attempted: {'; '.join(reasons)}"
+            for name, reasons in sorted(report.blocked.items())
+        ]
+        return CheckReport(ok=report.ok, problems=report.problems(), details={"notes": notes})
+
+    def _not_attempted(self, name: str, definitions: list[Any], task_groups: list[Any]) -> None:
+        """Refuse, before any call that writes, a definition or task group whose tasks this side lacks."""
+        tasks = self.client.list_task_definitions()
+        missing = [
+            f"task {task_id} {spec}"
+            for (task_id, spec) in sorted(task_usage(definitions, task_groups))
+            if not _has_task(tasks, task_id, spec)
+        ]
+        if missing:
+            raise PermanentError(
+                f"{name}: not attempted: {', '.join(missing)} missing on the target (install the task's "
+                "extension there; `tandem setup verify` lists them)",
+                system=self.system,
+            )
+        if definitions and self.client.classic_release_creation_disabled():
+            raise PermanentError(
+                f"{name}: not attempted: the target refuses classic release pipelines ('Disable creation "
+                "of classic release pipelines' is on)",
+                system=self.system,
+            )
 
     def _items_for_inventory(self, entity: str) -> list[Item]:
         if entity == RELEASE_DEFINITION:
@@ -506,6 +542,7 @@ class PipelinesConnector:
             (_strip(v) for v in fields.get("versions") or []),
             key=lambda v: int((v.get("version") or {}).get("major", 0)),
         )
+        self._not_attempted(f"task group {fields.get('name')!r}", [], versions)
         if not versions:
             raise PermanentError(
                 f"task group {write.fields.get('name')!r} has no versions", system=self.system
@@ -530,6 +567,7 @@ class PipelinesConnector:
         return WriteResult(item=self._all_by_id(TASK_GROUP, current.id))
 
     def _write_definition(self, write: Write) -> WriteResult:
+        self._not_attempted(str(write.fields.get("name") or write.id), [write.fields], [])
         if write.is_create:
             remapped = self._remapped(RELEASE_DEFINITION, write, None)
             created = self.client.create_definition(self.project, for_create(remapped))

@@ -185,3 +185,49 @@ def test_a_first_run_links_same_named_items_instead_of_duplicating(tables, emula
     assert [g["id"] for g in groups] == [existing["id"]]  # linked and updated, not duplicated
     [definition] = [d.body for d in services.pipelines.definitions.values()]
     assert definition["variableGroups"] == [existing["id"]]
+
+
+def test_a_definition_needing_a_missing_extension_is_in_preflight_and_not_attempted(
+    tables, emulators
+) -> None:
+    from emulators.ado.pipelines_seed import add_task
+    from sync.setup import verify
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    task = add_task(
+        server.pipelines,
+        "ReplaceTokens",
+        "a8515ec8-7254-4ffd-912c-86772e2b5962",
+        "5.3.2",
+        extension=("qetza", "replacetokens", "5.3.2"),
+    )
+    base = next(iter(server.pipelines.definitions.values())).body
+    tokens = json.loads(json.dumps(base))
+    tokens["name"] = "Fabrikam-tokens"
+    step = {
+        "taskId": task["id"],
+        "version": "5.*",
+        "name": "Replace tokens",
+        "definitionType": "task",
+        "enabled": True,
+        "inputs": {"targetFiles": "**/*.config"},
+    }
+    tokens["environments"][0]["deployPhases"][0]["workflowTasks"].append(step)
+    h = harness(tables, server, services)
+    h.services.connector("ado-server").client.create_definition(PROJECT, {**tokens, "id": 0})
+
+    reports = {r.side: r for r in verify(h.services, "pipelines", None)}
+    problems = "\n".join(reports["right"].problems)
+    assert "Extension qetza.replacetokens 5.3.2 is not installed on the target" in problems
+    assert "Fabrikam-tokens" in problems
+    notes = "\n".join(str(n) for n in reports["right"].details["notes"])  # type: ignore[union-attr]
+    assert "definition 'Fabrikam-tokens' will not be attempted" in notes
+    assert "Fabrikam-web" not in notes
+
+    run(h)
+    names = sorted(d.body["name"] for d in services.pipelines.definitions.values())
+    assert names == ["Fabrikam-web"]
+    assert services.counters.calls("release.definitions.create") == 1  # never attempted
+    [dead] = scenario_status(h.services, "pipelines").dead_letters
+    assert "not attempted" in json.dumps(dead) and "5.*" in json.dumps(dead)
