@@ -248,7 +248,9 @@ class PipelinesConnector:
         ]
         return CheckReport(ok=report.ok, problems=report.problems(), details={"notes": notes})
 
-    def _not_attempted(self, name: str, definitions: list[Any], task_groups: list[Any]) -> None:
+    def _not_attempted(
+        self, name: str, definitions: list[Any], task_groups: list[Any], *, creating: bool = False
+    ) -> None:
         """Refuse, before any call that writes, a definition or task group whose tasks this side lacks."""
         tasks = self.client.list_task_definitions()
         missing = [
@@ -262,7 +264,7 @@ class PipelinesConnector:
                 "extension there; `tandem setup verify` lists them)",
                 system=self.system,
             )
-        if definitions and self.client.classic_release_creation_disabled():
+        if definitions and creating and self.client.classic_release_creation_disabled():
             raise PermanentError(
                 f"{name}: not attempted: the target refuses classic release pipelines ('Disable creation "
                 "of classic release pipelines' is on)",
@@ -567,7 +569,8 @@ class PipelinesConnector:
         return WriteResult(item=self._all_by_id(TASK_GROUP, current.id))
 
     def _write_definition(self, write: Write) -> WriteResult:
-        self._not_attempted(str(write.fields.get("name") or write.id), [write.fields], [])
+        name = str(write.fields.get("name") or write.id)
+        self._not_attempted(name, [write.fields], [], creating=write.is_create)
         if write.is_create:
             remapped = self._remapped(RELEASE_DEFINITION, write, None)
             created = self.client.create_definition(self.project, for_create(remapped))
