@@ -493,7 +493,13 @@ class PipelinesConnector:
         return found[0]
 
     def _write_endpoint(self, write: Write) -> WriteResult:
-        body = _strip(write.fields)
+        # An update carries the changed fields only: the rest is the target's current item (a PUT is whole).
+        current = (
+            None
+            if write.is_create
+            else self._current(SERVICE_CONNECTION, str(write.id), write.expected_version)
+        )
+        body = _strip({**(current.fields if current else {}), **write.fields})
         auth = copy.deepcopy(body.get("authorization") or {"scheme": "None", "parameters": {}})
         params = dict(auth.get("parameters") or {})
         secrets = sorted(k for k in params if k.lower() in CONFIDENTIAL)
@@ -508,13 +514,17 @@ class PipelinesConnector:
             return WriteResult(
                 item=self._all_by_id(SERVICE_CONNECTION, str(created["id"])), warnings=warnings
             )
-        current = self._current(SERVICE_CONNECTION, str(write.id), write.expected_version)
+        assert current is not None
         body["id"] = current.id
         self.client.update_endpoint(current.id, body)
         return WriteResult(item=self._all_by_id(SERVICE_CONNECTION, current.id))
 
     def _write_variable_group(self, write: Write) -> WriteResult:
-        body = _strip(write.fields)
+        # An update carries the changed fields only: the rest is the target's current item (a PUT is whole).
+        current = (
+            None if write.is_create else self._current(VARIABLE_GROUP, str(write.id), write.expected_version)
+        )
+        body = _strip({**(current.fields if current else {}), **write.fields})
         variables = {name: dict(var or {}) for name, var in (body.get("variables") or {}).items()}
         for var in variables.values():
             if var.get("isSecret"):
@@ -527,7 +537,7 @@ class PipelinesConnector:
                 f"needs secret: {created.get('name')}: variables.{n}" for n in secret_variables(variables)
             ]
             return WriteResult(item=self._all_by_id(VARIABLE_GROUP, str(created["id"])), warnings=warnings)
-        current = self._current(VARIABLE_GROUP, str(write.id), write.expected_version)
+        assert current is not None
         self.client.update_variable_group(int(current.id), body)
         return WriteResult(item=self._all_by_id(VARIABLE_GROUP, current.id))
 

@@ -140,7 +140,9 @@ def test_secrets_show_per_item_and_a_secret_set_by_hand_survives(tables, emulato
     original["description"] = "moved to the new subscription"
     source.update_endpoint(sample["endpointId"], original)
     run(h)
-    assert services.pipelines.endpoints[copy_id].body["description"] == "moved to the new subscription"
+    copied = services.pipelines.endpoints[copy_id].body
+    assert copied["description"] == "moved to the new subscription"
+    assert copied["name"] == "Fabrikam Azure" and copied["type"] == "AzureRM"  # the rest of it kept
     assert services.pipelines.endpoint_secret(copy_id, "serviceprincipalkey") == "set-by-hand-0042"
 
 
