@@ -233,3 +233,34 @@ def test_a_definition_needing_a_missing_extension_is_in_preflight_and_not_attemp
     assert services.counters.calls("release.definitions.create") == 1  # never attempted
     [dead] = scenario_status(h.services, "pipelines").dead_letters
     assert "not attempted" in json.dumps(dead) and "5.*" in json.dumps(dead)
+
+
+def test_a_dry_run_lists_the_new_definition_with_the_remapped_ids_and_writes_nothing(
+    tables, emulators
+) -> None:
+    from sync.manual import dry_run
+
+    server, services = emulators
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)  # the dependencies and the first definition are linked
+    base = server.pipelines.definitions[int(sample["definitionId"])].body
+    h.services.connector("ado-server").client.create_definition(
+        PROJECT, json.loads(json.dumps(base)) | {"name": "Fabrikam-api", "id": 0}
+    )
+    before = len(services.pipelines.definitions)
+    plans = dry_run(h.services, "pipelines", ["left_to_right"])
+    assert len(services.pipelines.definitions) == before  # nothing written
+    [create] = [p for p in plans if p["action"] == "create"]
+    assert create["entity"] == "release_definition"
+    after = {c["field"]: c["after"] for c in create["changes"]}
+    [queue] = [q for q in services.pipelines.queues.values() if q["name"] == "Default"]
+    [group] = list(services.pipelines.variable_groups.values())
+    path = "ref:environments[1].deployPhases[0].deploymentInput.queueId"
+    assert str(after[path]) == str(queue["id"])  # the Services id the create will carry
+    assert (
+        str(after["ref:environments[1].deployPhases[0].workflowTasks[1].taskId"])
+        in services.pipelines.task_groups
+    )
+    assert str(after["ref:variableGroups[0]"]) == str(group["id"])
+    assert all(p["action"] in ("done", "create") for p in plans)  # the rest is in step: nothing to update
