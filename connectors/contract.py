@@ -193,6 +193,14 @@ class CorrelationBatchFinder(Protocol):
 
 
 @runtime_checkable
+class Preflight(Protocol):
+    """A connector that can tell, before anything is written, what would stop its items on `target` (a
+    connector of the same kind): `problems` say what to do, `details["notes"]` what will not be attempted."""
+
+    def preflight(self, target: Any) -> CheckReport: ...
+
+
+@runtime_checkable
 class KeyFinder(Protocol):
     """Implemented by connectors with entities that declare a `natural_key` (no correlation stamp fits)."""
 

@@ -29,6 +29,10 @@ class LinkConflict(Exception):
     """Another worker changed or created the link first; re-read and decide again."""
 
 
+# Snapshot key of an item's standing notes (write warnings such as "needs secret"), shown by `tandem status`.
+NOTES_KEY = "__notes__"
+
+
 class Link(BaseModel):
     scenario: str
     origin: Side

@@ -17,7 +17,7 @@ from typing import Literal
 
 from connectors.contract import CorrelationBatchFinder, Item, WriteResult
 from connectors.errors import ConnectorError, TransientError, VersionConflict
-from state.links import Link, LinkConflict
+from state.links import NOTES_KEY, Link, LinkConflict
 from state.problems import Conflict, Failure, FailureStore
 from state.redact import redact
 from state.tables import transient_table_error
@@ -407,6 +407,8 @@ class Applier:
         link.status = "linked"
         link.snapshot = full_snapshot(self.services.config(), scenario, left, right)
         link.snapshot.update(plan.ref_snapshot)
+        if warnings:  # e.g. "needs secret": kept with the item, listed per item by `tandem status`
+            link.snapshot[NOTES_KEY] = {"warnings": list(warnings)}
         link.last_error = None
         link.synced_at = self.services.clock()
         if plan.new_link and self._created is not None:

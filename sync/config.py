@@ -26,7 +26,7 @@ from connectors.http import endpoint_problem
 from mapping.fieldmap import ConflictRule, FieldRule, SyncDirection
 from sync.ncrontab import parse_ncrontab
 
-ConnectionType = Literal["azure_devops", "pwa", "planner", "memory"]
+ConnectionType = Literal["azure_devops", "azure_devops_pipelines", "pwa", "planner", "memory"]
 DIRECTIONS: tuple[SyncDirection, SyncDirection] = ("left_to_right", "right_to_left")
 
 
@@ -97,6 +97,23 @@ class ConnectionConfig(BaseModel):
                 if problem:
                     raise ValueError(f"{key}: {problem}")
         return value
+
+    @model_validator(mode="after")
+    def _ado_hosts(self) -> ConnectionConfig:
+        """An ADO credential goes to hosts of the same deployment only (options.hosts included)."""
+        if self.type in ("azure_devops", "azure_devops_pipelines") and self.options.get("hosts"):
+            from connectors.ado.hosts import hosts_option_problems
+
+            problems = hosts_option_problems(self.url, self.options)
+            if problems:
+                raise ValueError("; ".join(problems))
+        if self.type == "azure_devops_pipelines":
+            from connectors.ado_pipelines.factory import options_problems
+
+            problems = options_problems(self.options)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
     @property
     def host(self) -> str:
@@ -295,7 +312,11 @@ class ScenarioConfig(BaseModel):
         raise ConfigError(f"scenario '{self.name}' has no entity pair with {side} entity '{source_entity}'")
 
     def reference_rule(self, path: str) -> ReferenceRule:
-        return next((r for r in self.references if r.path == path), ReferenceRule(path=path))
+        """The rule for `path`: its own, else the pair's rule for every reference (`path: "*"`)."""
+        rule = next((r for r in self.references if r.path == path), None)
+        if rule is None:
+            rule = next((r.model_copy(update={"path": path}) for r in self.references if r.path == "*"), None)
+        return rule or ReferenceRule(path=path)
 
     def enabled_directions(self) -> list[SyncDirection]:
         return [d for d in DIRECTIONS if d in self.directions and self.directions[d].enabled]

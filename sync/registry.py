@@ -18,6 +18,7 @@ Factory = Callable[[str, ConnectionConfig, SecretStore], Connector]
 # type -> "module:function"; the function takes (connection name, config, secret store)
 BUILTIN: dict[str, str] = {
     "azure_devops": "connectors.ado.factory:build",
+    "azure_devops_pipelines": "connectors.ado_pipelines.factory:build",
     "pwa": "connectors.pwa.factory:build",
     "planner": "connectors.planner.factory:build",
 }

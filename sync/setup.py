@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from connectors.contract import FieldSetup
+from connectors.contract import FieldSetup, Preflight
 from state.redact import redact
 from sync.config import ScenarioConfig
 from sync.services import Services
@@ -84,6 +84,7 @@ def verify(services: Services, name: str, api_base_url: str | None) -> list[Side
         if not isinstance(connector, FieldSetup) and specs:
             names = ", ".join(str(s.get("name")) for s in specs)
             report.problems.append(f"connection '{connection}' cannot verify fields; check {names} by hand")
+    _preflight(services, scenario, reports)
     hook_directions = [d for d in scenario.enabled_directions() if scenario.directions[d].hooks]
     for direction in hook_directions:
         side = "left" if direction == "left_to_right" else "right"
@@ -111,6 +112,26 @@ def verify(services: Services, name: str, api_base_url: str | None) -> list[Side
 
 
 MIN_HOOK_SECRET = 24  # characters; `tandem`'s own generator and `openssl rand -base64 18` give 24
+
+
+def _preflight(services: Services, scenario: ScenarioConfig, reports: dict[str, SideReport]) -> None:
+    """Per enabled direction, what the source's connector says would stop its items on the target (before
+    anything is written), on the target side's report."""
+    for direction in scenario.enabled_directions():
+        source_side, target_side = ("left", "right") if direction == "left_to_right" else ("right", "left")
+        try:
+            source = services.connector(getattr(scenario, source_side))
+            target = services.connector(getattr(scenario, target_side))
+            if not isinstance(source, Preflight) or type(source) is not type(target):
+                continue
+            checked = source.preflight(target)
+        except Exception as exc:
+            reports[target_side].problems.append(redact(f"pre-flight: {type(exc).__name__}: {exc}"))
+            continue
+        where = f"pre-flight {getattr(scenario, source_side)} -> {getattr(scenario, target_side)}"
+        reports[target_side].problems += [redact(f"{where}: {p}") for p in checked.problems]
+        notes = reports[target_side].details.setdefault("notes", [])
+        notes += [f"{where}: {n}" for n in checked.details.get("notes") or []]
 
 
 def hook_secret_problem(secret: str) -> str | None:

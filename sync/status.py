@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from state.links import NOTES_KEY
 from state.problems import Conflict, Failure
 from state.queue import DeadLetteredMessage
 from state.runs import Run
@@ -19,6 +20,8 @@ class ScenarioStatus(BaseModel):
     conflicts: list[Conflict]
     failures: list[Failure]
     dead_letters: list[dict[str, Any]]
+    # items written with a standing note (e.g. "needs secret: <name>: <where>"): one entry per item
+    notes: list[dict[str, Any]] = []
 
 
 def scenario_status(services: Services, name: str, runs: int = 10) -> ScenarioStatus:
@@ -28,10 +31,15 @@ def scenario_status(services: Services, name: str, runs: int = 10) -> ScenarioSt
     recent: list[Run] = []
     conflicts: list[Conflict] = []
     failures: list[Failure] = []
+    notes: list[dict[str, Any]] = []
     for key in keys:
         for link in services.links.list(key):
             counts["total"] += 1
             counts[link.status] = counts.get(link.status, 0) + 1
+            for warning in (link.snapshot.get(NOTES_KEY) or {}).get("warnings") or []:
+                notes.append(
+                    {"pair": key, "left_id": link.left_id, "right_id": link.right_id, "note": str(warning)}
+                )
         recent += services.runs.recent(key, runs)
         conflicts += services.conflicts.list(key)
         failures += services.failures.list(key)
@@ -45,6 +53,7 @@ def scenario_status(services: Services, name: str, runs: int = 10) -> ScenarioSt
         runs=recent[:runs],
         conflicts=conflicts,
         failures=failures,
+        notes=notes,
         dead_letters=[
             {
                 "source_id": d.message.body.get("source_id"),

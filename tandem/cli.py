@@ -113,6 +113,15 @@ def render_status(status: dict[str, Any]) -> str:
         ]
         out.append(table(["DIRECTION", "SOURCE ID", "KIND", "ATTEMPTS", "REASON"], rows))
 
+    notes = status.get("notes") or []
+    if notes:
+        out.append(f"  Items with notes: {len(notes)}")
+        rows = [
+            [n.get("pair"), n.get("left_id"), n.get("right_id"), _short(n.get("note") or "", 80)]
+            for n in notes
+        ]
+        out.append(table(["PAIR", "LEFT ID", "RIGHT ID", "NOTE"], rows))
+
     dead = status.get("dead_letters") or []
     out.append(f"  Dead letters: {len(dead)}")
     if dead:

@@ -39,7 +39,7 @@ def _connector(args: argparse.Namespace) -> Any:
     from tandem.cli import _stack
     from tandem.configfile import load_config
 
-    if not args.config or not args.project:
+    if not args.config:
         raise CliError("--from needs --config FILE (where the connection is defined) and --project NAME", 2)
     stack = _stack() or {}
     config = load_config(args.config, {**os.environ, **(stack.get("variables") or {})})
@@ -47,8 +47,14 @@ def _connector(args: argparse.Namespace) -> Any:
     if connection is None:
         known = ", ".join(sorted(config.connections)) or "none"
         raise CliError(f"--from {args.source}: no such connection in {args.config} (connections: {known})", 2)
-    if connection.type != "azure_devops":
+    if connection.type not in ("azure_devops", "azure_devops_pipelines"):
         raise CliError(f"--from {args.source}: a {connection.type} connection has no release pipelines", 2)
+    if not args.project:
+        args.project = (
+            connection.options.get("project") if connection.type == "azure_devops_pipelines" else None
+        )
+    if not args.project:
+        raise CliError("--from needs --project NAME (the project holding the definition)", 2)
     values: dict[str, str] = {}
     credentials = stack.get("credentials") or {}
     for key, url in stack.items():
@@ -59,6 +65,10 @@ def _connector(args: argparse.Namespace) -> Any:
                 values[connection.auth.secret] = pat
     from connectors.ado_pipelines.connector import PipelinesConnector
 
+    if connection.type == "azure_devops_pipelines":
+        from connectors.ado_pipelines.factory import split_options
+
+        connection = connection.model_copy(update={"options": split_options(dict(connection.options))[1]})
     ado = build(args.source, connection, LocalSecretStore(values))
     return PipelinesConnector(ado, args.project)
 

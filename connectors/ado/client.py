@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.ado.config import API_VERSIONS, AdoOptions
+from connectors.ado.hosts import credential_host_problem
 from connectors.ado.patch import CONTENT_TYPE
 from connectors.errors import PermanentError
 from connectors.http import ContinuationTokenPaginator, HttpClient
@@ -127,7 +128,13 @@ class AdoClient:
         `https://dev.azure.com/{org}`, `{org}.vsaex.visualstudio.com` for the old domain; Server (and any
         other base URL) serves every API on the collection URL. `options.hosts` overrides the mapping."""
         base = self.options.hosts.get(service)
-        if base is None:
+        if base is not None:
+            deployment = self.options.deployment
+            problem = credential_host_problem(base, base_url=self.base_url, deployment=deployment)
+            if problem:
+                system = getattr(self.http, "system", "")
+                raise PermanentError(f"options.hosts.{service}: {problem}", system=system)
+        else:
             url = httpx.URL(self.base_url)
             host = url.host.lower()
             if host == "dev.azure.com":

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import httpx
-
 from connectors.ado.auth import EntraTokenProvider
 from connectors.ado.config import AdoOptions
 from connectors.ado.connector import AdoConnector
+from connectors.ado.hosts import infer_deployment
 from connectors.http import BasicAuth, BearerAuth
 
 
 class _Secrets(Protocol):
     def get(self, name: str) -> str: ...
-
-
-def infer_deployment(url: str) -> str:
-    """Services lives on dev.azure.com or {org}.visualstudio.com; anything else is a Server collection."""
-    host = httpx.URL(url).host.lower()
-    return "services" if host == "dev.azure.com" or host.endswith(".visualstudio.com") else "server"
 
 
 def build(name: str, config: Any, secrets: _Secrets, **extra: Any) -> AdoConnector:

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 
 from connectors.ado.client import AdoClient, _segment, _values
+from connectors.ado.hosts import credential_host_problem
 from connectors.errors import NotFoundError, PermanentError, VersionConflict
-from connectors.http import ContinuationTokenPaginator
+from connectors.http import ContinuationTokenPaginator, safe_url
 
 log = logging.getLogger("tandem.connectors.ado_pipelines")
 
@@ -58,7 +59,7 @@ class PipelinesClient:
     def __init__(self, ado: AdoClient, *, release_url: str | None = None) -> None:
         self.ado = ado
         self.http = ado.http
-        self._release_url = release_url.rstrip("/") if release_url else None
+        self._release_url = self._checked("release_url", release_url.rstrip("/")) if release_url else None
         self._lock = threading.Lock()
 
     # --- urls and versions --------------------------------------------------------------------------
@@ -88,10 +89,19 @@ class PipelinesClient:
             )
             location = str((body or {}).get("locationUrl") or "").rstrip("/")
             if location:
-                return location
+                return self._checked("the resourceAreas answer's locationUrl", location)
         except NotFoundError:
             pass
         return release_host(self.ado.base_url) or self.ado.base_url
+
+    def _checked(self, what: str, url: str) -> str:
+        """`url` if the connection's credential may go there (same deployment), else an error, not a call."""
+        problem = credential_host_problem(
+            url, base_url=self.ado.base_url, deployment=self.ado.options.deployment
+        )
+        if problem:
+            raise PermanentError(f"{what} {safe_url(url)}: {problem}", system=self.http.system)
+        return url
 
     def _release(self, path: str, project: str) -> str:
         return f"{self.release_url}/{_segment(project)}/{path.lstrip('/')}"
@@ -196,6 +206,16 @@ class PipelinesClient:
     def update_variable_group(self, group_id: int, body: dict[str, Any]) -> dict[str, Any]:
         url = self.ado.url(f"_apis/distributedtask/variablegroups/{int(group_id)}")
         return dict(self.http.request_json("PUT", url, params=self._params("variablegroups"), json=body))
+
+    # --- identities ---------------------------------------------------------------------------------------
+
+    def find_identity_id(self, account: str) -> str | None:
+        """The identity id of the person signing in as `account` (e-mail on Services, DOMAIN\\user on Server):
+        Identities - Read Identities with the General search filter (vssps on Services), or None."""
+        params = {"searchFilter": "General", "filterValue": account, "queryMembership": "None"}
+        url = self.ado.service_url("vssps", "_apis/identities")
+        found = _values(self.http.get_json(url, params={"api-version": self.version(), **params}))
+        return str(found[0]["id"]) if found else None
 
     # --- task definitions, extensions, settings -------------------------------------------------------
 

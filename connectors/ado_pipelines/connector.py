@@ -18,9 +18,29 @@ from typing import Any
 
 from connectors.ado.connector import AdoConnector
 from connectors.ado_pipelines.client import PipelinesClient
-from connectors.ado_pipelines.preflight import Inventory
-from connectors.ado_pipelines.remap import for_create
-from connectors.contract import Change, CheckReport, EntitySpec, FieldSpec, Item, Scope, Write, WriteResult
+from connectors.ado_pipelines.preflight import Inventory, _has_task, preflight, task_usage
+from connectors.ado_pipelines.remap import (
+    Reference,
+    UnmappedReferences,
+    apply_mapping,
+    endpoint_inputs,
+    find_references,
+    find_task_group_references,
+    for_create,
+    get_path,
+    set_path,
+)
+from connectors.contract import (
+    Change,
+    CheckReport,
+    EntitySpec,
+    FieldSpec,
+    Item,
+    ItemRef,
+    Scope,
+    Write,
+    WriteResult,
+)
 from connectors.errors import ConnectorError, NotFoundError, PermanentError, VersionConflict
 
 AGENT_QUEUE = "agent_queue"
@@ -74,6 +94,11 @@ _READ_ONLY = (
 )
 
 
+# The references the engine resolves through its links (the others, identities and artifacts, the connector
+# maps itself: people by e-mail, artifacts through the connection's artifact map).
+LINKED_KINDS = frozenset({AGENT_QUEUE, SERVICE_CONNECTION, VARIABLE_GROUP, TASK_GROUP})
+
+
 def _fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -94,12 +119,27 @@ def secret_variables(variables: dict[str, Any]) -> list[str]:
 class PipelinesConnector:
     """One project's pipeline resources on Services or Server."""
 
-    def __init__(self, ado: AdoConnector, project: str, *, release_url: str | None = None) -> None:
+    def __init__(
+        self,
+        ado: AdoConnector,
+        project: str,
+        *,
+        release_url: str | None = None,
+        pool_map: Mapping[str, str] | None = None,
+        artifact_map: Mapping[str, str] | None = None,
+    ) -> None:
+        """`pool_map`: a source agent pool's name -> the pool on this side its queues go to.
+        `artifact_map`: an artifact's alias (or its source definition's name) -> the build definition or
+        repository id on this side; an artifact with no entry is reported by name and path and its
+        definition is not written."""
         self.system = ado.system
         self.ado = ado
         self.project = project
         self.client = PipelinesClient(ado.client, release_url=release_url)
+        self.pool_map = {k.lower(): v for k, v in (pool_map or {}).items()}
+        self.artifact_map = {k.lower(): v for k, v in (artifact_map or {}).items()}
         self._project_ref: dict[str, str] | None = None
+        self._task_inputs: dict[str, set[str]] | None = None
 
     # --- contract -----------------------------------------------------------------------------------
 
@@ -164,6 +204,10 @@ class PipelinesConnector:
             (i for i in self._all(entity) if str(i.fields.get("name", "")).lower() == value.lower()), None
         )
 
+    def find_by_key(self, entity: str, value: Any) -> Item | None:
+        """The engine's natural-key lookup (`EntitySpec.natural_key` is the name)."""
+        return self.find_by_natural_key(entity, str(value or ""))
+
     def find_by_correlation(self, entity: str, correlation_id: str) -> Item | None:
         return None  # no field fits a stamp on these entities: they are matched by name (natural_key)
 
@@ -189,6 +233,44 @@ class PipelinesConnector:
             },
         )
 
+    def preflight(self, target: PipelinesConnector) -> CheckReport:
+        """What would stop this side's definitions and task groups on `target`, before anything is written:
+        missing tasks and extensions (and the definitions not attempted because of them), the target's
+        classic-pipeline setting, pools the target's pool map does not cover, name collisions."""
+        definitions = self.client.list_definitions(self.project)
+        task_groups = [v for i in self._all(TASK_GROUP) for v in i.fields["versions"]]
+        report = preflight(
+            definitions, task_groups, self.inventory(), target.inventory(), pool_map=target.pool_map
+        )
+        notes = [
+            f"definition {name!r} will not be attempted: {'; '.join(reasons)}"
+            for name, reasons in sorted(report.blocked.items())
+        ]
+        return CheckReport(ok=report.ok, problems=report.problems(), details={"notes": notes})
+
+    def _not_attempted(
+        self, name: str, definitions: list[Any], task_groups: list[Any], *, creating: bool = False
+    ) -> None:
+        """Refuse, before any call that writes, a definition or task group whose tasks this side lacks."""
+        tasks = self.client.list_task_definitions()
+        missing = [
+            f"task {task_id} {spec}"
+            for (task_id, spec) in sorted(task_usage(definitions, task_groups))
+            if not _has_task(tasks, task_id, spec)
+        ]
+        if missing:
+            raise PermanentError(
+                f"{name}: not attempted: {', '.join(missing)} missing on the target (install the task's "
+                "extension there; `tandem setup verify` lists them)",
+                system=self.system,
+            )
+        if definitions and creating and self.client.classic_release_creation_disabled():
+            raise PermanentError(
+                f"{name}: not attempted: the target refuses classic release pipelines ('Disable creation "
+                "of classic release pipelines' is on)",
+                system=self.system,
+            )
+
     def _items_for_inventory(self, entity: str) -> list[Item]:
         if entity == RELEASE_DEFINITION:
             return [self._definition_item(d) for d in self.client.list_definitions(self.project)]
@@ -200,6 +282,88 @@ class PipelinesConnector:
                 for i in self._all(entity)
             ]
         return self._all(entity)
+
+    # --- references ---------------------------------------------------------------------------------
+
+    def task_inputs(self) -> dict[str, set[str]]:
+        """Which inputs of which task take a service connection (from this side's task definitions)."""
+        if self._task_inputs is None:
+            self._task_inputs = endpoint_inputs(self.client.list_task_definitions())
+        return self._task_inputs
+
+    def references_in(self, entity: str, fields: Mapping[str, Any]) -> list[Reference]:
+        """Every reference of a task group (all versions, paths under `versions[i]`) or a definition."""
+        if entity == TASK_GROUP:
+            refs = []
+            for i, version in enumerate(fields.get("versions") or []):
+                for ref in find_task_group_references(version, endpoint_inputs_by_task=self.task_inputs()):
+                    refs.append(Reference(f"versions[{i}].{ref.path}", ref.entity, ref.source_id, ref.name))
+            return refs
+        if entity == RELEASE_DEFINITION:
+            return find_references(fields, endpoint_inputs_by_task=self.task_inputs())
+        return []
+
+    def item_references(self, entity: str, fields: Mapping[str, Any]) -> dict[str, ItemRef]:
+        """The references the engine resolves through its links: path -> the referenced item on this side."""
+        return {
+            r.path: ItemRef(entity=r.entity, id=r.source_id)
+            for r in self.references_in(entity, fields)
+            if r.entity in LINKED_KINDS and "," not in r.source_id
+        }
+
+    def _remapped(self, entity: str, write: Write, current: Mapping[str, Any] | None) -> dict[str, Any]:
+        """`write.fields` with every reference pointing at this side's items: the engine's resolved ids, the
+        current target's ids where the reference did not change, people by e-mail, artifacts by the map.
+        Anything left is reported by name and JSON path and nothing is written (never half-remapped)."""
+        body = copy.deepcopy(dict(write.fields))
+        current_refs = self.references_in(entity, current) if current is not None else []
+        current_ids = {r.path: get_path(current, r.path) for r in current_refs}
+        mapping: dict[str, Any] = {}
+        unmapped: list[Reference] = []
+        for ref in self.references_in(entity, body):
+            if ref.entity == "identity":
+                target_id = self._identity_id(get_path(body, ref.path.rsplit(".", 1)[0]))
+            elif ref.entity in ("project", "build_definition", "repository"):
+                target_id = self._artifact_id(ref, body)
+            elif ref.path in write.references:
+                target_id = write.references[ref.path]
+            else:
+                target_id = current_ids.get(ref.path)
+            if target_id in (None, ""):
+                unmapped.append(ref)
+            else:
+                mapping[ref.path] = target_id
+        for path, target_id in write.references.items():
+            if path not in mapping and target_id is not None:
+                set_path(body, path, target_id)
+        if unmapped:
+            name = str(body.get("name") or write.id or entity)
+            raise PermanentError(str(UnmappedReferences(name, unmapped)), system=self.system)
+        refs = self.references_in(entity, body)
+        people = {r.path: get_path(body, r.path.rsplit(".", 1)[0]) for r in refs if r.entity == "identity"}
+        out = apply_mapping(body, refs, mapping).definition
+        for path, person in people.items():
+            # The id is this side's; the name stays so that the next reader (and a person) knows who it is.
+            holder = get_path(out, path.rsplit(".", 1)[0])
+            email = self.ado.identities.to_email(person)
+            holder.update(
+                {"uniqueName": self.ado.identities.to_ado(email), "displayName": person.get("displayName")}
+            )
+        return out
+
+    def _identity_id(self, holder: Any) -> str | None:
+        """This side's identity id for a person named by e-mail (the connection's identity map on Server)."""
+        email = self.ado.identities.to_email(holder) if isinstance(holder, Mapping) else None
+        if not email:
+            return None
+        return self.client.find_identity_id(self.ado.identities.to_ado(email))
+
+    def _artifact_id(self, ref: Reference, body: Mapping[str, Any]) -> str | None:
+        if ref.entity == "project":
+            return self.project_reference()["id"]
+        artifact = get_path(body, ref.path.split(".definitionReference", 1)[0])
+        alias = str(artifact.get("alias") or "").lower()
+        return self.artifact_map.get(alias) or self.artifact_map.get(ref.name.lower())
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -242,17 +406,32 @@ class PipelinesConnector:
                     f"{(v.get('version') or {}).get('major')}:{v.get('revision')}" for v in versions
                 )
                 fields = {"name": versions[-1]["name"], "versions": [_strip(v) for v in versions]}
-                items.append(Item(id=group_id, version=stamp, container=self.project, fields=fields))
+                items.append(
+                    Item(
+                        id=group_id,
+                        version=stamp,
+                        container=self.project,
+                        fields=fields,
+                        references=self.item_references(TASK_GROUP, fields),
+                    )
+                )
             return items
         raise PermanentError(f"unknown pipelines entity {entity!r}", system=self.system)
 
     def _definition_item(self, body: dict[str, Any]) -> Item:
+        fields = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("_links", "url")}
+        for ref in find_references(fields):
+            if ref.entity == "identity":
+                # People travel by e-mail (the connection's identity map turns DOMAIN\user into one).
+                holder = get_path(fields, ref.path.rsplit(".", 1)[0])
+                holder["uniqueName"] = self.ado.identities.to_email(holder) or holder.get("uniqueName")
         return Item(
             id=str(body["id"]),
             version=str(body.get("revision")),
             container=self.project,
             changed_by=str((body.get("modifiedBy") or {}).get("uniqueName") or "") or None,
-            fields={k: copy.deepcopy(v) for k, v in body.items() if k not in ("_links", "url")},
+            fields=fields,
+            references=self.item_references(RELEASE_DEFINITION, fields),
         )
 
     # --- writing ------------------------------------------------------------------------------------
@@ -285,6 +464,7 @@ class PipelinesConnector:
     def _write_queue(self, write: Write) -> WriteResult:
         name = str(write.fields.get("name") or "")
         pool_name = str((write.fields.get("pool") or {}).get("name") or "")
+        pool_name = self.pool_map.get(pool_name.lower(), pool_name)
         pools = {str(p["name"]).lower(): p for p in self.client.list_pools()}
         pool = pools.get(pool_name.lower())
         if pool is None:
@@ -313,7 +493,13 @@ class PipelinesConnector:
         return found[0]
 
     def _write_endpoint(self, write: Write) -> WriteResult:
-        body = _strip(write.fields)
+        # An update carries the changed fields only: the rest is the target's current item (a PUT is whole).
+        current = (
+            None
+            if write.is_create
+            else self._current(SERVICE_CONNECTION, str(write.id), write.expected_version)
+        )
+        body = _strip({**(current.fields if current else {}), **write.fields})
         auth = copy.deepcopy(body.get("authorization") or {"scheme": "None", "parameters": {}})
         params = dict(auth.get("parameters") or {})
         secrets = sorted(k for k in params if k.lower() in CONFIDENTIAL)
@@ -328,13 +514,17 @@ class PipelinesConnector:
             return WriteResult(
                 item=self._all_by_id(SERVICE_CONNECTION, str(created["id"])), warnings=warnings
             )
-        current = self._current(SERVICE_CONNECTION, str(write.id), write.expected_version)
+        assert current is not None
         body["id"] = current.id
         self.client.update_endpoint(current.id, body)
         return WriteResult(item=self._all_by_id(SERVICE_CONNECTION, current.id))
 
     def _write_variable_group(self, write: Write) -> WriteResult:
-        body = _strip(write.fields)
+        # An update carries the changed fields only: the rest is the target's current item (a PUT is whole).
+        current = (
+            None if write.is_create else self._current(VARIABLE_GROUP, str(write.id), write.expected_version)
+        )
+        body = _strip({**(current.fields if current else {}), **write.fields})
         variables = {name: dict(var or {}) for name, var in (body.get("variables") or {}).items()}
         for var in variables.values():
             if var.get("isSecret"):
@@ -347,15 +537,24 @@ class PipelinesConnector:
                 f"needs secret: {created.get('name')}: variables.{n}" for n in secret_variables(variables)
             ]
             return WriteResult(item=self._all_by_id(VARIABLE_GROUP, str(created["id"])), warnings=warnings)
-        current = self._current(VARIABLE_GROUP, str(write.id), write.expected_version)
+        assert current is not None
         self.client.update_variable_group(int(current.id), body)
         return WriteResult(item=self._all_by_id(VARIABLE_GROUP, current.id))
 
     def _write_task_group(self, write: Write) -> WriteResult:
+        current = (
+            None if write.is_create else self._current(TASK_GROUP, str(write.id), write.expected_version)
+        )
+        fields = self._remapped(
+            TASK_GROUP,
+            write.model_copy(update={"fields": {**(current.fields if current else {}), **write.fields}}),
+            current.fields if current else None,
+        )
         versions = sorted(
-            (_strip(v) for v in write.fields.get("versions") or []),
+            (_strip(v) for v in fields.get("versions") or []),
             key=lambda v: int((v.get("version") or {}).get("major", 0)),
         )
+        self._not_attempted(f"task group {fields.get('name')!r}", [], versions)
         if not versions:
             raise PermanentError(
                 f"task group {write.fields.get('name')!r} has no versions", system=self.system
@@ -366,7 +565,7 @@ class PipelinesConnector:
             for version in versions[1:]:
                 self.client.update_task_group(self.project, group_id, {**version, "id": group_id})
             return WriteResult(item=self._all_by_id(TASK_GROUP, group_id))
-        current = self._current(TASK_GROUP, str(write.id), write.expected_version)
+        assert current is not None
         revisions = {
             int((v.get("version") or {}).get("major", 0)): v.get("revision")
             for v in self.client.task_group_versions(self.project, current.id)
@@ -380,16 +579,20 @@ class PipelinesConnector:
         return WriteResult(item=self._all_by_id(TASK_GROUP, current.id))
 
     def _write_definition(self, write: Write) -> WriteResult:
+        name = str(write.fields.get("name") or write.id)
+        self._not_attempted(name, [write.fields], [], creating=write.is_create)
         if write.is_create:
-            created = self.client.create_definition(self.project, for_create(write.fields))
+            remapped = self._remapped(RELEASE_DEFINITION, write, None)
+            created = self.client.create_definition(self.project, for_create(remapped))
             warnings = [
                 f"needs secret: {created.get('name')}: variables.{n}"
                 for n in secret_variables(write.fields.get("variables") or {})
             ]
             return WriteResult(item=self._definition_item(created), warnings=warnings)
-        body = {k: copy.deepcopy(v) for k, v in write.fields.items() if k not in ("_links", "url")}
+        current = self.client.get_definition(self.project, int(str(write.id)))
+        whole = {k: v for k, v in current.items() if k not in ("_links", "url")} | dict(write.fields)
+        body = self._remapped(RELEASE_DEFINITION, write.model_copy(update={"fields": whole}), current)
         body["id"] = int(str(write.id))
-        current = self.client.get_definition(self.project, body["id"])
         # Environments are matched by name: the remapped body carries none of the source's environment ids.
         target_envs = {str(e.get("name", "")).lower(): e.get("id") for e in current.get("environments") or []}
         for env in body.get("environments") or []:

@@ -115,9 +115,34 @@ async def descriptor(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+async def read_identities(ctx: Ctx) -> dict[str, Any]:
+    """Identities - Read Identities with `searchFilter=General`: the people whose account, e-mail or display
+    name is `filterValue` (the release API's identity ids)."""
+    if (ctx.param("searchFilter") or "").lower() != "general":
+        raise errors.bad_request("searchFilter must be General (the only filter this emulator serves).")
+    wanted = (ctx.param("filterValue") or "").strip()
+    user = ctx.state.identities.resolve(wanted) if wanted else None
+    value = []
+    if user is not None:
+        account = {"$type": "System.String", "$value": user.unique_name}
+        mail = {"$type": "System.String", "$value": user.email or user.unique_name}
+        value.append(
+            {
+                "id": user.id,
+                "descriptor": user.descriptor,
+                "providerDisplayName": user.display_name,
+                "isActive": True,
+                "isContainer": False,
+                "properties": {"Account": account, "Mail": mail},
+            }
+        )
+    return {"count": len(value), "value": value}
+
+
 _DESCRIPTOR = r"(?P<descriptor>[A-Za-z]+\.[A-Za-z0-9_-]+)"
 
 ROUTES: list[ApiRoute] = [
+    route("identities.read", "GET", r"/_apis/identities", read_identities),
     route("graph.users.list", "GET", r"/_apis/graph/users", list_users),
     route("graph.users.get", "GET", r"/_apis/graph/users/" + _DESCRIPTOR, get_user),
     route("graph.groups.list", "GET", r"/_apis/graph/groups", list_groups),

@@ -41,11 +41,16 @@ def test_service_hosts(base: str, service: str, expected: str) -> None:
     assert client.service_url(service, "_apis/x") == expected
 
 
-def test_service_hosts_can_be_mapped() -> None:
-    options = AdoOptions(hosts={"vsaex": "https://proxy.contoso.com/vsaex/contoso/"})
+def test_service_hosts_can_be_mapped_within_the_deployment() -> None:
+    options = AdoOptions(hosts={"vsaex": "http://127.0.0.1:8099/vsaex/contoso/"})
     client = AdoClient("https://dev.azure.com/contoso", options, http=None)  # type: ignore[arg-type]
-    assert client.service_url("vsaex", "/_apis/x") == "https://proxy.contoso.com/vsaex/contoso/_apis/x"
+    assert client.service_url("vsaex", "/_apis/x") == "http://127.0.0.1:8099/vsaex/contoso/_apis/x"
     assert client.service_url("vssps", "_apis/x") == "https://vssps.dev.azure.com/contoso/_apis/x"
+    # A proxy elsewhere would receive the PAT: refused (see test_ado_credential_hosts.py).
+    elsewhere = AdoOptions(hosts={"vsaex": "https://proxy.contoso.com/vsaex/contoso/"})
+    client = AdoClient("https://dev.azure.com/contoso", elsewhere, http=None)  # type: ignore[arg-type]
+    with pytest.raises(PermanentError, match=r"options\.hosts\.vsaex: host proxy\.contoso\.com"):
+        client.service_url("vsaex", "/_apis/x")
 
 
 def test_users_paged_and_found_by_principal_name(ado: tuple[AdoEmulator, EntitlementsClient]) -> None:

@@ -26,7 +26,6 @@ from connectors.ado_pipelines.remap import (
     UnmappedReferences,
     endpoint_inputs,
     find_references,
-    find_task_group_references,
     mapping_from_ids,
     remap,
 )
@@ -53,41 +52,43 @@ def services() -> Iterator[AdoEmulator]:
         yield emulator
 
 
-def connector(emulator: AdoEmulator) -> PipelinesConnector:
+# Server's DOMAIN\\user -> the e-mail Services knows (the Server connection's identity map).
+IDENTITY_MAP = {f"CONTOSO\\{n}": f"{n}@contoso.com" for n in ("tandem-sync", "ann.chen", "bob.smith")}
+
+
+def connector(emulator: AdoEmulator, pool_map: dict[str, str] | None = None) -> PipelinesConnector:
     ado = AdoConnector(
         f"ado_{emulator.flavor}",
         emulator.base_url,
-        AdoOptions(deployment=emulator.flavor),
+        AdoOptions(
+            deployment=emulator.flavor, identity_map=IDENTITY_MAP if emulator.flavor == "server" else {}
+        ),
         get_secret=lambda: PAT,
     )
-    return PipelinesConnector(ado, PROJECT)
+    return PipelinesConnector(ado, PROJECT, pool_map=pool_map)
 
 
 def rest(emulator: AdoEmulator) -> httpx.Client:
     return httpx.Client(headers=emulator.auth_header(PAT), params={"api-version": "7.1"}, timeout=10)
 
 
+def resolved(item_refs: dict[str, Any], ids: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+    """What the engine puts in `Write.references`: each reference's target id, from its links."""
+    return {path: str(ids[ref.entity][ref.id]) for path, ref in item_refs.items()}
+
+
 def copy_dependencies(
-    source: PipelinesConnector, target: PipelinesConnector, pool_map: dict[str, str]
+    source: PipelinesConnector, target: PipelinesConnector
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """What the engine will do in DEPENDS_ON order: create each dependency on the target, keep the id map."""
+    """What the engine does in DEPENDS_ON order: create each dependency on the target, keep the id map."""
     ids: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
-    tasks = endpoint_inputs(source.client.list_task_definitions())
     for entity in (AGENT_QUEUE, SERVICE_CONNECTION, VARIABLE_GROUP, TASK_GROUP):
         table = ids.setdefault(entity, {})
         for change in next(source.list_versions(entity, Scope())):
             item = source.read(entity, [change.id])[0]
-            fields = item.fields
-            if entity == AGENT_QUEUE:
-                fields = {**fields, "pool": {"name": pool_map[fields["pool"]["name"]]}}
-            if entity == TASK_GROUP:
-                versions = []
-                for version in fields["versions"]:
-                    refs = find_task_group_references(version, endpoint_inputs_by_task=tasks)
-                    versions.append(remap(version, refs, mapping_from_ids(refs, ids)))
-                fields = {**fields, "versions": versions}
-            [result] = target.write(entity, [Write(fields=fields)])
+            write = Write(fields=item.fields, references=resolved(item.references, ids))
+            [result] = target.write(entity, [write])
             assert result.ok, result.error
             warnings += result.warnings
             table[item.id] = result.item.id
@@ -138,16 +139,20 @@ def test_definitions_are_listed_page_by_page(services: AdoEmulator) -> None:
 
 def test_server_to_services_copy_leaves_no_server_id(server: AdoEmulator, services: AdoEmulator) -> None:
     sample = server.seed_pipelines_sample(PROJECT)
-    source, target = connector(server), connector(services)
-    ids, warnings = copy_dependencies(source, target, {"Default": "Linux agents"})
+    source, target = connector(server), connector(services, {"Default": "Linux agents"})
+    ids, warnings = copy_dependencies(source, target)
     assert sorted(warnings) == [
         "needs secret: Fabrikam Azure: authorization.parameters.serviceprincipalkey",
         "needs secret: Fabrikam shared: variables.SqlPassword",
     ]
     people = {u.unique_name.lower(): u for u in services.identities.all()}
-    # Server names people DOMAIN\\user; the scenario's identity map turns that into the e-mail Services knows.
-    emails = {u.id: u.unique_name.lower().split("\\")[-1] + "@contoso.com" for u in server.identities.all()}
-    ids["identity"] = {uid: people[mail].id for uid, mail in emails.items() if mail in people}
+    # Server names people DOMAIN\\user; the Server connection's identity map turns that into the e-mail
+    # Services knows, and the target connector finds the person's id there by that e-mail.
+    ids["identity"] = {
+        u.id: people[IDENTITY_MAP[u.unique_name]].id
+        for u in server.identities.all()
+        if u.unique_name in IDENTITY_MAP
+    }
     [definition] = source.read(RELEASE_DEFINITION, [str(sample["definitionId"])])
     refs = find_references(
         definition.fields, endpoint_inputs_by_task=endpoint_inputs(source.client.list_task_definitions())
@@ -159,8 +164,15 @@ def test_server_to_services_copy_leaves_no_server_id(server: AdoEmulator, servic
         "variable_group",
         "identity",
     }
-    remapped = remap(definition.fields, refs, mapping_from_ids(refs, ids))
-    [created] = target.write(RELEASE_DEFINITION, [Write(fields=remapped)])
+    # The item carries the references the engine resolves through links (not people: by e-mail)
+    assert {r.entity for r in definition.references.values()} == {
+        AGENT_QUEUE,
+        TASK_GROUP,
+        SERVICE_CONNECTION,
+        VARIABLE_GROUP,
+    }
+    write = Write(fields=definition.fields, references=resolved(definition.references, ids))
+    [created] = target.write(RELEASE_DEFINITION, [write])
     assert created.ok, created.error
     assert created.warnings == ["needs secret: Fabrikam-web: variables.DeployToken"]
     text = json.dumps(target.read(RELEASE_DEFINITION, [created.item.id])[0].fields)
@@ -308,7 +320,8 @@ def test_preflight_against_both_sides(server: AdoEmulator, services: AdoEmulator
     assert "Disable creation of classic release pipelines" in text
     # The setting is what the service enforces on create, too.
     [refused] = target.write(RELEASE_DEFINITION, [Write(fields={"name": "x", "environments": []})])
-    assert refused.error is not None and "classic release pipelines is disabled" in str(refused.error)
+    # refused before any call: the service is never asked to create it
+    assert refused.error is not None and "refuses classic release pipelines" in str(refused.error)
 
 
 def test_dependency_order_is_declared() -> None:
@@ -343,15 +356,13 @@ def test_an_edit_on_services_goes_back_to_server_with_every_id_mapped_back(
     server: AdoEmulator, services: AdoEmulator
 ) -> None:
     sample = server.seed_pipelines_sample(PROJECT)
-    source, target = connector(server), connector(services)
-    ids, _ = copy_dependencies(source, target, {"Default": "Linux agents"})
-    ids["identity"] = {u.id: u.id for u in server.identities.all()}  # approvers kept as they are here
-    tasks = endpoint_inputs(source.client.list_task_definitions())
+    source, target = connector(server), connector(services, {"Default": "Linux agents"})
+    ids, _ = copy_dependencies(source, target)
     [definition] = source.read(RELEASE_DEFINITION, [str(sample["definitionId"])])
-    refs = find_references(definition.fields, endpoint_inputs_by_task=tasks)
     [created] = target.write(
-        RELEASE_DEFINITION, [Write(fields=remap(definition.fields, refs, mapping_from_ids(refs, ids)))]
+        RELEASE_DEFINITION, [Write(fields=definition.fields, references=resolved(definition.references, ids))]
     )
+    assert created.ok, created.error
     copy_id = created.item.id
 
     # Someone edits the copy on Services: a new variable and the Production stage's web app name.
@@ -366,14 +377,14 @@ def test_an_edit_on_services_goes_back_to_server_with_every_id_mapped_back(
 
     # The way back: the same references, resolved through the links the other way round.
     back = {entity: {str(t): s for s, t in table.items()} for entity, table in ids.items()}
-    refs_back = find_references(
-        saved.item.fields, endpoint_inputs_by_task=endpoint_inputs(target.client.list_task_definitions())
-    )
-    body = remap(saved.item.fields, refs_back, mapping_from_ids(refs_back, back))
     [on_server] = source.read(RELEASE_DEFINITION, [str(sample["definitionId"])])
-    [updated] = source.write(
-        RELEASE_DEFINITION, [Write(id=on_server.id, expected_version=on_server.version, fields=body)]
+    write = Write(
+        id=on_server.id,
+        expected_version=on_server.version,
+        fields=saved.item.fields,
+        references=resolved(saved.item.references, back),
     )
+    [updated] = source.write(RELEASE_DEFINITION, [write])
     assert updated.ok, updated.error
     result = updated.item.fields
     assert result["revision"] == 2 and result["variables"]["Region"] == {"value": "westeurope"}

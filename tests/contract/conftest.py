@@ -242,3 +242,74 @@ def planner_subject() -> Iterator[Subject]:
             sleeps=sleeps,
         )
         yield subject
+
+
+# --- release pipelines (variable groups stand for the five entities: same client, same write path) -----
+
+
+@contract_subject(
+    "ado_pipelines",
+    frozenset({"create_read", "stale_version", "throttling", "natural_key", "version_listing"}),
+)
+def ado_pipelines_subject() -> Iterator[Subject]:
+    from connectors.ado_pipelines.connector import VARIABLE_GROUP, PipelinesConnector
+
+    sleeps: list[float] = []
+    with AdoEmulator("services", pat=PAT) as ado:
+        project: dict[str, Any] = {}
+
+        def connect() -> PipelinesConnector:
+            inner = AdoConnector(
+                "ado_pipelines",
+                ado.base_url,
+                AdoOptions(),
+                get_secret=lambda: PAT,
+                sleep=recording_sleep(sleeps),
+            )
+            return PipelinesConnector(inner, "Fabrikam")
+
+        def reset() -> None:
+            ado.reset()
+            project["it"] = ado.seed_project("Fabrikam")
+
+        def body(name: str) -> dict[str, Any]:
+            reference = {"projectReference": {"id": project["it"].id, "name": "Fabrikam"}, "name": name}
+            return {
+                "name": name,
+                "type": "Vsts",
+                "description": name,
+                "variables": {"Region": {"value": "westeurope"}},
+                "variableGroupProjectReferences": [reference],
+            }
+
+        by = {"displayName": "Ann Chen", "uniqueName": "ann.chen@contoso.com"}
+
+        def seed(n: int) -> list[str]:
+            return [str(ado.pipelines.create_variable_group(body(f"seeded {i}"), by)["id"]) for i in range(n)]
+
+        def edit(item_id: str, text: str) -> None:
+            ado.clock.advance(1)  # a person's save comes later than ours
+            current = ado.pipelines.variable_group(int(item_id))
+            ado.pipelines.update_variable_group(int(item_id), {**current, "description": text}, by)
+
+        def throttle(seconds: float) -> None:
+            ado.faults.add(
+                endpoint="distributedtask.variablegroups.*", method="PUT", status=429, retry_after=seconds
+            )
+
+        yield Subject(
+            name="ado_pipelines",
+            connect=connect,
+            entity=VARIABLE_GROUP,
+            scope=Scope(containers=["Fabrikam"]),
+            field="description",
+            new=lambda text: Write(container="Fabrikam", fields=body(text)),
+            seed=seed,
+            edit=edit,
+            throttle=throttle,
+            written=lambda item_id: ado.pipelines.variable_group(int(item_id))["description"],
+            missing="999999",
+            reset=reset,
+            sleeps=sleeps,
+            listing_pages=False,  # ADO answers the project's variable groups in one page
+        )

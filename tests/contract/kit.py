@@ -53,6 +53,9 @@ class Subject:
     settle: Callable[[], None] = lambda: None  # let the system's change feed catch up (time passes)
     reset: Callable[[], None] = lambda: None  # empty system before each case
     sleeps: list[float] = field(default_factory=list)  # waits the connector asked for
+    # False where the system returns the whole listing in one answer (ADO variable groups): the listing
+    # case then checks versions only, not paging.
+    listing_pages: bool = True
     connector: Connector = field(init=False)
 
     def fresh(self) -> Subject:

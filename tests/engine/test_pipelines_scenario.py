@@ -1,0 +1,266 @@
+"""The pipelines scenario on the engine (issue 12): the sample configuration, the real connectors through the
+registry, a Server collection and a Services organisation emulated over loopback HTTP. Dependencies are
+linked before the definition that uses them, every id is the other side's, people move by e-mail, items that
+exist by name are linked rather than duplicated, reruns write nothing, an edit on Services goes back with
+every id mapped back, and a definition with an unmappable reference is dead-lettered naming its path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulators.ado import AdoEmulator
+from sync.status import scenario_status
+from tandem.configfile import read_document, substitute
+from tests.support.harness import Harness, config_document
+
+PAT = "pipelines-scenario-canary-pat"
+PROJECT = "Fabrikam"
+SAMPLE = Path(__file__).resolve().parents[2] / "tandem" / "pipelines_config.yaml"
+
+
+@pytest.fixture
+def emulators() -> Iterator[tuple[AdoEmulator, AdoEmulator]]:
+    with AdoEmulator("server", pat=PAT) as server, AdoEmulator("services", pat=PAT) as services:
+        server.seed_project(PROJECT)
+        services.seed_project(PROJECT)
+        services.pipelines.add_pool("Linux agents")
+        yield server, services
+
+
+def sample_document(server: AdoEmulator, services: AdoEmulator) -> dict[str, Any]:
+    variables = {
+        "ADO_SERVER_URL": server.base_url,
+        "ADO_SERVICES_URL": services.base_url,
+        "ADO_SERVER_HOST": "127.0.0.1",
+        "ADO_SERVICES_HOST": "127.0.0.1",
+    }
+    document, problems = substitute(read_document(SAMPLE), variables)
+    assert problems == []
+    return document
+
+
+def harness(tables, server: AdoEmulator, services: AdoEmulator, **scenario: Any) -> Harness:
+    document = sample_document(server, services)
+    document["scenarios"][0].update(scenario)
+    h = Harness(tables, config_document())  # the harness's clock, queue and services; then the sample
+    h.secrets.set("ado-server-pat", PAT)
+    h.secrets.set("ado-services-pat", PAT)
+    h.apply(document)
+    return h
+
+
+def run(h: Harness, direction: str = "left_to_right") -> None:
+    h.poll(direction, scenario="pipelines")
+    h.settle()
+
+
+def test_server_to_services_copies_the_pipeline_with_every_id_remapped(tables, emulators) -> None:
+    server, services = emulators
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)
+    status = scenario_status(h.services, "pipelines")
+    assert status.dead_letters == [] and status.failures == []
+    store = services.pipelines
+    [definition] = [d.body for d in store.definitions.values()]
+    [queue] = [q for q in store.queues.values() if q["name"] == "Default"]
+    [group] = list(store.variable_groups.values())
+    task_group_ids = list(store.task_groups)
+    endpoint_ids = list(store.endpoints)
+    production = definition["environments"][1]["deployPhases"][0]
+    assert production["deploymentInput"]["queueId"] == queue["id"]
+    assert production["workflowTasks"][1]["taskId"] in task_group_ids
+    assert production["workflowTasks"][1]["version"] == "1.*"
+    assert production["workflowTasks"][0]["inputs"]["ConnectedServiceName"] in endpoint_ids
+    assert definition["variableGroups"] == [group["id"]]
+    text = json.dumps(definition)
+    for server_id in (sample["endpointId"], sample["taskGroupId"]):
+        assert server_id not in text
+    assert queue["pool"]["name"] == "Linux agents"  # Server's Default pool through the pool map
+    # people by e-mail: the owner is the Services account of the Server owner, never the Server id
+    owner = definition["environments"][0]["owner"]
+    assert owner["id"] in {u.id for u in services.identities.all()}
+    assert owner["id"] not in {u.id for u in server.identities.all()}
+
+    # a rerun writes nothing and creates no duplicate
+    revisions = {d_id: d.body["revision"] for d_id, d in store.definitions.items()}
+    run(h)
+    assert {d_id: d.body["revision"] for d_id, d in store.definitions.items()} == revisions
+    assert len(store.definitions) == 1 and len(store.task_groups) == 1
+
+
+def test_a_definition_naming_an_unknown_person_is_dead_lettered_while_the_others_go(
+    tables, emulators
+) -> None:
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    # Chloé has no e-mail mapping on Server and no account on Services: her approval cannot be moved.
+    base = next(iter(server.pipelines.definitions.values())).body
+    h = harness(tables, server, services)
+    broken = json.loads(json.dumps(base))
+    broken["name"] = "Fabrikam-broken"
+    chloe = next(u for u in server.identities.all() if u.unique_name.endswith("chloe.durand"))
+    broken["environments"][0]["owner"] = {"id": chloe.id, "uniqueName": chloe.unique_name}
+    connector = h.services.connector("ado-server")
+    connector.client.create_definition(PROJECT, {**broken, "id": 0})
+    run(h)
+    names = sorted(d.body["name"] for d in services.pipelines.definitions.values())
+    assert names == ["Fabrikam-web"]
+    status = scenario_status(h.services, "pipelines")
+    [dead] = status.dead_letters
+    assert "environments[0].owner.id" in json.dumps(dead) and "chloe.durand" in json.dumps(dead).lower()
+
+
+def test_secrets_show_per_item_and_a_secret_set_by_hand_survives(tables, emulators) -> None:
+    server, services = emulators
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)
+    notes = sorted(n["note"] for n in scenario_status(h.services, "pipelines").notes)
+    assert notes == [
+        "needs secret: Fabrikam Azure: authorization.parameters.serviceprincipalkey",
+        "needs secret: Fabrikam shared: variables.SqlPassword",
+        "needs secret: Fabrikam-web: variables.DeployToken",
+    ]
+    target = h.services.connector("ado-services").client
+    [copy_id] = list(services.pipelines.endpoints)
+    assert services.pipelines.endpoint_secret(copy_id, "serviceprincipalkey") is None
+    # An administrator sets the key on Services by hand (the REST API, as the web UI does).
+    endpoint = target.get_endpoint(PROJECT, copy_id)
+    endpoint["authorization"]["parameters"]["serviceprincipalkey"] = "set-by-hand-0042"
+    target.update_endpoint(copy_id, endpoint)
+    # The connection changes on Server: the change goes over, the secret stays.
+    source = h.services.connector("ado-server").client
+    original = source.get_endpoint(PROJECT, sample["endpointId"])
+    original["description"] = "moved to the new subscription"
+    source.update_endpoint(sample["endpointId"], original)
+    run(h)
+    copied = services.pipelines.endpoints[copy_id].body
+    assert copied["description"] == "moved to the new subscription"
+    assert copied["name"] == "Fabrikam Azure" and copied["type"] == "AzureRM"  # the rest of it kept
+    assert services.pipelines.endpoint_secret(copy_id, "serviceprincipalkey") == "set-by-hand-0042"
+
+
+def test_an_edit_on_services_goes_back_to_server_with_every_id_mapped_back(tables, emulators) -> None:
+    server, services = emulators
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)
+    target = h.services.connector("ado-services").client
+    [copy_id] = list(services.pipelines.definitions)
+    body = target.get_definition(PROJECT, copy_id)
+    body["variables"]["Region"] = {"value": "westeurope"}
+    body["environments"][1]["deployPhases"][0]["workflowTasks"][0]["inputs"]["WebAppName"] = "fabrikam-prod"
+    target.update_definition(PROJECT, body)
+    run(h, "right_to_left")
+    on_server = server.pipelines.definitions[int(sample["definitionId"])].body
+    assert on_server["variables"]["Region"] == {"value": "westeurope"}
+    production = on_server["environments"][1]["deployPhases"][0]
+    assert production["workflowTasks"][0]["inputs"]["WebAppName"] == "fabrikam-prod"
+    assert production["workflowTasks"][0]["inputs"]["ConnectedServiceName"] == sample["endpointId"]
+    assert production["workflowTasks"][1]["taskId"] == sample["taskGroupId"]
+    assert production["deploymentInput"]["queueId"] == sample["queueId"]
+    assert on_server["variableGroups"] == [sample["variableGroupId"]]
+    assert scenario_status(h.services, "pipelines").dead_letters == []
+
+
+def test_a_first_run_links_same_named_items_instead_of_duplicating(tables, emulators) -> None:
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    target = h.services.connector("ado-services")
+    existing = target.client.create_variable_group(
+        {
+            "name": "Fabrikam shared",
+            "type": "Vsts",
+            "variables": {"Old": {"value": "1"}},
+            "variableGroupProjectReferences": target._project_references({"name": "Fabrikam shared"}),
+        }
+    )
+    run(h)
+    groups = list(services.pipelines.variable_groups.values())
+    assert [g["id"] for g in groups] == [existing["id"]]  # linked and updated, not duplicated
+    [definition] = [d.body for d in services.pipelines.definitions.values()]
+    assert definition["variableGroups"] == [existing["id"]]
+
+
+def test_a_definition_needing_a_missing_extension_is_in_preflight_and_not_attempted(
+    tables, emulators
+) -> None:
+    from emulators.ado.pipelines_seed import add_task
+    from sync.setup import verify
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    task = add_task(
+        server.pipelines,
+        "ReplaceTokens",
+        "a8515ec8-7254-4ffd-912c-86772e2b5962",
+        "5.3.2",
+        extension=("qetza", "replacetokens", "5.3.2"),
+    )
+    base = next(iter(server.pipelines.definitions.values())).body
+    tokens = json.loads(json.dumps(base))
+    tokens["name"] = "Fabrikam-tokens"
+    step = {
+        "taskId": task["id"],
+        "version": "5.*",
+        "name": "Replace tokens",
+        "definitionType": "task",
+        "enabled": True,
+        "inputs": {"targetFiles": "**/*.config"},
+    }
+    tokens["environments"][0]["deployPhases"][0]["workflowTasks"].append(step)
+    h = harness(tables, server, services)
+    h.services.connector("ado-server").client.create_definition(PROJECT, {**tokens, "id": 0})
+
+    reports = {r.side: r for r in verify(h.services, "pipelines", None)}
+    problems = "\n".join(reports["right"].problems)
+    assert "Extension qetza.replacetokens 5.3.2 is not installed on the target" in problems
+    assert "Fabrikam-tokens" in problems
+    notes = "\n".join(str(n) for n in reports["right"].details["notes"])  # type: ignore[union-attr]
+    assert "definition 'Fabrikam-tokens' will not be attempted" in notes
+    assert "Fabrikam-web" not in notes
+
+    run(h)
+    names = sorted(d.body["name"] for d in services.pipelines.definitions.values())
+    assert names == ["Fabrikam-web"]
+    assert services.counters.calls("release.definitions.create") == 1  # never attempted
+    [dead] = scenario_status(h.services, "pipelines").dead_letters
+    assert "not attempted" in json.dumps(dead) and "5.*" in json.dumps(dead)
+
+
+def test_a_dry_run_lists_the_new_definition_with_the_remapped_ids_and_writes_nothing(
+    tables, emulators
+) -> None:
+    from sync.manual import dry_run
+
+    server, services = emulators
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)  # the dependencies and the first definition are linked
+    base = server.pipelines.definitions[int(sample["definitionId"])].body
+    h.services.connector("ado-server").client.create_definition(
+        PROJECT, json.loads(json.dumps(base)) | {"name": "Fabrikam-api", "id": 0}
+    )
+    before = len(services.pipelines.definitions)
+    plans = dry_run(h.services, "pipelines", ["left_to_right"])
+    assert len(services.pipelines.definitions) == before  # nothing written
+    [create] = [p for p in plans if p["action"] == "create"]
+    assert create["entity"] == "release_definition"
+    after = {c["field"]: c["after"] for c in create["changes"]}
+    [queue] = [q for q in services.pipelines.queues.values() if q["name"] == "Default"]
+    [group] = list(services.pipelines.variable_groups.values())
+    path = "ref:environments[1].deployPhases[0].deploymentInput.queueId"
+    assert str(after[path]) == str(queue["id"])  # the Services id the create will carry
+    assert (
+        str(after["ref:environments[1].deployPhases[0].workflowTasks[1].taskId"])
+        in services.pipelines.task_groups
+    )
+    assert str(after["ref:variableGroups[0]"]) == str(group["id"])
+    assert all(p["action"] in ("done", "create") for p in plans)  # the rest is in step: nothing to update
