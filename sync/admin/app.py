@@ -209,6 +209,7 @@ def setup_verify(name: Name, services: Svc) -> Any:
 # to this app), e.g. `config_routes.router` of sync/admin/config_routes.py.
 ROUTERS: list[str] = [
     "sync.admin.app:scenarios",
+    "sync.admin.bulk_routes:router",
 ]
 
 
