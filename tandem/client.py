@@ -44,6 +44,8 @@ class Target(Protocol):
     def replay(self, queue: str | None, limit: int) -> dict[str, int]: ...
     def ensure_hooks(self, scenario: str) -> dict[str, Any]: ...
     def setup(self, scenario: str, action: str) -> dict[str, Any]: ...
+    def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]: ...
+    def bulk_job(self, job_id: str) -> dict[str, Any] | None: ...
 
 
 def read_stack_file(path: Path) -> dict[str, Any] | None:
@@ -160,6 +162,18 @@ class AdminApi:
     def setup(self, scenario: str, action: str) -> dict[str, Any]:
         return dict(self._call("POST", f"scenarios/{scenario}/setup/{action}", timeout=300))
 
+    def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]:
+        path = f"scenarios/{scenario}/bulk"
+        return dict(self._call("POST", path, body=request, params={"job_id": job_id}, timeout=3600))
+
+    def bulk_job(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call("GET", f"admin/bulk/{job_id}"))
+        except CliError as exc:
+            if exc.code == 2:
+                return None  # not started yet
+            raise
+
     def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
         self._need_local("Reading dead letters")
         return list(
@@ -192,12 +206,14 @@ class DirectState:
             self._services = build_services(self.settings)
         return self._services
 
-    def _admin(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    def _admin(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         # The admin API's own routes, run in-process: same validation and answers as over HTTP.
         from sync import triggers
 
         triggers.use_services(self.services())
-        response = triggers.call_admin(method, path, body)
+        response = triggers.call_admin(method, path, body, params)
         data = json.loads(response.get_body() or b"{}")
         if response.status_code >= 400:
             raise CliError(data.get("error", f"HTTP {response.status_code}"), 2)
@@ -218,6 +234,15 @@ class DirectState:
 
     def setup(self, scenario: str, action: str) -> dict[str, Any]:
         return self._admin("POST", f"scenarios/{scenario}/setup/{action}")
+
+    def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]:
+        return self._admin("POST", f"scenarios/{scenario}/bulk", request, {"job_id": job_id})
+
+    def bulk_job(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            return self._admin("GET", f"admin/bulk/{job_id}")
+        except CliError:
+            return None
 
     def wait_idle(self, timeout: float) -> bool:
         return False  # Service Bus is drained by the deployed app's workers, not by this command

@@ -11,7 +11,7 @@ capped at FUNCTIONS_REQUEST_BODY_SIZE_LIMIT bytes (413) and JSON nested deeper t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -82,6 +82,8 @@ class RunRequest(BaseModel):
     items: list[str] = Field(default_factory=list)  # only these source ids (of `direction`'s source side)
     force: bool = False  # with items: write the mapped source values even where the snapshot says unchanged
     entity: str | None = None  # the entity pair the items belong to (default: the scenario's first)
+    # Instead of `direction`: read the items from Azure DevOps, or write them to it (see ado_direction).
+    ado: Literal["read", "write"] | None = None
 
 
 class RunReply(BaseModel):
@@ -128,12 +130,19 @@ def run_scenario(
 ) -> Any:
     """Poll a scenario now; or, with `items`, sync those items (optionally `force`d); or, with `dry_run`,
     answer what either would do as per-field plans, changing nothing."""
-    from sync.manual import dry_run, sync_items
+    from sync.manual import ado_direction, dry_run, sync_items
     from sync.messages import PollMessage
     from sync.runtime import enqueue_polls
 
     request = request or RunRequest(direction=direction)
     scenario = services.config().scenario(name)
+    if request.ado is not None:
+        if request.direction is not None:
+            raise ApiError(400, "name either a direction or an Azure DevOps read/write, not both", "ado")
+        try:
+            request.direction = ado_direction(services, scenario, request.ado)
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), "ado") from None
     if request.entity is not None:
         try:
             scenario.pair_view(request.entity)

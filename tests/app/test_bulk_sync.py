@@ -59,3 +59,35 @@ def test_bulk_errors_name_the_field(harness: Harness):
     status, reply = call("GET", "admin/bulk/not-a-job!")
     assert status == 400 and reply["field"] == "job_id"
     assert harness.drain() == 0
+
+
+def test_read_and_write_map_onto_the_direction_of_the_ado_side(harness: Harness):
+    from sync.config import parse_config
+    from sync.manual import ado_direction
+    from tests.support.harness import config_document
+
+    status, reply = call("POST", "scenarios/demo/run", {"ado": "read", "items": ["1"]})
+    assert status == 400 and reply["field"] == "ado" and "no Azure DevOps side" in reply["error"]
+    status, reply = call("POST", "scenarios/demo/run", {"ado": "read", "direction": "left_to_right"})
+    assert status == 400 and reply["field"] == "ado"
+
+    class Config:
+        def __init__(self, left: str, right: str) -> None:
+            document = config_document()
+            document["connections"]["mem-left"]["type"] = left
+            document["connections"]["mem-right"]["type"] = right
+            self.config = parse_config(document)
+
+        def scenario(self) -> object:
+            return self.config.scenario("demo")
+
+    for left, right, read in [
+        ("azure_devops", "memory", "left_to_right"),
+        ("memory", "azure_devops", "right_to_left"),
+        ("azure_devops", "azure_devops", "right_to_left"),  # ADO Server ↔ Services: Services is the ADO side
+    ]:
+        config = Config(left, right)
+        services = type("S", (), {"config": lambda self, c=config.config: c})()
+        assert ado_direction(services, config.scenario(), "read") == read  # type: ignore[arg-type]
+        write = "left_to_right" if read == "right_to_left" else "right_to_left"
+        assert ado_direction(services, config.scenario(), "write") == write  # type: ignore[arg-type]
