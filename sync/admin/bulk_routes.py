@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from sync.admin.app import ApiError, ErrorReply, Name, Svc
 from sync.bulk import BulkJob, BulkJobs, BulkReply, BulkRequest
 from sync.config import ConfigError
 
 router = APIRouter(tags=["bulk"])
+JOB_ID = r"^[A-Za-z0-9]{1,64}$"  # a table row key: letters and digits only
 
 
 @router.post(
@@ -18,7 +19,12 @@ router = APIRouter(tags=["bulk"])
     response_model=BulkReply,
     responses={400: {"model": ErrorReply}, 404: {"model": ErrorReply}},
 )
-def start_bulk(name: Name, services: Svc, request: BulkRequest, job_id: str | None = None) -> Any:
+def start_bulk(
+    name: Name,
+    services: Svc,
+    request: BulkRequest,
+    job_id: Annotated[str | None, Query(pattern=JOB_ID)] = None,
+) -> Any:
     """Sync all (or the selected) items of an entity pair in batches, forced, in the named directions (both
     by default); with `dry_run`, answer every item's per-field plan and change nothing. Progress is kept
     under the job id (give `job_id` to watch it from the start)."""
@@ -32,10 +38,8 @@ def start_bulk(name: Name, services: Svc, request: BulkRequest, job_id: str | No
 
 
 @router.get("/api/admin/bulk/{job_id}", response_model=BulkJob, responses={404: {"model": ErrorReply}})
-def bulk_progress(job_id: str, services: Svc) -> Any:
+def bulk_progress(job_id: Annotated[str, Path(pattern=JOB_ID)], services: Svc) -> Any:
     """A bulk job's progress: counts, batches and the rate so far."""
-    if not (0 < len(job_id) <= 64 and job_id.isalnum()):
-        raise ApiError(400, "a job id is up to 64 letters and digits", "job_id")
     job = BulkJobs(services).get(job_id)
     if job is None:
         raise ApiError(404, f"no bulk job {job_id}", "job_id")
