@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve clean bench chaos setup setup-checks
+.PHONY: demo test lint serve clean bench chaos setup setup-checks openapi
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(STAMP)
 
 test: setup setup-checks lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# The admin API's OpenAPI document, kept in the repository (a test fails when it differs from the app's).
+openapi: $(STAMP)
+	$(BIN)/python -m sync.admin.openapi
 
 bench: setup
 	$(BIN)/python bench/import_time.py

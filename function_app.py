@@ -51,39 +51,32 @@ def service_hook(req: func.HttpRequest) -> func.HttpResponse:
     return triggers.on_hook(req)
 
 
-@app.route(route="scenarios/{scenario}/run", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def run_scenario(req: func.HttpRequest) -> func.HttpResponse:
+# The admin API (runs, status, hooks, setup, ...): one FastAPI app in sync.admin, behind the function key.
+# Its paths: /api/scenarios/..., /api/config/..., /api/admin/..., and its document at /api/openapi.json.
+async def _admin(req: func.HttpRequest) -> func.HttpResponse:
     from sync import triggers
 
-    return triggers.on_run(req)
+    return await triggers.on_admin(req)
 
 
-@app.route(route="scenarios/{scenario}/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def scenario_status(req: func.HttpRequest) -> func.HttpResponse:
-    from sync import triggers
-
-    return triggers.on_status(req)
+@app.route(route="scenarios/{*path}", auth_level=func.AuthLevel.FUNCTION)
+async def admin_scenarios(req: func.HttpRequest) -> func.HttpResponse:
+    return await _admin(req)
 
 
-@app.route(route="scenarios/{scenario}/hooks", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def ensure_hooks(req: func.HttpRequest) -> func.HttpResponse:
-    from sync import triggers
-
-    return triggers.on_ensure_hooks(req)
+@app.route(route="admin/{*path}", auth_level=func.AuthLevel.FUNCTION)
+async def admin_api(req: func.HttpRequest) -> func.HttpResponse:
+    return await _admin(req)
 
 
-@app.route(route="scenarios/{scenario}/setup/fields", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def setup_fields(req: func.HttpRequest) -> func.HttpResponse:
-    from sync import triggers
-
-    return triggers.on_setup_fields(req)
+@app.route(route="config/{*path}", auth_level=func.AuthLevel.FUNCTION)
+async def admin_config(req: func.HttpRequest) -> func.HttpResponse:
+    return await _admin(req)
 
 
-@app.route(route="scenarios/{scenario}/setup/verify", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def setup_verify(req: func.HttpRequest) -> func.HttpResponse:
-    from sync import triggers
-
-    return triggers.on_setup_verify(req)
+@app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def admin_openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return await _admin(req)
 
 
 # SCIM 2.0 provisioning (users, groups, projects into Azure DevOps): the identity provider sends the bearer

@@ -123,6 +123,7 @@ var tableNames = [
   '${tablePrefix}failures'
   '${tablePrefix}conflicts'
   '${tablePrefix}scim'
+  '${tablePrefix}bulkjobs'
 ]
 var queues = {
   poll: 'tandem-poll'

@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from sync.settings import AppSettings
 
-TABLES = ("config", "links", "watermarks", "runs", "failures", "conflicts", "scim", "hooks")
+TABLES = ("config", "links", "watermarks", "runs", "failures", "conflicts", "scim", "hooks", "bulkjobs")
 # A string property holds 64 KiB (UTF-16), i.e. 32K characters; stay well below.
 _CHUNK = 30_000
 _MAX_CHUNKS = 24  # 24 x 30K chars ≈ 720 KB, under the 1 MiB entity limit with room for other columns

@@ -6,7 +6,7 @@ source values are written even where the snapshot says the source did not change
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from connectors.contract import Change, VersionLister, Watermark
 from mapping.fieldmap import SyncDirection
@@ -96,6 +96,23 @@ def _pending_changes(services: Services, view: ScenarioConfig, direction: SyncDi
     return list(found.values())
 
 
+AdoMode = Literal["read", "write"]
+
+
+def ado_direction(services: Services, scenario: ScenarioConfig, mode: AdoMode) -> SyncDirection:
+    """The direction of a per-item read (from Azure DevOps) or write (to Azure DevOps). The ADO side is the
+    side whose connection is Azure DevOps; when both are (ADO Server ↔ Services), the right side: the
+    scenario's target organisation. ConfigError when neither side is Azure DevOps."""
+    connections = services.config().connections
+    kinds = {side: connections[getattr(scenario, side)].type for side in ("left", "right")}
+    ado = "right" if kinds["right"] == "azure_devops" else "left" if kinds["left"] == "azure_devops" else None
+    if ado is None:
+        raise ConfigError(f"scenario '{scenario.name}' has no Azure DevOps side to {mode}")
+    from_ado: SyncDirection = "left_to_right" if ado == "left" else "right_to_left"
+    to_ado: SyncDirection = "right_to_left" if ado == "left" else "left_to_right"
+    return from_ado if mode == "read" else to_ado
+
+
 def sync_items(
     services: Services,
     scenario_name: str,
@@ -118,4 +135,4 @@ def sync_items(
     return {"run_id": run.run_id, "items": [m.source_id for m in messages], "force": force}
 
 
-__all__ = ["dry_run", "selected_messages", "sync_items"]
+__all__ = ["ado_direction", "dry_run", "selected_messages", "sync_items"]

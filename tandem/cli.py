@@ -216,8 +216,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Sync selected items of one direction now; --force writes the mapped source values even where the
-    snapshot says the source did not change."""
+    snapshot says the source did not change. --read / --write: a forced sync from / to Azure DevOps."""
     target = _target(args)
+    if args.ado:
+        args.force = True  # reading or writing one item now brings its values across whatever changed
     if args.dry_run:
         return _dry_run(target, args, list(args.items))
     return _sync_selected(target, args, list(args.items), force=args.force)
@@ -231,6 +233,7 @@ def _dry_run(target: Target, args: argparse.Namespace, items: list[str]) -> int:
         "items": items,
         "force": getattr(args, "force", False),
         "entity": getattr(args, "entity", None),
+        "ado": getattr(args, "ado", None),
     }
     reply = target.run(args.scenario, args.direction, **options)
     plans = reply.get("plans") or []
@@ -239,9 +242,8 @@ def _dry_run(target: Target, args: argparse.Namespace, items: list[str]) -> int:
 
 
 def _sync_selected(target: Target, args: argparse.Namespace, items: list[str], force: bool) -> int:
-    return _run_and_wait(
-        target, args, {"items": items, "force": force, "entity": getattr(args, "entity", None)}
-    )
+    options = {"items": items, "force": force, "entity": getattr(args, "entity", None)}
+    return _run_and_wait(target, args, {**options, "ado": getattr(args, "ado", None)})
 
 
 def _run_and_wait(target: Target, args: argparse.Namespace, options: dict[str, Any]) -> int:
@@ -277,6 +279,78 @@ def _run_and_wait(target: Target, args: argparse.Namespace, options: dict[str, A
     if dead > 0:
         print(f"{dead} message(s) of this run were dead-lettered; reasons above", file=sys.stderr)
     return 1 if dead > 0 or any(r.get("status") == "failed" for r in mine) else 0
+
+
+def cmd_bulk(args: argparse.Namespace) -> int:
+    """All or selected items of a scenario in batches, forced, with a progress bar; --dry-run prints the
+    per-field diff it would apply."""
+    import threading
+    import uuid
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    target = _target(args)
+    request: dict[str, Any] = {"batch_size": args.batch_size, "dry_run": args.dry_run}
+    if args.direction:
+        request["directions"] = [args.direction]
+    if args.items:
+        request["items"] = list(args.items)
+    if args.entity:
+        request["entity"] = args.entity
+    job_id = uuid.uuid4().hex
+    result: dict[str, Any] = {}
+
+    def start() -> None:
+        try:
+            result["reply"] = target.bulk(args.scenario, request, job_id)
+        except CliError as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=start, name="tandem-bulk", daemon=True)
+    worker.start()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} items/s"),
+        TimeRemainingColumn(),
+    )
+    verb = "planning" if args.dry_run else "enqueueing"
+    with Progress(*columns, console=_stderr_console(), disable=args.json) as progress:
+        task = progress.add_task(f"{args.scenario}: {verb}", total=None, rate="0")
+        while worker.is_alive():
+            job = target.bulk_job(job_id)
+            if job is not None:
+                progress.update(task, total=job["total"], completed=job["done"], rate=job["rate"])
+            worker.join(0.25)
+        job = (result.get("reply") or {}).get("job")
+        if job is not None:
+            progress.update(task, total=job["total"], completed=job["done"], rate=job["rate"])
+    if "error" in result:
+        raise result["error"]
+    reply = result["reply"]
+    job = reply["job"]
+    if args.dry_run:
+        from sync.plan import render_plans
+
+        plans = reply.get("plans") or []
+        print(json.dumps(plans, indent=2) if args.json else render_plans(plans))
+    elif args.json:
+        print(json.dumps(reply, indent=2))
+    else:
+        print(
+            f"{args.scenario}: {job['done']} of {job['total']} item(s) enqueued "
+            f"in {job['batches']} batch(es) "
+            f"({', '.join(job['directions'])}, {job['rate']} items/s); follow them with "
+            f"`tandem status {args.scenario}`"
+        )
+    return 0 if job["status"] == "done" else 1
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _epoch(value: Any) -> float:
@@ -444,7 +518,22 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("scenario")
     p.add_argument("items", nargs="+", metavar="ITEM", help="source item ids of the direction")
-    p.add_argument("--direction", choices=DIRECTIONS, required=True)
+    way = p.add_mutually_exclusive_group(required=True)
+    way.add_argument("--direction", choices=DIRECTIONS)
+    way.add_argument(
+        "--read",
+        dest="ado",
+        action="store_const",
+        const="read",
+        help="read the items from Azure DevOps now (ids on the ADO side; forced)",
+    )
+    way.add_argument(
+        "--write",
+        dest="ado",
+        action="store_const",
+        const="write",
+        help="write the items to Azure DevOps now (ids on the other side; forced)",
+    )
     p.add_argument(
         "--force",
         action="store_true",
@@ -456,6 +545,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="return once the items are enqueued")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the local queue")
     p.set_defaults(handler=cmd_sync)
+
+    p = sub.add_parser(
+        "bulk",
+        parents=[target],
+        help="sync all (or --items) of a scenario in batches, forced, with a progress bar",
+    )
+    p.add_argument("scenario")
+    way = p.add_mutually_exclusive_group()
+    way.add_argument("--direction", choices=DIRECTIONS, help="one direction (default: both)")
+    way.add_argument("--both", action="store_true", help="every enabled direction (the default)")
+    p.add_argument("--items", nargs="+", metavar="ID", help="only these source ids (with --direction)")
+    p.add_argument("--entity", help="the entity pair (default: the scenario's first)")
+    p.add_argument("--batch-size", type=int, default=100, help="items per batch (1-1000, default 100)")
+    p.add_argument("--dry-run", action="store_true", help="print the per-field diff; change nothing")
+    p.add_argument("--json", action="store_true", help="print the reply (or the plans) as JSON")
+    p.set_defaults(handler=cmd_bulk)
 
     p = sub.add_parser(
         "status", parents=[target], help="last runs, links, conflicts, failures and dead letters with reasons"

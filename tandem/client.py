@@ -44,6 +44,8 @@ class Target(Protocol):
     def replay(self, queue: str | None, limit: int) -> dict[str, int]: ...
     def ensure_hooks(self, scenario: str) -> dict[str, Any]: ...
     def setup(self, scenario: str, action: str) -> dict[str, Any]: ...
+    def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]: ...
+    def bulk_job(self, job_id: str) -> dict[str, Any] | None: ...
 
 
 def read_stack_file(path: Path) -> dict[str, Any] | None:
@@ -160,6 +162,18 @@ class AdminApi:
     def setup(self, scenario: str, action: str) -> dict[str, Any]:
         return dict(self._call("POST", f"scenarios/{scenario}/setup/{action}", timeout=300))
 
+    def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]:
+        path = f"scenarios/{scenario}/bulk"
+        return dict(self._call("POST", path, body=request, params={"job_id": job_id}, timeout=3600))
+
+    def bulk_job(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call("GET", f"admin/bulk/{job_id}"))
+        except CliError as exc:
+            if exc.code == 2:
+                return None  # not started yet
+            raise
+
     def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
         self._need_local("Reading dead letters")
         return list(
@@ -192,20 +206,14 @@ class DirectState:
             self._services = build_services(self.settings)
         return self._services
 
-    def _handler(self, handler: Any, method: str, route: dict[str, str], body: Any = None) -> dict[str, Any]:
-        # The admin functions' own handlers, run in-process: same validation and answers as over HTTP.
-        import azure.functions as func
-
+    def _admin(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        # The admin API's own routes, run in-process: same validation and answers as over HTTP.
         from sync import triggers
 
         triggers.use_services(self.services())
-        request = func.HttpRequest(
-            method=method,
-            url="http://localhost/api",
-            route_params=route,
-            body=json.dumps(body).encode() if body is not None else b"",
-        )
-        response = handler(request)
+        response = triggers.call_admin(method, path, body, params)
         data = json.loads(response.get_body() or b"{}")
         if response.status_code >= 400:
             raise CliError(data.get("error", f"HTTP {response.status_code}"), 2)
@@ -215,26 +223,26 @@ class DirectState:
         return [s.name for s in self.services().config().scenarios]
 
     def status(self, scenario: str) -> dict[str, Any]:
-        from sync import triggers
-
-        return self._handler(triggers.on_status, "GET", {"scenario": scenario})
+        return self._admin("GET", f"scenarios/{scenario}/status")
 
     def run(self, scenario: str, direction: str | None, **options: Any) -> dict[str, Any]:
-        from sync import triggers
-
         body = {"direction": direction, **{k: v for k, v in options.items() if v}}
-        return self._handler(triggers.on_run, "POST", {"scenario": scenario}, body)
+        return self._admin("POST", f"scenarios/{scenario}/run", body)
 
     def ensure_hooks(self, scenario: str) -> dict[str, Any]:
-        from sync import triggers
-
-        return self._handler(triggers.on_ensure_hooks, "POST", {"scenario": scenario})
+        return self._admin("POST", f"scenarios/{scenario}/hooks")
 
     def setup(self, scenario: str, action: str) -> dict[str, Any]:
-        from sync import triggers
+        return self._admin("POST", f"scenarios/{scenario}/setup/{action}")
 
-        handler = triggers.on_setup_fields if action == "fields" else triggers.on_setup_verify
-        return self._handler(handler, "POST", {"scenario": scenario})
+    def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]:
+        return self._admin("POST", f"scenarios/{scenario}/bulk", request, {"job_id": job_id})
+
+    def bulk_job(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            return self._admin("GET", f"admin/bulk/{job_id}")
+        except CliError:
+            return None
 
     def wait_idle(self, timeout: float) -> bool:
         return False  # Service Bus is drained by the deployed app's workers, not by this command

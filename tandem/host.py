@@ -7,6 +7,7 @@ app settings for `%NAME%` values); nothing is declared twice.
 from __future__ import annotations
 
 import hmac
+import inspect
 import json
 import logging
 import re
@@ -39,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY_HEADER = "x-functions-key"
 BODY_LIMIT_SETTING = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"
 DEFAULT_BODY_LIMIT = 104_857_600  # the Functions host's default: 100 MB
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _SETTING = re.compile(r"%([A-Za-z0-9_.:-]+)%")
 # Functions route constraints that Starlette can match; the rest match any segment (values stay strings).
 _CONVERTORS = {"int": "int", "long": "int", "float": "float", "double": "float", "decimal": "float"}
@@ -351,7 +353,8 @@ class LocalHost:
         routes = []
         for function in self.index.http:
             endpoint = self._endpoint(function)
-            methods = list(function.methods) or None
+            # No methods declared: every method, as in Functions (Starlette's default would be GET only).
+            methods = list(function.methods) or list(ALL_METHODS)
             for path in starlette_path(function.route):
                 routes.append(Route(self.route_prefix + path, endpoint, methods=methods, name=function.name))
         return routes
@@ -380,7 +383,10 @@ class LocalHost:
                 body=body,
             )
             try:
-                result = await run_in_threadpool(function.handler, **{function.arg_name: req})
+                if inspect.iscoroutinefunction(function.handler):  # an async function (the admin API)
+                    result = await function.handler(**{function.arg_name: req})
+                else:
+                    result = await run_in_threadpool(function.handler, **{function.arg_name: req})
                 return _to_response(result)
             except Exception:
                 log.exception("function %s failed", function.name)

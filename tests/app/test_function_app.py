@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
 import subprocess
 import sys
@@ -34,11 +36,10 @@ def test_registered_functions():
         "poll_worker",
         "item_worker",
         "service_hook",
-        "run_scenario",
-        "scenario_status",
-        "ensure_hooks",
-        "setup_fields",
-        "setup_verify",
+        "admin_scenarios",
+        "admin_api",
+        "admin_config",
+        "admin_openapi",
         "scim",
         "health",
     }
@@ -72,11 +73,7 @@ def test_service_bus_triggers_are_session_enabled_identity_connections(name, que
     ("name", "route", "methods", "auth"),
     [
         ("service_hook", "hooks/{system}/{scenario}", ["POST"], "ANONYMOUS"),
-        ("run_scenario", "scenarios/{scenario}/run", ["POST"], "FUNCTION"),
-        ("scenario_status", "scenarios/{scenario}/status", ["GET"], "FUNCTION"),
-        ("ensure_hooks", "scenarios/{scenario}/hooks", ["POST"], "FUNCTION"),
-        ("setup_fields", "scenarios/{scenario}/setup/fields", ["POST"], "FUNCTION"),
-        ("setup_verify", "scenarios/{scenario}/setup/verify", ["POST"], "FUNCTION"),
+        ("admin_openapi", "openapi.json", ["GET"], "FUNCTION"),
         ("health", "health", ["GET"], "ANONYMOUS"),
         ("scim", "scim/v2/{*path}", ["GET", "POST", "PUT", "PATCH", "DELETE"], "ANONYMOUS"),
     ],
@@ -87,6 +84,20 @@ def test_http_routes(name, route, methods, auth):
     assert t["route"] == route
     assert t["methods"] == methods
     assert t["authLevel"] == auth
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        ("admin_scenarios", "scenarios/{*path}"),
+        ("admin_config", "config/{*path}"),
+        ("admin_api", "admin/{*path}"),
+    ],
+)
+def test_admin_api_routes_take_every_method_behind_the_function_key(name, route):
+    t = trigger(name)
+    assert t["route"] == route and t["authLevel"] == "FUNCTION"
+    assert not t.get("methods") or set(t["methods"]) >= {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
 # What importing the app may load besides the standard library: azure.functions and its own dependencies.
@@ -113,7 +124,8 @@ def test_importing_function_app_loads_only_azure_functions():
 
 
 def call(name: str, *args):
-    return FUNCS[name].get_user_function()(*args)
+    result = FUNCS[name].get_user_function()(*args)
+    return asyncio.run(result) if inspect.iscoroutine(result) else result
 
 
 def _request(method: str, url: str, route_params: dict, body: bytes = b"", headers=None) -> func.HttpRequest:
@@ -163,11 +175,11 @@ def test_hook_handler_rejects_wrong_credentials(harness):
 
 def test_run_and_status_handlers(harness):
     harness.left.add(title="A")
-    resp = call("run_scenario", _request("POST", "/api/scenarios/demo/run", {"scenario": "demo"}, b""))
+    resp = call("admin_scenarios", _request("POST", "/api/scenarios/demo/run", {"scenario": "demo"}, b""))
     assert resp.status_code == 202
     assert json.loads(resp.get_body())["enqueued"] == ["left_to_right", "right_to_left"]
     harness.drain()
-    resp = call("scenario_status", _request("GET", "/api/scenarios/demo/status", {"scenario": "demo"}))
+    resp = call("admin_scenarios", _request("GET", "/api/scenarios/demo/status", {"scenario": "demo"}))
     status = json.loads(resp.get_body())
     assert resp.status_code == 200
     assert status["links"] == {"total": 1, "linked": 1}
@@ -175,13 +187,14 @@ def test_run_and_status_handlers(harness):
 
 
 def test_run_handler_errors(harness):
-    resp = call("run_scenario", _request("POST", "/api/scenarios/nope/run", {"scenario": "nope"}))
+    resp = call("admin_scenarios", _request("POST", "/api/scenarios/nope/run", {"scenario": "nope"}))
     assert resp.status_code == 404
     resp = call(
-        "run_scenario",
+        "admin_scenarios",
         _request("POST", "/api/scenarios/demo/run", {"scenario": "demo"}, b'{"direction": "sideways"}'),
     )
     assert resp.status_code == 400 and "direction" in json.loads(resp.get_body())["error"]
+    assert json.loads(resp.get_body())["field"] == "direction"
 
 
 def test_item_worker_handles_a_real_service_bus_message(harness):
@@ -223,7 +236,7 @@ def test_ensure_hooks_creates_and_repairs_subscriptions(harness, monkeypatch):
     harness.services.settings = harness.services.settings.model_copy(
         update={"public_base_url": "https://tandem-contoso.azurewebsites.net"}
     )
-    resp = call("ensure_hooks", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
+    resp = call("admin_scenarios", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
     checks = json.loads(resp.get_body())["checks"]
     assert resp.status_code == 200
     assert {c["connection"]: c["created"] for c in checks} == {"mem-left": ["P1"], "mem-right": ["Q1"]}
@@ -232,7 +245,7 @@ def test_ensure_hooks_creates_and_repairs_subscriptions(harness, monkeypatch):
     assert url.startswith("https://tandem-contoso.azurewebsites.net/api/hooks/mem-left/demo?v=")
     assert HOOK_PASSWORD not in url
     harness.left.subscriptions["P1"]["enabled"] = False  # the system gave up after failed deliveries
-    resp = call("ensure_hooks", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
+    resp = call("admin_scenarios", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
     checks = json.loads(resp.get_body())["checks"]
     assert [c["repaired"] for c in checks if c["connection"] == "mem-left"] == [["P1"]]
     assert harness.left.subscriptions["P1"]["enabled"] is True
@@ -240,5 +253,5 @@ def test_ensure_hooks_creates_and_repairs_subscriptions(harness, monkeypatch):
 
 
 def test_ensure_hooks_needs_the_public_url(harness):
-    resp = call("ensure_hooks", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
+    resp = call("admin_scenarios", _request("POST", "/api/scenarios/demo/hooks", {"scenario": "demo"}))
     assert resp.status_code == 409 and "PUBLIC_BASE_URL" in json.loads(resp.get_body())["error"]

@@ -96,14 +96,7 @@ def test_deeply_nested_json_is_a_400_on_the_hook_and_run_routes(harness: Harness
         resp = hook("mem-left", "demo", nested(levels), right)
         assert resp.status_code == 400, levels
         assert "nests deeper" in json.loads(resp.get_body())["error"]
-        req = func.HttpRequest(
-            method="POST",
-            url="/api/scenarios/demo/run",
-            headers={},
-            route_params={"scenario": "demo"},
-            body=b'{"direction":' + nested(levels) + b"}",
-        )
-        resp = triggers.on_run(req)
+        resp = triggers.call_admin("POST", "scenarios/demo/run", b'{"direction":' + nested(levels) + b"}")
         assert resp.status_code == 400, levels
     assert harness.drain() == 0
 
@@ -169,16 +162,15 @@ def test_secret_store_hosts_binding_is_read_from_the_settings() -> None:
     assert store.hosts("other") is None
 
 
-def admin(route: str) -> func.HttpRequest:
-    url = f"/api/scenarios/demo/{route}"
-    return func.HttpRequest(method="POST", url=url, headers={}, route_params={"scenario": "demo"}, body=b"")
+def admin(route: str) -> func.HttpResponse:
+    return triggers.call_admin("POST", f"scenarios/demo/{route}")
 
 
 def ensure(harness: Harness) -> list[dict[str, Any]]:
     harness.services.settings = harness.services.settings.model_copy(
         update={"public_base_url": "https://tandem-contoso.azurewebsites.net"}
     )
-    return json.loads(triggers.on_ensure_hooks(admin("hooks")).get_body())["checks"]
+    return json.loads(admin("hooks").get_body())["checks"]
 
 
 def test_a_rotated_hook_secret_is_sent_to_every_subscription(harness: Harness) -> None:
@@ -200,7 +192,7 @@ def test_a_rotated_hook_secret_is_sent_to_every_subscription(harness: Harness) -
 
 
 def verify(harness: Harness) -> dict[str, Any]:
-    return json.loads(triggers.on_setup_verify(admin("setup/verify")).get_body())
+    return json.loads(admin("setup/verify").get_body())
 
 
 def test_verify_refuses_a_short_hook_secret_and_warns_about_the_shared_one(harness: Harness) -> None:

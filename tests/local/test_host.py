@@ -109,8 +109,8 @@ def test_the_function_app_itself():
     )
     http = {f.route: f for f in host.index.http}
     assert http["hooks/{system}/{scenario}"].auth_level == "anonymous"
-    assert http["scenarios/{scenario}/run"].auth_level == "function"
-    assert http["scenarios/{scenario}/status"].methods == ("GET",)
+    assert http["scenarios/{*path}"].auth_level == "function"  # the admin API (an async function)
+    assert http["openapi.json"].methods == ("GET",)
     assert host.timer_schedules == {"poll_timer": "0 * * * * *"}
     assert host.queue_names == {"poll_worker": "p", "item_worker": "i"}
 

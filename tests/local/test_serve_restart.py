@@ -84,10 +84,9 @@ def services_titles(stack: StackClient) -> list[str]:
     return sorted(str(stack.services.get(i)["fields"]["System.Title"]) for i in ids)
 
 
-def test_sigkill_mid_sync_then_restart_loses_and_duplicates_nothing(
-    tmp_path: Path, systems: dict[str, dict[str, Any]]
-) -> None:
-    env = python_env(
+def stack_env(systems: dict[str, dict[str, Any]], tmp_path: Path) -> dict[str, str]:
+    """A `tandem serve --no-emulators` environment reaching the two emulator processes."""
+    return python_env(
         {
             "ADO_SERVER_URL": systems["server"]["baseUrl"],
             "ADO_SERVICES_URL": systems["services"]["baseUrl"],
@@ -96,6 +95,12 @@ def test_sigkill_mid_sync_then_restart_loses_and_duplicates_nothing(
             "TANDEM_HOME": str(tmp_path / "home"),
         }
     )
+
+
+def test_sigkill_mid_sync_then_restart_loses_and_duplicates_nothing(
+    tmp_path: Path, systems: dict[str, dict[str, Any]]
+) -> None:
+    env = stack_env(systems, tmp_path)
     config, data = config_file(tmp_path), tmp_path / "data"
     log = tmp_path / "serve.log"
 
