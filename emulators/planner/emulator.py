@@ -4,11 +4,11 @@ on loopback (see the package docstring for the wire format and the control API).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
-from emulators.common import Clock, Counters, FaultInjector, ServerThread
+from emulators.common import Emulator
 from emulators.planner.app import Graph, Tokens, graph_routes, token_route
 from emulators.planner.store import (
     ASSIGNMENT_TYPE,
@@ -27,12 +27,14 @@ DEFAULT_TENANT = "contoso"
 DEFAULT_CLIENT_ID = "5b1c4e2a-7d3f-4c8b-9a6e-2f0d1c3b4a59"
 
 
-class PlannerEmulator:
+class PlannerEmulator(Emulator):
     """Graph v1.0 Planner on ``http://{host}:{port}/v1.0`` with its token endpoint at
     ``http://{host}:{port}/{tenant}/oauth2/v2.0/token``.
 
     With the defaults, `client_secret` is also the service account's never-expiring bearer token and its
     first refresh token, so one secret drives every authentication kind."""
+
+    kind = "planner"
 
     def __init__(
         self,
@@ -48,17 +50,12 @@ class PlannerEmulator:
         token_lifetime: int = 3599,
         latency_ms: int = 0,
     ) -> None:
-        self.host = host
-        self._port = port
+        super().__init__(host=host, port=port, base_path="/v1.0", latency_ms=latency_ms)
         self.client_secret = client_secret
         self.access_token = access_token or client_secret
         self.refresh_token = refresh_token or client_secret
         self.tenant = tenant
         self.client_id = client_id
-        self.clock = Clock()
-        self.faults = FaultInjector()
-        self.faults.latency_ms = latency_ms
-        self.counters = Counters()
         self.state = PlannerState(
             self.clock, self.counters, Config(page_size=page_size, token_lifetime=token_lifetime)
         )
@@ -75,7 +72,6 @@ class PlannerEmulator:
                 *graph_routes(graph),
             ]
         )
-        self._server: ServerThread | None = None
 
     def _issue_static_tokens(self) -> None:
         from emulators.planner.app import Caller
@@ -84,37 +80,8 @@ class PlannerEmulator:
         self.tokens.access[self.access_token] = (caller, None)
         self.tokens.refresh[self.refresh_token] = caller
 
-    # --- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> str:
-        """Start serving; returns the Graph base URL (``…/v1.0``)."""
-        self._server = ServerThread(self.app, self.host, self._port, name="planner")
-        self._port = self._server.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self._port}"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.root_url}/v1.0"
-
-    @property
-    def control_url(self) -> str:
-        return f"{self.root_url}/_emulator"
+    # Lifecycle (start, stop, context manager) and URLs (root_url, base_url ``…/v1.0``, control_url) come
+    # from the emulator kit; the control API is the Planner's own (it mounts the kit's shared routes).
 
     @property
     def token_url(self) -> str:
