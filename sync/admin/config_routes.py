@@ -188,6 +188,33 @@ def _used_by(document: dict[str, Any], name: str) -> list[str]:
     return [s["name"] for s in document["scenarios"] if _uses_map(s, name)]
 
 
+# -- the whole configuration ------------------------------------------------------------------------
+class ConfigApplied(Saved):
+    scenarios: list[str] = Field(description="the integrations of the stored configuration")
+
+
+@router.put("", response_model=ConfigApplied)
+def put_config(
+    document: Annotated[dict[str, Any], Body(description="the whole configuration document (as export's)")],
+    services: ServicesDep,
+    response: Response,
+    if_match: IfMatch = None,
+    user: Author = None,
+    principal: Principal = None,
+    verify: Verify = True,
+) -> ConfigApplied:
+    """Replace the whole configuration (`tandem config apply`): validated whole, stored as one version."""
+    number = _admin(services).save(
+        document,
+        author=_author(user, principal),
+        expected=_expected(if_match),
+        note="put configuration",
+        verify=verify,
+    )
+    _etag(response, number)
+    return ConfigApplied(version=number, scenarios=[s.name for s in services.config().scenarios])
+
+
 # -- instances --------------------------------------------------------------------------------------
 @router.get("/instances", response_model=list[Instance])
 def list_instances(services: ServicesDep, response: Response) -> list[Instance]:
