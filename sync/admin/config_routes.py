@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from mapping.fieldmap import FieldRule
 from state.config_diff import Change
-from sync.config import ConnectionConfig, ScenarioConfig
+from sync.config import ConnectionConfig, ScenarioConfig, parse_config
 from sync.config_admin import AutoMapProposal, ConfigAdmin, ConfigEditError, Kind
 from sync.services import Services
 
@@ -212,7 +212,7 @@ def put_config(
         verify=verify,
     )
     _etag(response, number)
-    return ConfigApplied(version=number, scenarios=[s.name for s in services.config().scenarios])
+    return ConfigApplied(version=number, scenarios=[s.name for s in parse_config(document).scenarios])
 
 
 # -- instances --------------------------------------------------------------------------------------
