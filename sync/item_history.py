@@ -88,7 +88,7 @@ def item_history(
     for view in views:
         for s in sides:
             try:
-                found = services.connector(getattr(view, s)).read(view.entity_of(s), [item_id])
+                found = services.side_connector(view, s).read(view.entity_of(s), [item_id])
             except (ConnectorError, ValueError):
                 found = []  # e.g. not an id this system could hold
             if found:

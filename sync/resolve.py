@@ -166,7 +166,7 @@ class Resolver:
         terms: Side = "left",
     ) -> Resolution:
         view, found, rule = self._find(conflict)
-        conns = {s: self.services.connector(getattr(view, s)) for s in ("left", "right")}
+        conns = {s: self.services.side_connector(view, s) for s in ("left", "right")}
         field = {"left": rule.left, "right": rule.right}
         chosen: dict[Side, Any] | None = None
         written: list[Side] = []
