@@ -82,12 +82,44 @@ def authenticate(services: Services, system: str, scenario_name: str, authorizat
     return expected is not None and user_ok and pass_ok
 
 
+def _deleted_integration(
+    services: Services, system: str, scenario_name: str, authorization: str | None
+) -> HookReply | None:
+    """410 for a hook about an integration that is no longer configured, but only to a caller holding the
+    connection's own hook credentials (`connections.<name>.hook_secret`): it learns nothing it could not
+    post anyway, and anyone else gets the same 401 as for a wrong password, so the answers still reveal
+    no scenario name. None: not that case."""
+    try:
+        config = services.config()
+        if any(s.name == scenario_name for s in config.scenarios):
+            return None
+        connection = config.connections.get(system)
+        if connection is None or not connection.hook_secret:
+            return None
+        expected = (connection.hook_username, services.secrets.get(connection.hook_secret))
+    except (ConfigError, SecretNotFound):
+        return None
+    given = _basic_credentials(authorization) or ("", "")
+    user_ok = hmac.compare_digest(given[0].encode(), expected[0].encode())
+    pass_ok = hmac.compare_digest(given[1].encode(), expected[1].encode())
+    if not (user_ok and pass_ok):
+        return None
+    log.info("hook for %s from %s: the integration is no longer configured (410)", scenario_name, system)
+    return HookReply(
+        410,
+        {
+            "error": f"integration '{scenario_name}' is no longer configured on this hub: nothing was "
+            "synchronized; delete this service hook subscription"
+        },
+    )
+
+
 def receive_hook(
     services: Services, system: str, scenario_name: str, authorization: str | None, body: bytes
 ) -> HookReply:
     # Credentials first, from the headers alone: nothing of the body is looked at before.
     if not authenticate(services, system, scenario_name, authorization):
-        return _unauthorized()
+        return _deleted_integration(services, system, scenario_name, authorization) or _unauthorized()
     config = services.config()
     scenario = config.scenario(scenario_name)
     side = "left" if system == scenario.left else "right"
