@@ -24,20 +24,15 @@ from state.config_store import Version, VersionConflict
 from state.secrets import SecretNotFound, SecretStoreError
 from state.tables import StateError
 from sync.config import ConfigError, ConnectionConfig, ScenarioConfig, TandemConfig, parse_config
+from sync.refusal import Refused
 from sync.services import Services
 
 Kind = Literal["connections", "field_maps", "scenarios"]
 WORDS = {"connections": "instances", "field_maps": "field-maps", "scenarios": "integrations"}
 
 
-class ConfigEditError(Exception):
+class ConfigEditError(Refused):
     """A refused edit: `field` is the path of the offending field, `status` the HTTP status it maps to."""
-
-    def __init__(self, message: str, field: str = "", status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
 
 
 class ProposedRule(BaseModel):
