@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -248,26 +248,21 @@ class ServiceBusQueue:
         found.sort(key=lambda pair: pair[0])
         return [entry for _, entry in found[:limit]]
 
-    def replay_dead_letters(self, queue: str, limit: int = 100) -> int:
+    def replay_dead_letters(
+        self, queue: str, limit: int = 100, select: Callable[[QueueMessage], bool] | None = None
+    ) -> int:
         from azure.servicebus import ServiceBusSubQueue
 
-        moved = 0
+        def pick(received: ServiceBusReceivedMessage) -> QueueMessage | None:
+            message = message_from_received(received, queue)
+            return message if select is None or select(message) else None
+
         receiver = self.client.get_queue_receiver(
             queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=self._max_wait_time
         )
-        try:
-            while moved < limit:
-                batch = receiver.receive_messages(
-                    max_message_count=min(limit - moved, 100), max_wait_time=self._max_wait_time
-                )
-                if not batch:
-                    break
-                self._replay(receiver, [(m, message_from_received(m, queue)) for m in batch])
-                moved += len(batch)
-        finally:
-            receiver.close()
+        moved = self._replay_picked(receiver, pick, limit, scan=select is not None)
         if moved < limit:
-            moved += self._replay_parked(queue, limit - moved)
+            moved += self._replay_parked(queue, limit - moved, select)
         return moved
 
     # -- internals ---------------------------------------------------------------------------------
@@ -350,20 +345,43 @@ class ServiceBusQueue:
         for received, _ in pairs:
             receiver.complete_message(received)
 
-    def _replay_parked(self, queue: str, limit: int) -> int:
-        moved = scanned = 0
-        held: list[ServiceBusReceivedMessage] = []  # other queues' entries, locked until we finish
+    def _replay_parked(
+        self, queue: str, limit: int, select: Callable[[QueueMessage], bool] | None = None
+    ) -> int:
+        def pick(received: ServiceBusReceivedMessage) -> QueueMessage | None:
+            if _properties(received).get(ORIGINAL_QUEUE) != queue:
+                return None  # another queue's entry
+            message = _from_parking_queue(received).message
+            return message if select is None or select(message) else None
+
         receiver = self.client.get_queue_receiver(self.deadletter_queue, max_wait_time=self._max_wait_time)
+        return self._replay_picked(receiver, pick, limit, scan=True)
+
+    def _replay_picked(
+        self,
+        receiver: ServiceBusReceiver,
+        pick: Callable[[ServiceBusReceivedMessage], QueueMessage | None],
+        limit: int,
+        *,
+        scan: bool,
+    ) -> int:
+        """Receive from `receiver` and replay what `pick` accepts, up to `limit`; the entries not picked stay
+        locked until the end, then are abandoned (left where they were). `scan`: look at no more than the
+        scan limit (entries are skipped), else take only what is needed."""
+        moved = scanned = 0
+        held: list[ServiceBusReceivedMessage] = []
         try:
-            while moved < limit and scanned < self._scan_limit:
-                batch = receiver.receive_messages(max_message_count=100, max_wait_time=self._max_wait_time)
+            while moved < limit and (not scan or scanned < self._scan_limit):
+                wanted = 100 if scan else min(limit - moved, 100)
+                batch = receiver.receive_messages(max_message_count=wanted, max_wait_time=self._max_wait_time)
                 if not batch:
                     break
                 scanned += len(batch)
                 mine: list[tuple[ServiceBusReceivedMessage, QueueMessage]] = []
                 for received in batch:
-                    if moved + len(mine) < limit and _properties(received).get(ORIGINAL_QUEUE) == queue:
-                        mine.append((received, _from_parking_queue(received).message))
+                    message = pick(received) if moved + len(mine) < limit else None
+                    if message is not None:
+                        mine.append((received, message))
                     else:
                         held.append(received)
                 if mine:

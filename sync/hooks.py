@@ -82,12 +82,55 @@ def authenticate(services: Services, system: str, scenario_name: str, authorizat
     return expected is not None and user_ok and pass_ok
 
 
+def _deleted_integration(
+    services: Services, system: str, scenario_name: str, authorization: str | None
+) -> HookReply | None:
+    """410 for a hook about an integration that was deleted (the configuration history says it paired this
+    connection), and only to a caller holding that connection's own hook credentials
+    (`connections.<name>.hook_secret`), i.e. the system whose subscription still points here. A name that
+    never existed, or any caller without those credentials, gets the same 401 as a wrong password: the
+    answers reveal no scenario name. None: not that case."""
+    try:
+        config = services.config()
+        if any(s.name == scenario_name for s in config.scenarios):
+            return None
+        connection = config.connections.get(system)
+        if connection is None or not connection.hook_secret:
+            return None
+        expected = (connection.hook_username, services.secrets.get(connection.hook_secret))
+    except (ConfigError, SecretNotFound):
+        return None
+    given = _basic_credentials(authorization) or ("", "")
+    user_ok = hmac.compare_digest(given[0].encode(), expected[0].encode())
+    pass_ok = hmac.compare_digest(given[1].encode(), expected[1].encode())
+    if not (user_ok and pass_ok) or not _deleted_from(services, scenario_name, system):
+        return None
+    log.info("hook for %s from %s: the integration is no longer configured (410)", scenario_name, system)
+    return HookReply(
+        410,
+        {
+            "error": f"integration '{scenario_name}' is no longer configured on this hub: nothing was "
+            "synchronized; delete this service hook subscription"
+        },
+    )
+
+
+def _deleted_from(services: Services, scenario_name: str, system: str, versions: int = 50) -> bool:
+    """Whether one of the last `versions` configuration changes removed `scenario_name` pairing `system`."""
+    paths = {f"scenarios.{scenario_name}.left", f"scenarios.{scenario_name}.right"}
+    return any(
+        change.op == "removed" and change.path in paths and change.old == system
+        for version in services.config_store.history(versions)
+        for change in version.changes
+    )
+
+
 def receive_hook(
     services: Services, system: str, scenario_name: str, authorization: str | None, body: bytes
 ) -> HookReply:
     # Credentials first, from the headers alone: nothing of the body is looked at before.
     if not authenticate(services, system, scenario_name, authorization):
-        return _unauthorized()
+        return _deleted_integration(services, system, scenario_name, authorization) or _unauthorized()
     config = services.config()
     scenario = config.scenario(scenario_name)
     side = "left" if system == scenario.left else "right"
@@ -95,7 +138,7 @@ def receive_hook(
         payload = parse_json(body, limit=services.settings.request_body_limit)
     except BadBody as exc:
         return HookReply(exc.status, {"error": exc.message})
-    connector = services.connector(getattr(scenario, side))
+    connector = services.side_connector(scenario, side)
     if not isinstance(connector, HookParser):
         return HookReply(400, {"error": f"connection '{system}' does not send service hooks"})
     try:
@@ -124,7 +167,7 @@ def receive_hook(
             continue
         # From configuration and the connector's declared metadata only: the target system is not called, so
         # a hook is never refused (and its subscription never put on probation) because the target is down.
-        target = services.connector(getattr(view, target_side))
+        target = services.side_connector(view, target_side)
         unit = target_unit(target, view.entity_of(target_side))  # type: ignore[arg-type]
         by_pair.setdefault(view.key, (view, []))[1].append(
             ItemMessage(
