@@ -257,9 +257,8 @@ module alerts 'modules/alerts.bicep' = {
 output functionAppName string = functionApp.outputs.name
 output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
 // The admin console; behind Entra sign-in the browser signs in first, then lands on the console.
-output consoleUrl string = empty(adminSignInClientId)
-  ? 'https://${functionApp.outputs.defaultHostName}/api/console/'
-  : 'https://${functionApp.outputs.defaultHostName}/.auth/login/aad?post_login_redirect_uri=/api/console/'
+var consolePath = empty(adminSignInClientId) ? '/api/console/' : '/.auth/login/aad?post_login_redirect_uri=/api/console/'
+output consoleUrl string = 'https://${functionApp.outputs.defaultHostName}${consolePath}'
 output keyVaultName string = keyVault.outputs.name
 output keyVaultUrl string = keyVault.outputs.uri
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
