@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import azure.functions as func
@@ -160,3 +161,16 @@ def test_the_session_route_reads_the_key_from_the_secret_store(harness, monkeypa
     harness.secrets.set(harness.services.settings.console_key_secret, "from-the-vault")
     response = get("session", headers={"x-ms-client-principal": principal(["Tandem.Admin"])})
     assert response.status_code == 200 and json.loads(response.get_body())["key"] == "from-the-vault"
+
+
+def test_every_asset_a_page_names_is_served_and_the_pages_ship_with_the_app() -> None:
+    root = console.CONSOLE_DIR.parent
+    for ignore in (".funcignore", ".gitattributes"):
+        file = root / ignore
+        if file.exists():  # Core Tools' publish and `git archive` would leave the console out
+            assert "console" not in file.read_text(encoding="utf-8"), ignore
+    for page in console.CONSOLE_DIR.glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert "<script>" not in html and " style=" not in html, f"{page.name}: inline code breaks the CSP"
+        for asset in re.findall(r'(?:src|href)="([^"#?:]+)"', html):
+            assert console.resolve(asset) is not None, f"{page.name} names {asset}, which is not served"
