@@ -44,15 +44,17 @@ class ConnectorRegistry:
         self._factories[connection_type] = factory
         return factory
 
-    def get(self, name: str, config: ConnectionConfig) -> Connector:
-        """One connector instance per connection, rebuilt when its configuration changes."""
+    def get(self, name: str, config: ConnectionConfig, key: str | None = None) -> Connector:
+        """One connector instance per connection (per `key`: an integration's own credentials make their
+        own), rebuilt when its configuration changes."""
+        key = key or name
         fingerprint = config.model_dump_json()
-        cached = self._instances.get(name)
+        cached = self._instances.get(key)
         if cached and cached[0] == fingerprint:
             return cached[1]
         self.check_secret_host(name, config)
         connector = self._factory(config.type)(name, config, self.secrets)
-        self._instances[name] = (fingerprint, connector)
+        self._instances[key] = (fingerprint, connector)
         return connector
 
     def check_secret_host(self, name: str, config: ConnectionConfig) -> None:
