@@ -23,6 +23,7 @@ from connectors.contract import (
     Change,
     ChangePage,
     CheckReport,
+    Container,
     EntitySpec,
     FieldSpec,
     FieldsSetupReport,
@@ -215,6 +216,11 @@ class AdoConnector:
     def list_projects(self) -> list[dict[str, Any]]:
         """`{id, name, …}` of every project the identity can see."""
         return self.client.list_projects()
+
+    def list_containers(self) -> list[Container]:
+        """Every project the identity can see; a scenario pairs projects by name."""
+        names = sorted({str(p["name"]) for p in self.list_projects() if p.get("name")}, key=str.lower)
+        return [Container(id=n, name=n) for n in names]
 
     def find_container(self, name: str) -> str | None:
         """The project named `name` (any case) as ADO spells it, or None."""
