@@ -92,6 +92,14 @@ def scim(req: func.HttpRequest) -> func.HttpResponse:
     return api.handle(req)
 
 
+# The admin console's static pages: they carry no data (every data call goes to the admin API with the key).
+@app.route(route="console/{*path}", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
+def console(req: func.HttpRequest) -> func.HttpResponse:
+    from sync import console as files
+
+    return files.handle(req)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse('{"status":"ok"}', mimetype="application/json")
