@@ -93,6 +93,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Fields the engine sets from where an item goes (its project from the container pairs, its type from
+# `types`/`type_map`), never by writing a value: listed as read-only so auto-map does not pair them.
+ROUTED_FIELDS = frozenset({"System.TeamProject", "System.WorkItemType"})
+
+
 class AdoConnector:
     """Azure DevOps work items (entity `workitem`, one session per item) for Services and Server."""
 
@@ -202,7 +207,7 @@ class AdoConnector:
                         type="identity"
                         if f.get("isIdentity")
                         else _FIELD_TYPES.get(str(f.get("type")), "string"),
-                        read_only=bool(f.get("readOnly", False)),
+                        read_only=bool(f.get("readOnly", False)) or f["referenceName"] in ROUTED_FIELDS,
                         label=str(f.get("name", "")),
                     )
                     for f in self.client.list_fields()

@@ -175,3 +175,18 @@ def test_names_are_checked_before_anything_is_read(api):
     answer = api.put(f"/api/config/field-maps/{long}", json=[], headers={"If-Match": "*"})
     assert answer.status_code == 400 and answer.json()["field"] == "name"
     assert api.get("/api/config/instances/-bad").json()["field"] == "name"
+
+
+def test_a_map_saved_with_transforms_keeps_them(api):
+    rules = [
+        {"left": "title", "right": "Title"},
+        {"left": "state", "right": "State", "transform": {"value_map": {"map": {"open": "Active"}}}},
+        {"left": "notes", "right": "Description", "transform": {"swap_container": {}}},
+    ]
+    saved = api.put("/api/config/field-maps/shared", json=rules, headers={"If-Match": etag(api)})
+    assert saved.status_code == 200, saved.text
+    stored = api.get("/api/config/field-maps/shared").json()["rules"]
+    assert stored[1]["transform"] == {"kind": "value_map", "map": {"open": "Active"}} | {
+        k: v for k, v in stored[1]["transform"].items() if k not in ("kind", "map")
+    }
+    assert stored[2]["transform"]["kind"] == "swap_container"

@@ -126,3 +126,21 @@ def test_the_projects_of_a_saved_instance(api, ado) -> None:
     ado.stop()
     down = api.get("/api/admin/instances/ado-server/containers")
     assert down.status_code == 502 and down.json()["field"] == "name"
+
+
+def test_auto_map_of_two_ado_instances_leaves_routed_fields_and_swaps_paths(api, ado) -> None:
+    with AdoEmulator("services", pat=PAT) as cloud:
+        cloud.seed_project("Fabrikam-Cloud")
+        tag = api.get("/api/config/instances").headers["ETag"]
+        for name, emulator, deployment in (("srv", ado, "server"), ("cloud", cloud, "services")):
+            body = {**instance(emulator, f"{name}-pat"), "options": {"deployment": deployment}}
+            api.put(f"/api/admin/secrets/{name}-pat", json={"value": PAT, "instance": body})
+            saved = api.put(f"/api/config/instances/{name}", json=body, headers={"If-Match": tag})
+            assert saved.status_code == 200, saved.text
+            tag = saved.headers["ETag"]
+        proposal = api.post("/api/config/mappings/auto", json={"left": "srv", "right": "cloud"}).json()
+    rules = {r["left"]: r for r in proposal["rules"]}
+    assert "System.TeamProject" not in rules and "System.WorkItemType" not in rules
+    assert "System.TeamProject" in proposal["unmatched_left"]
+    assert rules["System.AreaPath"]["transform"] == {"swap_container": {}}
+    assert rules["System.Title"]["transform"] is None
