@@ -14,6 +14,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from pydantic import BaseModel, Field
 
+from state.item_journal import ItemEvent, appended
 from state.tables import Tables, clear_json, escape_key, pack_json, read, submit, unpack_json
 
 Side = Literal["left", "right"]
@@ -50,7 +51,12 @@ class Link(BaseModel):
     last_error: str | None = None
     last_error_at: datetime | None = None
     synced_at: datetime | None = None
+    # the item's journal (state.item_journal): the last runs that touched it, field names only
+    events: list[dict[str, Any]] = Field(default_factory=list)
     etag: str | None = Field(default=None, exclude=True)
+
+    def record(self, event: ItemEvent) -> None:
+        self.events = appended(self.events, event)
 
     @property
     def link_id(self) -> str:
@@ -82,7 +88,7 @@ class LinkStore:
         self.client: TableClient = tables.table("links")
 
     def _to_entity(self, link: Link) -> dict[str, Any]:
-        data = link.model_dump(mode="json", exclude={"snapshot"})
+        data = link.model_dump(mode="json", exclude={"snapshot", "events"})
         entity: dict[str, Any] = {
             "PartitionKey": escape_key(link.scenario),
             "RowKey": _link_rk(link.link_id),
@@ -91,12 +97,22 @@ class LinkStore:
         entity.update({k: v for k, v in data.items() if v is not None})
         clear_json("snapshot", entity)
         entity.update(pack_json("snapshot", link.snapshot))
+        clear_json("journal", entity)
+        if link.events:
+            entity.update(pack_json("journal", link.events))
         return entity
 
     @staticmethod
     def _from_entity(entity: dict[str, Any], etag: str) -> Link:
-        fields = {k: v for k, v in entity.items() if k in Link.model_fields and k != "snapshot"}
-        return Link(**fields, snapshot=unpack_json("snapshot", entity, {}), etag=etag)
+        fields = {
+            k: v for k, v in entity.items() if k in Link.model_fields and k not in ("snapshot", "events")
+        }
+        return Link(
+            **fields,
+            snapshot=unpack_json("snapshot", entity, {}),
+            events=unpack_json("journal", entity, []),
+            etag=etag,
+        )
 
     def get(self, scenario: str, link_id: str) -> Link | None:
         found = read(self.client, escape_key(scenario), _link_rk(link_id))
@@ -203,6 +219,15 @@ class LinkStore:
             "PartitionKey eq @pk and kind eq 'link'", parameters={"pk": escape_key(scenario)}
         )
         return [self._from_entity(dict(r), r.metadata["etag"]) for r in rows]
+
+    def count(self, scenario: str) -> int:
+        """How many links the scenario (pair) has, reading only their keys."""
+        rows = self.client.query_entities(
+            "PartitionKey eq @pk and kind eq 'link'",
+            parameters={"pk": escape_key(scenario)},
+            select=["RowKey"],
+        )
+        return sum(1 for _ in rows)
 
     @staticmethod
     def _index(pk: str, side: Side, item_id: str, link_id: str) -> dict[str, Any]:

@@ -175,10 +175,17 @@ class LocalQueue:
         with self._cond:
             return [d.model_copy(deep=True) for _, d in self._queue(queue).dead[:limit]]
 
-    def replay_dead_letters(self, queue: str, limit: int = 100) -> int:
+    def replay_dead_letters(
+        self, queue: str, limit: int = 100, select: Callable[[QueueMessage], bool] | None = None
+    ) -> int:
         with self._cond:
             q = self._queue(queue)
-            moved, q.dead = q.dead[:limit], q.dead[limit:]
+            moved: list[tuple[int, DeadLetteredMessage]] = []
+            kept: list[tuple[int, DeadLetteredMessage]] = []
+            for entry in q.dead:
+                chosen = len(moved) < limit and (select is None or select(entry[1].message))
+                (moved if chosen else kept).append(entry)
+            q.dead = kept
             self._journal.replayed(key for key, _ in moved)
             now = self._clock()
             for _, dead in moved:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,8 +45,11 @@ class MessageQueue(Protocol):
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetteredMessage]:
         """Peek the dead-lettered messages of a queue, newest last."""
 
-    def replay_dead_letters(self, queue: str, limit: int = 100) -> int:
-        """Move dead-lettered messages back onto their queue; returns how many moved."""
+    def replay_dead_letters(
+        self, queue: str, limit: int = 100, select: Callable[[QueueMessage], bool] | None = None
+    ) -> int:
+        """Move dead-lettered messages back onto their queue (only those `select` accepts, when given);
+        returns how many moved."""
 
 
 _REPLAY_SUFFIX = re.compile(r":r[0-9a-f]{8}$")

@@ -108,6 +108,14 @@ class RunStore:
         rows = self.client.query_entities("PartitionKey eq @pk", parameters={"pk": escape_key(scenario)})
         return self._merge(scenario, rows, limit)
 
+    def since(self, scenario: str, moment: datetime, limit: int = 5000) -> list[Run]:
+        """The runs started at or after `moment` (newest first, at most `limit`), with their counters."""
+        hi = f"{_MAX_TS - int(moment.timestamp() * 1000):013d}~"
+        rows = self.client.query_entities(
+            "PartitionKey eq @pk and RowKey le @hi", parameters={"pk": escape_key(scenario), "hi": hi}
+        )
+        return self._merge(scenario, rows, limit)
+
     def _merge(self, scenario: str, rows: Any, limit: int) -> list[Run]:
         """Runs with their counter rows added in; RowKeys sort newest first, each run's counters after it."""
         out: list[Run] = []

@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -248,26 +248,41 @@ class ServiceBusQueue:
         found.sort(key=lambda pair: pair[0])
         return [entry for _, entry in found[:limit]]
 
-    def replay_dead_letters(self, queue: str, limit: int = 100) -> int:
+    def replay_dead_letters(
+        self, queue: str, limit: int = 100, select: Callable[[QueueMessage], bool] | None = None
+    ) -> int:
         from azure.servicebus import ServiceBusSubQueue
 
-        moved = 0
+        moved = scanned = 0
+        held: list[ServiceBusReceivedMessage] = []  # entries not selected, locked until we finish
         receiver = self.client.get_queue_receiver(
             queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=self._max_wait_time
         )
         try:
-            while moved < limit:
-                batch = receiver.receive_messages(
-                    max_message_count=min(limit - moved, 100), max_wait_time=self._max_wait_time
-                )
+            while moved < limit and (select is None or scanned < self._scan_limit):
+                wanted = min(limit - moved, 100) if select is None else 100
+                batch = receiver.receive_messages(max_message_count=wanted, max_wait_time=self._max_wait_time)
                 if not batch:
                     break
-                self._replay(receiver, [(m, message_from_received(m, queue)) for m in batch])
-                moved += len(batch)
+                scanned += len(batch)
+                mine: list[tuple[ServiceBusReceivedMessage, QueueMessage]] = []
+                for received in batch:
+                    message = message_from_received(received, queue)
+                    if moved + len(mine) < limit and (select is None or select(message)):
+                        mine.append((received, message))
+                    else:
+                        held.append(received)
+                if mine:
+                    self._replay(receiver, mine)
+                    moved += len(mine)
         finally:
-            receiver.close()
+            try:
+                for received in held:
+                    receiver.abandon_message(received)
+            finally:
+                receiver.close()
         if moved < limit:
-            moved += self._replay_parked(queue, limit - moved)
+            moved += self._replay_parked(queue, limit - moved, select)
         return moved
 
     # -- internals ---------------------------------------------------------------------------------
@@ -350,7 +365,9 @@ class ServiceBusQueue:
         for received, _ in pairs:
             receiver.complete_message(received)
 
-    def _replay_parked(self, queue: str, limit: int) -> int:
+    def _replay_parked(
+        self, queue: str, limit: int, select: Callable[[QueueMessage], bool] | None = None
+    ) -> int:
         moved = scanned = 0
         held: list[ServiceBusReceivedMessage] = []  # other queues' entries, locked until we finish
         receiver = self.client.get_queue_receiver(self.deadletter_queue, max_wait_time=self._max_wait_time)
@@ -362,8 +379,14 @@ class ServiceBusQueue:
                 scanned += len(batch)
                 mine: list[tuple[ServiceBusReceivedMessage, QueueMessage]] = []
                 for received in batch:
-                    if moved + len(mine) < limit and _properties(received).get(ORIGINAL_QUEUE) == queue:
-                        mine.append((received, _from_parking_queue(received).message))
+                    ours = _properties(received).get(ORIGINAL_QUEUE) == queue
+                    message = _from_parking_queue(received).message if ours else None
+                    if (
+                        message is not None
+                        and moved + len(mine) < limit
+                        and (select is None or select(message))
+                    ):
+                        mine.append((received, message))
                     else:
                         held.append(received)
                 if mine:

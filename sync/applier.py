@@ -17,6 +17,8 @@ from typing import Literal
 
 from connectors.contract import CorrelationBatchFinder, Item, WriteResult
 from connectors.errors import ConnectorError, TransientError, VersionConflict
+from state.item_journal import Action as JournalAction
+from state.item_journal import ItemEvent
 from state.links import NOTES_KEY, Link, LinkConflict
 from state.problems import Conflict, Failure, FailureStore
 from state.redact import redact
@@ -174,6 +176,15 @@ class Applier:
     def plan(self, message: ItemMessage) -> ItemPlan:
         """Decide only (a dry run): what applying `message` would do, with nothing written or sent."""
         return self.decider.decide(self.services.config(), message)
+
+    def carry_out(self, plan: ItemPlan) -> Outcome | None:
+        """Carry out a plan decided elsewhere (a conflict's resolution, `sync.resolve`): its write, then the
+        link, snapshot and conflict bookkeeping as for any update. None: lost a race, decide again."""
+        with self._unit():
+            result = None
+            if plan.write is not None and plan.target_conn is not None:
+                result = plan.target_conn.write(plan.tgt_entity, [plan.write])[0]
+            return self._finish(plan, result)
 
     def apply_many(self, messages: list[ItemMessage]) -> list[Outcome]:
         """Apply a session's messages together: for targets written per container (a PWA project: check
@@ -411,6 +422,7 @@ class Applier:
             link.snapshot[NOTES_KEY] = {"warnings": list(warnings)}
         link.last_error = None
         link.synced_at = self.services.clock()
+        self._journal(link, message, "created", [c.field for c in plan.changes])
         if plan.new_link and self._created is not None:
             self._created.append((plan, link, warnings))  # saved with the batch's other new links
             return _SAVED_LATER
@@ -446,6 +458,14 @@ class Applier:
         link.set_side(tgt_side, target.id, target.version, target.container)
         link.last_error = None
         link.synced_at = self.services.clock()
+        if plan.write is not None:
+            self._journal(link, message, "updated", [c.field for c in plan.changes])
+        elif merge.conflicts:
+            self._journal(
+                link, message, "conflict", [r.target_field(message.direction) for r, *_ in merge.conflicts]
+            )
+        else:
+            self._journal(link, message, "unchanged", [])
         if merge.written_conflicts:
             # Written already: count it now, as a lost link race re-merges to "nothing to do".
             self._count(scenario.key, message.run_id, conflicts=merge.written_conflicts)
@@ -481,6 +501,17 @@ class Applier:
         if flagged:
             self._count(scenario.key, message.run_id, conflicts=flagged)
         return self._done(scenario, message, result, link)
+
+    def _journal(self, link: Link, message: ItemMessage, action: JournalAction, fields: list[str]) -> None:
+        """Add this apply to the item's journal, saved with the link (names of fields only, no values)."""
+        event = ItemEvent(
+            at=self.services.clock(),
+            run_id=message.run_id,
+            direction=message.direction,
+            action=action,
+            fields=fields,
+        )
+        link.record(event)
 
     def _warn(self, scenario: ScenarioConfig, message: ItemMessage, warnings: list[str]) -> None:
         for warning in warnings:
@@ -603,6 +634,7 @@ class Applier:
             if link is not None:
                 link.last_error = reason[:2000]
                 link.last_error_at = services.clock()
+                self._journal(link, message, "failed", [])
                 services.links.save(link)
         except LinkConflict:
             pass  # the failure row above already records it

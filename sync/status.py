@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from state.links import NOTES_KEY
 from state.problems import Conflict, Failure
-from state.queue import DeadLetteredMessage
 from state.runs import Run
+from sync.deadletters import dead_letter_items
 from sync.services import Services
 
 
@@ -44,9 +44,6 @@ def scenario_status(services: Services, name: str, runs: int = 10) -> ScenarioSt
         conflicts += services.conflicts.list(key)
         failures += services.failures.list(key)
     recent.sort(key=lambda r: r.run_id)  # run ids sort newest first
-    dead: list[DeadLetteredMessage] = []
-    for queue in (services.settings.item_queue, services.settings.poll_queue):
-        dead.extend(d for d in services.queue.dead_letters(queue) if d.message.body.get("scenario") == name)
     return ScenarioStatus(
         scenario=name,
         links=counts,
@@ -55,14 +52,7 @@ def scenario_status(services: Services, name: str, runs: int = 10) -> ScenarioSt
         failures=failures,
         notes=notes,
         dead_letters=[
-            {
-                "source_id": d.message.body.get("source_id"),
-                "direction": d.message.body.get("direction"),
-                "entity": d.message.body.get("entity"),
-                "reason": d.reason,
-                "description": d.description,
-                "at": d.dead_lettered_at.isoformat() if d.dead_lettered_at else None,
-            }
-            for d in dead
+            {**d.model_dump(mode="json"), "at": d.model_dump(mode="json")["dead_lettered_at"]}
+            for d in dead_letter_items(services, name, limit=1000)
         ],
     )

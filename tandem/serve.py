@@ -87,10 +87,11 @@ def serve(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         out.write(json.dumps(info) + "\n")
         out.flush()
         log.info(
-            "local stack ready in %.1f s: %s (scenarios: %s); Ctrl-C to stop",
+            "local stack ready in %.1f s: %s (scenarios: %s); admin console: %s; Ctrl-C to stop",
             time.monotonic() - started,
             info["functions"],
             ", ".join(info["scenarios"]) or "none",
+            info["console"],
         )
         stop.wait()
         return 0

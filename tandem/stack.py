@@ -407,6 +407,7 @@ class LocalStack:
     def describe(self) -> dict[str, Any]:
         assert self.azurite is not None and self.host is not None and self.services is not None
         info: dict[str, Any] = {"functions": self.host.api_url, "tables": self.azurite.table_endpoint}
+        info["console"] = f"{self.host.api_url}/console/"  # the admin console: sign in with functions_key
         if self.data_dir is not None:
             info["data_dir"] = str(self.data_dir)
         credentials: dict[str, Any] = {

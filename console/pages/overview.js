@@ -14,7 +14,8 @@
     const name = item.name;
     const q = encodeURIComponent(name);
     const directions = (item.directions || []).map((d) => [
-      d.direction, d.trigger || "—", d.schedule ? el("code", {}, d.schedule) : "—",
+      d.direction, d.enabled === false ? "off" : d.trigger || "—", d.schedule ? el("code", {}, d.schedule) : "—",
+      d.hooks ? "yes" : "no", d.start ? fmtTime(d.start) : "—",
     ]);
     const runs = (item.last_runs || []).map((r) => [
       el("code", {}, r.run_id || "—"), r.direction || "—", fmtTime(r.started_at), fmtTime(r.finished_at),
@@ -35,7 +36,8 @@
         figure("dead letters", item.dead_letters ?? 0, `failures.html?scenario=${q}`),
         el("li", {}, sparkline(item.throughput, `Throughput of ${name}`), "throughput, last 24 h"),
       ),
-      table(`Directions of ${name}`, ["Direction", "Trigger", "Schedule"], directions, "No directions."),
+      item.left ? el("p", { class: "help" }, `left: ${item.left} · right: ${item.right}`) : null,
+      table(`Directions of ${name}`, ["Direction", "Trigger", "Schedule", "Service hooks", "Start"], directions, "No directions."),
       table(
         `Last runs of ${name}`,
         ["Run", "Direction", "Started", "Finished", "Created", "Updated", "Unchanged", "Failed", "Conflicts"],

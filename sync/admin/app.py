@@ -220,6 +220,7 @@ ROUTERS: list[str] = [
     "sync.admin.app:scenarios",
     "sync.admin.bulk_routes:router",
     "sync.admin.config_routes:router",
+    "sync.admin.ops_routes:router",
     "sync.admin.wizard_routes:router",
 ]
 

@@ -430,3 +430,12 @@ def test_batch_workers_complete_or_abandon_whole_batches(broker: LocalQueue) -> 
         assert broker.wait_idle(5)
     assert seen[0] == ["x1", "boom", "x3"] and seen[1] == ["x1", "boom", "x3"]
     assert broker.counts(Q).dead_lettered == 0
+
+
+def test_replay_of_selected_dead_letters_keeps_the_others_in_order(broker: LocalQueue) -> None:
+    broker.send([msg("a1", "A"), msg("b1", "B"), msg("c1", "C")])
+    for _ in range(3):
+        broker.dead_letter_delivery(take(broker), "Boom")
+    assert broker.replay_dead_letters(Q, select=lambda m: m.message_id == "b1") == 1
+    assert [d.message.message_id for d in broker.dead_letters(Q)] == ["a1", "c1"]
+    assert take(broker).message.message_id.startswith("b1:r")

@@ -421,3 +421,26 @@ def test_message_from_the_simple_functions_message_class() -> None:
         None,
         0,
     )
+
+
+def test_replay_of_selected_messages_leaves_the_others_dead_lettered(
+    bus: ServiceBusQueue, ns: FakeNamespace
+) -> None:
+    dlq = ns.receiver(ITEMS, ServiceBusSubQueue.DEAD_LETTER)
+    keep = received({"scenario": "other"}, "keep")
+    take = received({"scenario": "s"}, "take")
+    dlq.receive_messages.side_effect = [[keep, take], []]
+    mine = parked_copy(bus, ns, qm("m1", "wi-42"), "Boom", seq=1)
+    theirs = parked_copy(bus, ns, qm("m2", "wi-43"), "Boom", seq=2)
+    parked_receiver = ns.receiver(PARKED)
+    parked_receiver.receive_messages.side_effect = [[mine, theirs], []]
+
+    chosen = {"take", "m1"}
+    assert bus.replay_dead_letters(ITEMS, select=lambda m: m.message_id in chosen) == 2
+
+    resent = [m.message_id.split(":r")[0] for batch in ns.sent(ITEMS) for m in batch]
+    assert resent == ["take", "m1"]
+    dlq.complete_message.assert_called_once_with(take)
+    dlq.abandon_message.assert_called_once_with(keep)
+    parked_receiver.complete_message.assert_called_once_with(mine)
+    parked_receiver.abandon_message.assert_called_once_with(theirs)
