@@ -217,8 +217,10 @@ const Tandem = (() => {
       }
       who();
       const run = async () => {
+        delete document.body.dataset.ready;
         try {
           await render();
+          document.body.dataset.ready = "true"; // the page has rendered its data (tests and scripts wait on it)
         } catch (exc) {
           if (exc instanceof ApiError && exc.status === 401) {
             main.replaceChildren();
@@ -227,6 +229,7 @@ const Tandem = (() => {
           }
           announce(`Error: ${exc.message}`);
           main.prepend(el("p", { class: "form-error", role: "alert" }, exc.message));
+          document.body.dataset.ready = "error";
         }
       };
       if (key()) await run();

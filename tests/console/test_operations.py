@@ -8,55 +8,32 @@ and polls once a year: the tests poll through the admin API when they mean to, s
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import pytest
-import yaml
 
-from tandem.configfile import DEMO_CONFIG
 from tandem.demo import wait_for
-from tests.support.browser import Served, accessibility_problems, keyboard_reaches, open_page
+from tests.support.browser import (
+    NEVER,
+    SCENARIO,
+    TITLE,
+    WAIT,
+    Served,
+    accessibility_problems,
+    dead_letter,
+    flagging_demo_config,
+    item,
+    keyboard_reaches,
+    make_conflict,
+    make_dead_letter,
+    open_page,
+    poll,
+    synced_pair,
+    unique,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-SCENARIO = "ado-server-services"
-NEVER = "0 0 0 1 1 *"
-WAIT = 120.0  # condition waits: generous, a loaded machine only makes them slower
-TITLE = "System.Title"
-
-
-def SERVE_CONFIG() -> dict[str, Any]:
-    document = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    (scenario,) = document["scenarios"]
-    scenario["conflict"] = "flag"
-    scenario["directions"] = {
-        d: {"schedule": NEVER, "start": "2026-01-01T00:00:00Z", "hooks": False}
-        for d in ("left_to_right", "right_to_left")
-    }
-    return dict(document)
-
-
-def title(text: str) -> str:
-    return f"{text} {uuid.uuid4().hex[:6]}"
-
-
-def poll(stack: Served, direction: str) -> None:
-    stack.client.run_and_wait(SCENARIO, direction, WAIT)
-
-
-def item(stack: Served, item_id: str, side: str = "left") -> dict[str, Any]:
-    reply = stack.client.admin("GET", f"scenarios/{SCENARIO}/items", params={"id": item_id, "side": side})
-    return dict(reply["item"])
-
-
-def synced_pair(stack: Served, name: str) -> tuple[int, int]:
-    """A Server story created and synced to Services: (server id, services id)."""
-    created = stack.client.server.create("Fabrikam", "User Story", {TITLE: title(name)})
-    poll(stack, "left_to_right")
-    right = item(stack, str(created["id"]))["right_id"]
-    assert right, "the story was not linked"
-    return int(created["id"]), int(right)
+SERVE_CONFIG = flagging_demo_config
 
 
 def test_overview_shows_every_integration_with_its_runs(console: Any, stack: Served) -> None:
@@ -79,12 +56,7 @@ def test_overview_shows_every_integration_with_its_runs(console: Any, stack: Ser
 
 
 def test_a_conflict_made_on_both_systems_is_resolved_from_the_page(console: Any, stack: Served) -> None:
-    server_id, services_id = synced_pair(stack, "Conflict")
-    left_title, right_title = title("Server says"), title("Services says")
-    stack.client.server.update(server_id, {TITLE: left_title})
-    stack.client.services.update(services_id, {TITLE: right_title})
-    poll(stack, "left_to_right")
-    poll(stack, "right_to_left")
+    server_id, services_id, left_title, right_title = make_conflict(stack, "Conflict")
     conflicts = stack.client.admin("GET", f"scenarios/{SCENARIO}/conflicts")["items"]
     (conflict,) = [c for c in conflicts if c["left_id"] == str(server_id) and c["left_field"] == TITLE]
 
@@ -119,14 +91,10 @@ def test_a_conflict_made_on_both_systems_is_resolved_from_the_page(console: Any,
 
 
 def test_a_typed_value_resolves_a_conflict_and_a_bad_one_is_shown(console: Any, stack: Served) -> None:
-    server_id, services_id = synced_pair(stack, "Typed")
-    stack.client.server.update(server_id, {TITLE: title("left")})
-    stack.client.services.update(services_id, {TITLE: title("right")})
-    poll(stack, "left_to_right")
-    poll(stack, "right_to_left")
+    server_id, services_id, _, _ = make_conflict(stack, "Typed")
     open_page(console, stack, f"conflicts.html?scenario={SCENARIO}")
     card = console.get_by_role("region", name=re.compile(rf"{server_id} ↔ {services_id}: {TITLE}"))
-    chosen = title("Typed by a person")
+    chosen = unique("Typed by a person")
     card.get_by_label("Typed value").fill(chosen)
     assert card.get_by_label("a value I type").is_checked()
     card.get_by_role("button", name="Resolve").click()
@@ -141,16 +109,8 @@ def test_a_typed_value_resolves_a_conflict_and_a_bad_one_is_shown(console: Any, 
 
 def test_a_dead_lettered_item_is_replayed_from_the_page_and_succeeds(console: Any, stack: Served) -> None:
     # Services refuses the create once with a 400: a permanent error, dead-lettered on the first attempt.
-    stack.client.services.add_fault(endpoint="wit.workitems.create", method="POST", status=400, times=1)
-    created = stack.client.server.create("Fabrikam", "User Story", {TITLE: title("Dead letter")})
+    created, dead = make_dead_letter(stack, "Dead letter")
     server_id = str(created["id"])
-    poll(stack, "left_to_right")
-
-    def dead_letter() -> dict[str, Any] | None:
-        items = stack.client.admin("GET", "admin/deadletters", params={"scenario": SCENARIO})["items"]
-        return next((d for d in items if d["source_id"] == server_id), None)
-
-    dead, _ = wait_for("the create is dead-lettered", dead_letter, WAIT)
     assert item(stack, server_id)["right_id"] is None
 
     open_page(console, stack, f"failures.html?scenario={SCENARIO}")
@@ -166,7 +126,7 @@ def test_a_dead_lettered_item_is_replayed_from_the_page_and_succeeds(console: An
     )
     copy = stack.client.services.get(linked)
     assert copy["fields"][TITLE] == created["fields"][TITLE]
-    assert dead_letter() is None
+    assert dead_letter(stack, server_id) is None
 
     # Its history tells the story: found by its Services id, with the runs that touched it.
     open_page(console, stack, f"item.html?scenario={SCENARIO}&id={linked}&side=right")

@@ -9,16 +9,17 @@ import selectors
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 import yaml
 
-from tandem.demo import StackClient
+from tandem.configfile import DEMO_CONFIG
+from tandem.demo import StackClient, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TANDEM_CHROMIUM", "/usr/bin/chromium")
@@ -102,14 +103,14 @@ def start_serve(home: Path, config: dict[str, Any] | None = None, *extra: str) -
         proc.wait(30)
         log.close()
         tail = (home / "serve.log").read_text(encoding="utf-8")[-3000:]
-        pytest.fail(f"`tandem serve` printed no JSON line within {START_DEADLINE:.0f} s:\n{tail}")
+        raise RuntimeError(f"`tandem serve` printed no JSON line within {START_DEADLINE:.0f} s:\n{tail}")
     return Served(proc, json.loads(line), home)
 
 
 def require_chromium() -> str:
     """Debian's Chromium: `make test` installs it (apt-get install -y chromium) when it is missing."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
-        pytest.fail(
+        raise RuntimeError(
             f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
             "or set TANDEM_CHROMIUM to a Chromium binary; the console's browser tests need it"
         )
@@ -125,11 +126,9 @@ def sign_in(page: Any, served: Served) -> None:
 
 
 def open_page(page: Any, served: Served, path: str) -> None:
-    """Go to a console page and wait until its script has rendered (the status line or content filled)."""
+    """Go to a console page and wait until its script has rendered the data (`data-ready` on <body>)."""
     page.goto(served.console_url + path)
-    page.wait_for_function(
-        "() => document.getElementById('content') && document.getElementById('content').childElementCount > 0"
-    )
+    page.wait_for_selector("body[data-ready]", state="attached")
 
 
 AXE_LIKE = """() => {
@@ -207,3 +206,74 @@ def keyboard_reaches(page: Any, selector: str, limit: int = 200) -> bool:
 
 
 OpenPage = Callable[[Any, Served, str], None]
+
+
+# -- an ADO Server <-> Services stack with something to show: runs, a conflict, a dead letter ----------
+
+SCENARIO = "ado-server-services"
+NEVER = "0 0 0 1 1 *"  # once a year: no timer poll while a test or the screenshot script runs
+WAIT = 120.0  # condition waits: generous, a loaded machine only makes them slower
+TITLE = "System.Title"
+
+
+def flagging_demo_config() -> dict[str, Any]:
+    """The demo's connections and field map with conflicts flagged for a person, no service hooks and
+    polls once a year: whoever drives it polls through the admin API when they mean to."""
+    document = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    (scenario,) = document["scenarios"]
+    scenario["conflict"] = "flag"
+    scenario["directions"] = {
+        d: {"schedule": NEVER, "start": "2026-01-01T00:00:00Z", "hooks": False}
+        for d in ("left_to_right", "right_to_left")
+    }
+    return dict(document)
+
+
+def unique(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:6]}"
+
+
+def poll(stack: Served, direction: str) -> None:
+    stack.client.run_and_wait(SCENARIO, direction, WAIT)
+
+
+def item(stack: Served, item_id: str, side: str = "left") -> dict[str, Any]:
+    reply = stack.client.admin("GET", f"scenarios/{SCENARIO}/items", params={"id": item_id, "side": side})
+    return dict(reply["item"])
+
+
+def synced_pair(stack: Served, name: str) -> tuple[int, int]:
+    """A Server story created and synced to Services: (server id, services id)."""
+    created = stack.client.server.create("Fabrikam", "User Story", {TITLE: unique(name)})
+    poll(stack, "left_to_right")
+    right = item(stack, str(created["id"]))["right_id"]
+    if not right:
+        raise AssertionError(f"story {created['id']} was not linked")
+    return int(created["id"]), int(right)
+
+
+def make_conflict(stack: Served, name: str) -> tuple[int, int, str, str]:
+    """A synced story whose title then changed on both systems, polled both ways: a flagged conflict.
+    (server id, services id, Server's title, Services' title)."""
+    server_id, services_id = synced_pair(stack, name)
+    left, right = unique(f"{name}: Server says"), unique(f"{name}: Services says")
+    stack.client.server.update(server_id, {TITLE: left})
+    stack.client.services.update(services_id, {TITLE: right})
+    poll(stack, "left_to_right")
+    poll(stack, "right_to_left")
+    return server_id, services_id, left, right
+
+
+def dead_letter(stack: Served, source_id: str) -> dict[str, Any] | None:
+    items = stack.client.admin("GET", "admin/deadletters", params={"scenario": SCENARIO})["items"]
+    return next((d for d in items if d["source_id"] == source_id), None)
+
+
+def make_dead_letter(stack: Served, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Server story whose create Services refuses once with a 400 (permanent: dead-lettered on the first
+    attempt). (the Server work item, its dead letter)."""
+    stack.client.services.add_fault(endpoint="wit.workitems.create", method="POST", status=400, times=1)
+    created = stack.client.server.create("Fabrikam", "User Story", {TITLE: unique(name)})
+    poll(stack, "left_to_right")
+    dead, _ = wait_for("the create is dead-lettered", lambda: dead_letter(stack, str(created["id"])), WAIT)
+    return created, dead
