@@ -714,7 +714,7 @@
             el("div", { class: "diff-cell" }, p.changes.map((c) => el("span", { class: "change" },
               el("strong", {}, c.field), ": ", el("del", {}, fmtValue(c.before)), " → ", el("ins", {}, fmtValue(c.after))))),
           ]), "Nothing to sync: no item in scope has changed since the start date."),
-          plans.length > shown.length ? el("p", { class: "help" }, `…and ${plans.length - shown.length} more.`) : null,
+          ...(plans.length > shown.length ? [el("p", { class: "help" }, `…and ${plans.length - shown.length} more.`)] : []),
         );
         complete(5);
         next(section, null, 6).focus();
@@ -789,7 +789,7 @@
           el("p", { class: ok ? "result-ok" : "form-error", role: "status" }, ok
             ? `First synchronization done: ${sums.created} created, ${sums.updated} updated, ${sums.unchanged} unchanged. The integration now runs on its schedule.`
             : `First synchronization finished with problems: ${sums.failed} failed. See Failures and dead letters.`),
-          failures.length ? el("ul", { class: "problems" }, failures.slice(0, 10).map((f) => el("li", {}, `${f.source_id}: ${f.reason}`))) : null,
+          ...(failures.length ? [el("ul", { class: "problems" }, failures.slice(0, 10).map((f) => el("li", {}, `${f.source_id}: ${f.reason}`)))] : []),
           el("p", {}, el("a", { href: "index.html" }, "Go to the overview")),
         );
         announce(ok ? "First synchronization done" : "First synchronization finished with problems");

@@ -7,89 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.browser import Served, accessibility_problems, keyboard_reaches, open_page
+from tests.support.wizard import EMPTY_CONFIG, Steps, add_instance, seed_world, titles
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-SERVE_CONFIG = {"connections": {}, "field_maps": {}, "scenarios": []}  # an empty stack
-HTTP = 120.0
-SIGN_IN_STEPS = 2  # the `console` fixture fills the function key and clicks "Sign in"
-
-
-class Steps:
-    """Page interactions as a person makes them (fill, choose, click, open), counted."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.count = SIGN_IN_STEPS
-
-    def open(self, stack: Served, path: str) -> None:
-        self.count += 1
-        open_page(self.page, stack, path)
-
-    def fill(self, label: str, value: str) -> None:
-        self.count += 1
-        self.page.get_by_label(label, exact=True).fill(value)
-
-    def choose(self, label: str, option: str) -> None:
-        self.count += 1
-        self.page.get_by_label(label, exact=True).select_option(label=option)
-
-    def click(self, name: str) -> None:
-        self.count += 1
-        self.page.get_by_role("button", name=name, exact=True).click()
-
-
-def seed(stack: Served) -> None:
-    """The world before Tandem: a project with work items on the Server, an empty project on Services."""
-    server = httpx.post(
-        f"{stack.info['ado_server']}/_emulator/seed",
-        json={
-            "projects": [{"name": "Fabrikam"}],
-            "workItems": [
-                {"project": "Fabrikam", "type": "User Story", "fields": {"System.Title": "Wizard story"}},
-                {"project": "Fabrikam", "type": "Task", "fields": {"System.Title": "Wizard task"}},
-            ],
-        },
-        timeout=HTTP,
-    )
-    assert server.status_code == 200, server.text
-    cloud = httpx.post(
-        f"{stack.info['ado_services']}/_emulator/seed",
-        json={"projects": [{"name": "Fabrikam-Cloud"}]},
-        timeout=HTTP,
-    )
-    assert cloud.status_code == 200, cloud.text
-
-
-def pat(stack: Served, system: str) -> str:
-    return str(stack.info["credentials"][system]["pat"])
-
-
-def titles(stack: Served, system: str) -> list[str]:
-    """The titles of every work item on an emulator, read through its REST API with its PAT."""
-    base, auth = stack.info[system], ("", pat(stack, system))
-    found = httpx.post(
-        f"{base}/_apis/wit/wiql",
-        params={"api-version": "7.1"},
-        json={"query": "SELECT [System.Id] FROM WorkItems"},
-        auth=auth,
-        timeout=HTTP,
-    )
-    assert found.status_code == 200, found.text
-    ids = [str(w["id"]) for w in found.json()["workItems"]]
-    if not ids:
-        return []
-    items = httpx.get(
-        f"{base}/_apis/wit/workitems",
-        params={"ids": ",".join(ids), "api-version": "7.1"},
-        auth=auth,
-        timeout=HTTP,
-    )
-    return sorted(str(w["fields"]["System.Title"]) for w in items.json()["value"])
+SERVE_CONFIG = EMPTY_CONFIG  # no instances, no integrations
 
 
 def test_wrong_credentials_and_a_missing_secret_name_are_shown_next_to_their_fields(
@@ -124,7 +49,7 @@ def test_wrong_credentials_and_a_missing_secret_name_are_shown_next_to_their_fie
 def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
     console: Any, stack: Served, record_property: Any
 ) -> None:
-    seed(stack)
+    seed_world(stack)
     assert titles(stack, "ado_services") == []
     assert stack.client.admin("GET", "config/integrations") == []
     steps = Steps(console)
@@ -132,19 +57,9 @@ def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
 
     # 1. Instances: both ADO systems; the credentials are checked before each is saved.
     steps.open(stack, "wizard.html")
-    steps.fill("Name", "ado-server")
-    steps.fill("URL", stack.info["ado_server"])
-    assert page.get_by_label("Deployment").input_value() == "server"  # inferred from the URL
-    assert page.get_by_label("Secret name").input_value() == "ado-server-pat"  # suggested from the name
-    steps.fill("Secret value", pat(stack, "ado_server"))
-    steps.click("Save instance")
-    page.get_by_role("cell", name="ado-server", exact=True).wait_for()
-    steps.fill("Name", "ado-services")
-    steps.fill("URL", stack.info["ado_services"])
-    steps.choose("Deployment", "Azure DevOps Services (cloud)")
-    steps.fill("Secret value", pat(stack, "ado_services"))
-    steps.click("Save instance")
-    page.get_by_role("cell", name="ado-services", exact=True).wait_for()
+    add_instance(steps, stack, "ado-server", "ado_server")
+    assert page.get_by_label("Secret name").input_value() == ""  # the form is fresh for the next one
+    add_instance(steps, stack, "ado-services", "ado_services")
     assert accessibility_problems(page) == []
 
     # 2. Project pair: the projects are listed from each instance.
@@ -167,8 +82,7 @@ def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
     page.locator("input[name='rules.0.left']").wait_for()
     assert page.locator("input[name='rules.0.left']").input_value() == "System.Title"
     history = page.locator("tr", has=page.locator("input[value='System.History']")).get_by_role("checkbox")
-    steps.count += 1
-    history.uncheck()
+    steps.toggle(history, False)
     assert accessibility_problems(page) == []
     steps.click("Save field map")
 
