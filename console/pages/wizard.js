@@ -45,7 +45,7 @@
   ];
 
   // What the wizard has saved so far (the API holds the truth; this is what the page shows and edits).
-  const W = { step: 0, done: new Set(), etag: null, instances: [], integration: null, rules: null, proposal: null };
+  const W = { step: 0, done: new Set(), etag: null, instances: [], integration: null, rules: null, proposal: null, resumed: false };
 
   // -- plumbing --------------------------------------------------------------------------------------------
 
@@ -124,7 +124,7 @@
   function stepList() {
     const list = el("ol", { class: "wizard-steps", "aria-label": "Set-up steps" });
     STEPS.forEach(([, title], index) => {
-      const reachable = index === 0 || W.done.has(index - 1) || W.done.has(index);
+      const reachable = index === 0 || W.resumed || W.done.has(index - 1) || W.done.has(index);
       const button = el("button", { type: "button", class: W.done.has(index) ? "done" : null, disabled: !reachable }, title);
       if (index === W.step) button.setAttribute("aria-current", "step");
       button.addEventListener("click", () => go(index));
@@ -160,6 +160,8 @@
 
   async function renderInstances(section) {
     W.instances = await load("/config/instances");
+    const integrations = W.integration ? [] : await load("/config/integrations");
+    if (integrations.length) section.append(resumeForm(integrations));
     section.append(
       el("p", { class: "help" }, "An instance is one system Tandem connects to. Add both sides: the credentials are checked on the spot and every missing permission is named. Secrets are stored in the app's secret store (Key Vault in Azure) under the name you give; the configuration holds the name only."),
       instanceTable(),
@@ -168,6 +170,24 @@
     const button = next(section, null, 1);
     button.disabled = W.instances.length < 2;
     if (W.instances.length >= 2) complete(0);
+  }
+
+  /* Come back to an integration set up before: every step is open, starting with its fields. */
+  function resumeForm(integrations) {
+    const which = select("resume", integrations.map((i) => [i.name, i.name]), integrations[0].name);
+    const form = el("form", { class: "resume", "aria-labelledby": "resume-title" },
+      el("h3", { id: "resume-title" }, "Continue an integration"),
+      field("Integration", which, "Change the fields, field map, schedule, or run it again."),
+      el("button", { type: "submit", class: "secondary" }, "Continue"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const chosen = integrations.find((i) => i.name === which.value);
+      W.integration = JSON.parse(JSON.stringify(chosen.integration));
+      W.rules = null;
+      W.resumed = true;
+      await go(2);
+    });
+    return form;
   }
 
   function instanceTable() {

@@ -122,3 +122,47 @@ def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
     record_property("wizard_steps", steps.count)
     print(f"\nwizard page interactions: {steps.count}")
     assert steps.count <= 30
+
+
+def test_an_integration_is_continued_and_refused_edits_are_shown_where_they_belong(
+    console: Any, stack: Served
+) -> None:
+    # Runs after the first sync above: the stack now holds its integration.
+    name = "ado-server-ado-services"
+    open_page(console, stack, "wizard.html")
+    assert console.get_by_label("Integration", exact=True).input_value() == name
+    console.get_by_role("button", name="Continue", exact=True).click()
+    console.get_by_role("button", name="Create fields on both systems").wait_for()
+    console.get_by_role("button", name="Field map", exact=True).click()
+    rows = console.locator("table.rules tbody tr")
+    rows.first.wait_for()
+    saved = rows.count()
+
+    # A rule naming a field the system does not have: refused, shown next to that rule's field.
+    console.get_by_role("button", name="Add a rule").click()
+    console.locator(f"input[name='rules.{saved}.left']").fill("Custom.NoSuchField")
+    console.locator(f"input[name='rules.{saved}.right']").fill("System.History")
+    console.get_by_role("button", name="Save field map").click()
+    error = console.locator(f"#err-rules_{saved}_left")
+    error.wait_for()
+    assert "unknown left field 'Custom.NoSuchField'" in error.inner_text()
+    assert console.locator(f"input[name='rules.{saved}.left']").get_attribute("aria-invalid") == "true"
+    before = stack.client.admin("GET", f"config/field-maps/{name}")["rules"]
+    assert len(before) == saved  # nothing partial stored
+
+    # A second administrator changes the configuration meanwhile: the page's stale edit is refused.
+    tag = stack.client.http.get(
+        f"{stack.api}/config/history", headers={"x-functions-key": stack.key}
+    ).headers["ETag"]
+    copied = stack.client.http.post(
+        f"{stack.api}/config/field-maps/{name}/copy",
+        json={"name": "someone-elses-copy"},
+        headers={"x-functions-key": stack.key, "If-Match": tag},
+    )
+    assert copied.status_code == 200, copied.text
+    console.locator(f"input[name='rules.{saved}.keep']").uncheck()
+    console.get_by_role("button", name="Save field map").click()
+    stale = console.locator(".form-error")
+    stale.wait_for()
+    assert "configuration" in stale.inner_text() and "version" in stale.inner_text()
+    assert stack.client.admin("GET", f"config/field-maps/{name}")["rules"] == before
