@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 steps.click("Save schedule")
                 steps.click("Run a dry run")
                 page.locator(".dry-summary").wait_for()
-                page.evaluate("() => { document.activeElement && document.activeElement.blur(); scrollTo(0, 0); }")
+                page.evaluate("() => { document.activeElement.blur(); scrollTo(0, 0); }")
                 target = args.out / "wizard.png"
                 page.screenshot(path=str(target), full_page=False)
                 print(f"{target} ({steps.count} page interactions so far)")

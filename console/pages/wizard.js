@@ -672,6 +672,9 @@
     const past = new Date(Date.now() - 30 * 24 * 3600 * 1000);
     start.value = (first.start || past.toISOString()).slice(0, 10);
     const submit = el("button", { type: "submit" }, "Save schedule");
+    W.instances = await load("/config/instances");
+    const hookable = hookSides(integration);
+    const hooks = el("input", { type: "checkbox", name: "hooks", id: "f-hooks", checked: Object.values(d).some((x) => x && x.hooks), "aria-describedby": "f-hooks-help" });
     const form = el(
       "form",
       { "aria-labelledby": "step-title" },
@@ -681,6 +684,8 @@
         field("Poll", schedule, "Six-field NCRONTAB, seconds first."),
         field("Start date (UTC)", start, "Items changed before this day are not synced."),
       ),
+      hookable.length ? el("div", { class: "choice" }, hooks, el("label", { for: "f-hooks" }, "Near-real-time: Azure DevOps service hooks"),
+        el("p", { class: "help", id: "f-hooks-help" }, "Azure DevOps tells the app of each change at once (the app must be reachable at its URL); polls still catch anything a hook missed. Each Azure DevOps instance gets its own random hook secret, made and kept by the app.")) : null,
       el("div", { class: "actions" }, submit),
     );
     section.append(form);
@@ -693,10 +698,24 @@
       }
       const body = integrationBody();
       const chosen = which.value === "both" ? ["left_to_right", "right_to_left"] : [which.value];
-      for (const k of ["left_to_right", "right_to_left"]) {
-        body.directions[k] = { ...(body.directions[k] || {}), schedule: schedule.value, start: `${start.value}T00:00:00Z`, enabled: chosen.includes(k), trigger: "manual" };
-      }
       busy(submit, true);
+      const wanted = hookable.length > 0 && hooks.checked;
+      if (wanted) {
+        try {
+          await hookSecrets(integration);
+        } catch (exc) {
+          fail(form, exc, () => "hooks");
+          busy(submit, false);
+          return;
+        }
+      }
+      for (const k of ["left_to_right", "right_to_left"]) {
+        const source = k === "left_to_right" ? "left" : "right";
+        body.directions[k] = {
+          ...(body.directions[k] || {}), schedule: schedule.value, start: `${start.value}T00:00:00Z`,
+          enabled: chosen.includes(k), trigger: "manual", hooks: wanted && hookable.includes(source),
+        };
+      }
       const rename = (f) => (/\.schedule$/.test(f) ? "schedule" : /\.start$/.test(f) ? "start" : f.startsWith("directions") ? "directions" : f);
       if (await saveIntegration(form, body, rename)) {
         complete(4);
@@ -705,6 +724,25 @@
       }
       busy(submit, false);
     });
+  }
+
+  /* The sides whose instance can push changes (Azure DevOps service hooks). */
+  function hookSides(integration) {
+    const typeOf = (n) => (W.instances.find((i) => i.name === n) || { instance: {} }).instance.type;
+    return ["left", "right"].filter((side) => typeOf(integration[side]) === "azure_devops");
+  }
+
+  /* Each Azure DevOps instance without a hook secret gets one the app makes (never seen by the page). */
+  async function hookSecrets(integration) {
+    for (const side of hookSides(integration)) {
+      const saved = W.instances.find((i) => i.name === integration[side]);
+      if (saved.instance.hook_secret) continue;
+      const secret = `${saved.name.replace(/[^0-9A-Za-z-]/g, "-")}-hook`.slice(0, 127);
+      await request("POST", `/admin/secrets/${encodeURIComponent(secret)}/generate`, { instance: saved.instance });
+      const instance = { ...saved.instance, hook_secret: secret };
+      await save("PUT", `/config/instances/${encodeURIComponent(saved.name)}`, instance);
+      saved.instance = instance;
+    }
   }
 
   // -- step 6: dry run -------------------------------------------------------------------------------------
@@ -769,6 +807,7 @@
         }
         await request("POST", `${scenarioPath()}/run`, {});
         out.replaceChildren(progress);
+        if (Object.values(body.directions).some((d) => d.enabled !== false && d.hooks)) out.append(await ensureHooks());
         await watch(before, out, progress);
         complete(6);
       } catch (exc) {
@@ -776,6 +815,19 @@
         busy(start, false);
       }
     });
+  }
+
+  /* Create (or repair) the service hook subscriptions; what happened, or why not, as a line. */
+  async function ensureHooks() {
+    try {
+      const checks = (await request("POST", `${scenarioPath()}/hooks`)).data.checks;
+      const problems = checks.flatMap((c) => c.problems.map((p) => `${c.connection}: ${p}`));
+      if (problems.length) return el("ul", { class: "problems", role: "alert" }, problems.map((p) => el("li", {}, `Service hooks: ${p}`)));
+      const made = checks.reduce((n, c) => n + c.created.length + c.repaired.length + c.repointed.length, 0);
+      return el("p", { class: "found hooks-line" }, `Service hooks in place on ${checks.map((c) => c.connection).join(" and ")} (${made} subscription(s) created or repaired).`);
+    } catch (exc) {
+      return el("p", { class: "form-error", role: "alert" }, `Service hooks not created: ${exc.message}`);
+    }
   }
 
   async function watch(before, out, progress) {

@@ -64,6 +64,14 @@ class SecretRequest(BaseModel):
     )
 
 
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instance: ConnectionConfig | None = Field(
+        default=None, description="the instance the secret is for: the secret is bound to its host"
+    )
+
+
 class SecretReply(BaseModel):
     name: str
     stored: bool = True
@@ -133,7 +141,11 @@ def store_secret(
     value = request.value.get_secret_value()
     if not value.strip():
         raise ApiError(400, "the secret's value is empty", "value")
-    hosts = [request.instance.secret_host] if request.instance is not None else []
+    return _store(services, name, value, request.instance)
+
+
+def _store(services: Services, name: str, value: str, instance: ConnectionConfig | None) -> SecretReply:
+    hosts = [instance.secret_host] if instance is not None else []
     try:
         services.secrets.set(name, value)
     except SecretAccessError as exc:
@@ -145,6 +157,17 @@ def store_secret(
         bind(name, hosts)
     services.registry.forget()  # connectors built with the old value pick up the new one
     return SecretReply(name=name, hosts=hosts)
+
+
+@router.post("/secrets/{name}/generate", response_model=SecretReply, responses=ERRORS)
+def generate_secret(
+    name: Annotated[str, Path(pattern=SECRET_NAME)], request: GenerateRequest, services: Svc
+) -> SecretReply:
+    """Make a new random secret (32 URL-safe characters) and store it, e.g. the basic-auth secret service
+    hooks carry; its value never leaves the app (it goes to the system when the hooks are created)."""
+    import secrets
+
+    return _store(services, name, secrets.token_urlsafe(24), request.instance)
 
 
 # -- helpers --------------------------------------------------------------------------------------------

@@ -144,3 +144,13 @@ def test_auto_map_of_two_ado_instances_leaves_routed_fields_and_swaps_paths(api,
     assert "System.TeamProject" in proposal["unmatched_left"]
     assert rules["System.AreaPath"]["transform"] == {"swap_container": {}}
     assert rules["System.Title"]["transform"] is None
+
+
+def test_a_generated_secret_is_stored_bound_and_never_answered(api, ado) -> None:
+    reply = api.post("/api/admin/secrets/ado-server-hook/generate", json={"instance": instance(ado)})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"name": "ado-server-hook", "stored": True, "hosts": ["127.0.0.1"]}
+    value = api.harness.secrets.get("ado-server-hook")
+    assert len(value) >= 24 and value not in reply.text
+    again = api.post("/api/admin/secrets/ado-server-hook/generate", json={})
+    assert api.harness.secrets.get("ado-server-hook") != value and again.json()["hosts"] == []

@@ -5,6 +5,7 @@ fields, the secret's value never echoed; the pages pass the accessibility checks
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -87,8 +88,10 @@ def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
     steps.click("Save field map")
 
     # 5. Schedule and start date.
+    # Hourly polls and near-real-time service hooks: a later change arrives through a hook, not a poll.
     page.get_by_label("Poll").wait_for()
-    steps.choose("Poll", "every 30 seconds (*/30 * * * * *)")
+    steps.choose("Poll", "every hour (0 0 * * * *)")
+    steps.toggle(page.get_by_label("Near-real-time: Azure DevOps service hooks"), True)
     steps.click("Save schedule")
 
     # 6. Dry run: the per-field diff of what the first run will write.
@@ -104,6 +107,7 @@ def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
     steps.click("Start synchronization")
     page.locator(".result-ok").wait_for(timeout=600_000)
     assert "2 created" in page.locator(".result-ok").inner_text()
+    assert "Service hooks in place on ado-server and ado-services" in page.locator(".hooks-line").inner_text()
     assert accessibility_problems(page) == []
 
     # The items exist on the other emulator, and the run says so.
@@ -112,12 +116,23 @@ def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
     assert sum(r["counts"].get("created", 0) for r in status["runs"]) == 2
     integration = stack.client.admin("GET", "config/integrations/ado-server-ado-services")["integration"]
     assert {d["trigger"] for d in integration["directions"].values()} == {"automatic"}
-    assert integration["directions"]["left_to_right"]["schedule"] == "*/30 * * * * *"
+    assert integration["directions"]["left_to_right"]["schedule"] == "0 0 * * * *"
+    assert all(d["hooks"] for d in integration["directions"].values())
     rules = stack.client.admin("GET", "config/field-maps/ado-server-ado-services")["rules"]
     assert "System.History" not in {r["left"] for r in rules} and len(rules) >= 10
     # Every change went through the versioned configuration API.
     notes = [v["note"] for v in stack.client.admin("GET", "config/history")["versions"]]
     assert "put instances.ado-server" in notes and "put integrations.ado-server-ado-services" in notes
+
+    # Near-real-time: an edit on the Server reaches Services through the service hook the wizard created.
+    server = stack.client.server
+    ids = server.ids_in("Fabrikam")
+    story = next(i for i in ids if server.get(i)["fields"]["System.Title"] == "Wizard story")
+    server.update(story, {"System.Title": "Wizard story, edited"})
+    deadline = time.monotonic() + 180
+    while "Wizard story, edited" not in titles(stack, "ado_services"):
+        assert time.monotonic() < deadline, "the edit did not reach Services through the hook"
+        time.sleep(0.5)
 
     record_property("wizard_steps", steps.count)
     print(f"\nwizard page interactions: {steps.count}")
