@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve clean bench chaos setup setup-checks openapi
+.PHONY: demo test lint serve clean bench chaos setup setup-checks setup-browser openapi screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ setup: $(STAMP) node_modules/.installed
 
 setup-checks: $(CHECKOV_STAMP)
 
+# The console's browser tests drive Debian's Chromium (Playwright's own browser builds are never downloaded).
+# A clean CI machine (root, Debian's registry) gets it with apt-get; elsewhere, say what to install.
+CHROMIUM ?= /usr/bin/chromium
+setup-browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "make: installing Debian's chromium for the console's browser tests"; \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || true; }
+	@test -x $(CHROMIUM) || { \
+	  echo "make: no Chromium at $(CHROMIUM); install it as root with 'apt-get install -y chromium' (Debian)" \
+	       "or set CHROMIUM/TANDEM_CHROMIUM to a Chromium binary: the console's browser tests need it" >&2; exit 1; }
+
 demo: setup
 	$(BIN)/tandem demo
 
@@ -37,8 +48,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup setup-checks lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+test: setup setup-checks setup-browser lint
+	TANDEM_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 # The admin API's OpenAPI document, kept in the repository (a test fails when it differs from the app's).
 openapi: $(STAMP)
@@ -49,6 +60,11 @@ bench: setup
 	$(BIN)/python bench/ado_sync.py
 	$(BIN)/python bench/planner_listing.py
 	$(BIN)/python bench/scim_provision.py
+
+# Screenshots of the admin console for the README (docs/screenshots/*.png).
+screenshots: setup setup-browser
+	TANDEM_CHROMIUM=$(CHROMIUM) $(BIN)/python bench/console_screenshots.py
+	TANDEM_CHROMIUM=$(CHROMIUM) $(BIN)/python bench/wizard_screenshot.py
 
 chaos: setup
 	$(BIN)/python bench/chaos.py

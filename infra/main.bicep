@@ -35,6 +35,13 @@ param adminSignInClientId string = ''
 @description('Tenant of the admin sign-in app registration (default: this subscription\'s tenant).')
 param adminSignInTenantId string = subscription().tenantId
 
+@description('With admin sign-in: the function key the admin console is handed after an administrator (app role Tandem.Admin) signs in, e.g. $(openssl rand -hex 32). Set as the host key `console` and as a Key Vault secret. Empty: administrators paste a function key into the console instead.')
+@secure()
+param consoleFunctionKey string = ''
+
+@description('With admin sign-in: name of the Key Vault secret holding the console\'s function key.')
+param consoleKeySecretName string = 'console-function-key'
+
 @description('NCRONTAB of the timer that enqueues the polls that are due; each direction has its own schedule in the scenario configuration.')
 param pollSchedule string = '0 * * * * *'
 
@@ -177,6 +184,8 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    consoleKeySecretName: consoleKeySecretName
+    consoleFunctionKey: empty(adminSignInClientId) ? '' : consoleFunctionKey
   }
 }
 
@@ -208,6 +217,8 @@ module functionApp 'modules/functionapp.bicep' = {
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     adminSignInClientId: adminSignInClientId
     adminSignInTenantId: adminSignInTenantId
+    consoleKeySecretName: consoleKeySecretName
+    consoleFunctionKey: empty(adminSignInClientId) ? '' : consoleFunctionKey
   }
 }
 
@@ -245,6 +256,9 @@ module alerts 'modules/alerts.bicep' = {
 // ---- what the operator needs next (see README "Deploy to Azure") ---------------------------
 output functionAppName string = functionApp.outputs.name
 output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
+// The admin console; behind Entra sign-in the browser signs in first, then lands on the console.
+var consolePath = empty(adminSignInClientId) ? '/api/console/' : '/.auth/login/aad?post_login_redirect_uri=/api/console/'
+output consoleUrl string = 'https://${functionApp.outputs.defaultHostName}${consolePath}'
 output keyVaultName string = keyVault.outputs.name
 output keyVaultUrl string = keyVault.outputs.uri
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace

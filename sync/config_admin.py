@@ -131,6 +131,8 @@ class ConfigAdmin:
             config = parse_config(document)
         except ConfigError as exc:
             raise _first_problem(exc, document) from None
+        if self.services.prepare_config is not None:
+            self.services.prepare_config(config)
         clean = config.model_dump(mode="json", exclude_none=True)
         old = self.store.load()
         touched = touched if touched is not None else changed_names(old, clean)

@@ -14,12 +14,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger("tandem.console")
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
 CONTENT_TYPES = {
@@ -49,7 +52,6 @@ SECURITY_HEADERS = {
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 
 ADMIN_ROLE = "Tandem.Admin"
-KEY_SETTING = "CONSOLE_FUNCTION_KEY"  # the `console` host key, a Key Vault reference in Azure (infra/)
 SESSION_PATH = "session"
 
 
@@ -111,13 +113,16 @@ def principal_roles(header: str | None) -> tuple[str, list[str]] | None:
     return (names[0] if names else "", roles)
 
 
-def session_reply(headers: dict[str, str], environ: dict[str, str] | None = None) -> Reply:
+def session_reply(
+    headers: dict[str, str], console_key: Callable[[], str | None], environ: dict[str, str] | None = None
+) -> Reply:
     """The console's function key for an administrator signed in through App Service authentication.
 
     The Functions host asks every admin route for a function key whatever Easy Auth says (it has no "signed
     in user" auth level), so the console needs one. Easy Auth removes any X-MS-CLIENT-PRINCIPAL header a
     client sends and sets its own for the signed-in user, so the header is trusted only when App Service
     says authentication is on (WEBSITE_AUTH_ENABLED); the user must hold the app role `Tandem.Admin`.
+    `console_key` reads the key (the secret CONSOLE_KEY_SECRET names); it is called only for such a user.
     """
     env = os.environ if environ is None else environ
     if env.get("WEBSITE_AUTH_ENABLED", "").lower() != "true":
@@ -129,11 +134,23 @@ def session_reply(headers: dict[str, str], environ: dict[str, str] | None = None
     name, roles = principal
     if ADMIN_ROLE not in roles:
         return _error(403, f"{name or 'this account'} does not hold the app role {ADMIN_ROLE}")
-    key = env.get(KEY_SETTING, "")
+    key = console_key()
     if not key:
-        return _error(404, f"the app setting {KEY_SETTING} is not set: sign in with the function key")
+        return _error(404, "the console's key is not in the secret store: sign in with the function key")
     body = json.dumps({"key": key, "user": name}).encode()
     return Reply(200, body, "application/json", {**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+
+def _console_key() -> str | None:
+    from state.secrets import SecretStoreError
+    from sync import triggers
+
+    services = triggers.services()
+    try:
+        return services.secrets.get(services.settings.console_key_secret)
+    except SecretStoreError:
+        log.warning("the console's key secret %s cannot be read", services.settings.console_key_secret)
+        return None
 
 
 def handle(req: Any) -> Any:
@@ -146,7 +163,7 @@ def handle(req: Any) -> Any:
         location = req.url.split("?")[0] + "/"
         return func.HttpResponse(status_code=308, headers={"Location": location, **SECURITY_HEADERS})
     if path == SESSION_PATH and req.method == "GET":
-        reply = session_reply(dict(req.headers))
+        reply = session_reply(dict(req.headers), _console_key)
     else:
         reply = static_reply(path, req.method)
     return func.HttpResponse(

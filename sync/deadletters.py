@@ -57,15 +57,16 @@ def _text(value: object) -> str | None:
 
 
 def dead_letter_items(
-    services: Services, scenario: str | None = None, limit: int = 100
+    services: Services, scenario: str | None = None, limit: int = 100, queue: str | None = None
 ) -> list[DeadLetterItem]:
-    """The dead letters of both queues (of one scenario when named), oldest first, at most `limit`."""
+    """The dead letters of both queues (or `queue`; of one scenario when named), oldest first, at most
+    `limit`."""
     out: list[DeadLetterItem] = []
-    for queue in queues(services):
+    for name in [queue] if queue else queues(services):
         # A scenario's letters may sit behind others': read past the limit when filtering.
         read = limit if scenario is None else max(limit, REPLAY_ALL)
-        for dead in services.queue.dead_letters(queue, read):
-            item = _item(queue, dead)
+        for dead in services.queue.dead_letters(name, read):
+            item = _item(name, dead)
             if scenario is None or item.scenario == scenario:
                 out.append(item)
     out.sort(key=lambda d: (d.dead_lettered_at is None, d.dead_lettered_at or datetime.min))
@@ -73,10 +74,15 @@ def dead_letter_items(
 
 
 def replay(
-    services: Services, *, message_ids: Collection[str] | None = None, scenario: str | None = None
+    services: Services,
+    *,
+    message_ids: Collection[str] | None = None,
+    scenario: str | None = None,
+    queue: str | None = None,
+    limit: int = REPLAY_ALL,
 ) -> int:
-    """Move dead letters back onto their queues: those with `message_ids`, or all (of `scenario` when named).
-    Returns how many moved."""
+    """Move dead letters back onto their queues (or `queue`'s): those with `message_ids`, or all (of
+    `scenario` when named, at most `limit`). Returns how many moved."""
     wanted = set(message_ids) if message_ids is not None else None
 
     def select(message: QueueMessage) -> bool:
@@ -84,10 +90,10 @@ def replay(
             return False
         return scenario is None or message.body.get("scenario") == scenario
 
-    limit = len(wanted) if wanted is not None else REPLAY_ALL
+    limit = len(wanted) if wanted is not None else limit
     moved = 0
-    for queue in queues(services):
+    for name in [queue] if queue else queues(services):
         if limit - moved <= 0:
             break
-        moved += services.queue.replay_dead_letters(queue, limit - moved, select)
+        moved += services.queue.replay_dead_letters(name, limit - moved, select)
     return moved

@@ -35,6 +35,10 @@ class Services:
     registry: ConnectorRegistry
     clock: Callable[[], datetime] = utcnow
     config_ttl: float = 5.0
+    # The local stack's part in a configuration change: before it is checked (seed the emulators' credentials)
+    # and once it is stored (create the projects, point the service hooks); None in Azure.
+    prepare_config: Callable[[TandemConfig], None] | None = None
+    config_applied: Callable[[TandemConfig], None] | None = None
     _config: tuple[float, TandemConfig] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -75,6 +79,8 @@ class Services:
         with self._lock:
             self._config = None
         self.registry.forget()
+        if self.config_applied is not None:
+            self.config_applied(config)
         return number
 
     def connector(self, name: str) -> Connector:

@@ -36,6 +36,9 @@ class AppSettings(BaseModel):
     # name of the secret holding the bearer token the identity provider sends.
     scim_ado_connection: str = Field("", alias="SCIM_ADO_CONNECTION")
     scim_token_secret: str = Field("scim-token", alias="SCIM_TOKEN_SECRET")
+    # The admin console behind Microsoft Entra sign-in: the secret holding the function key it hands a
+    # signed-in administrator (infra/ sets the `console` host key and this secret to the same value).
+    console_key_secret: str = Field("console-function-key", alias="CONSOLE_KEY_SECRET")
     # The Functions host refuses larger request bodies with 413 (its own setting, bytes; the local host
     # honours it too). ADO caps hook payloads at 2 MB. The handlers check it again.
     request_body_limit: int = Field(2_097_152, alias="FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", gt=0)

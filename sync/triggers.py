@@ -116,7 +116,11 @@ async def on_admin(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def call_admin(
-    method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    method: str,
+    path: str,
+    body: Any = None,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> func.HttpResponse:
     """An admin route called in-process (the CLI on the app's own storage, tests): the answers of HTTP."""
     import asyncio
@@ -127,7 +131,7 @@ def call_admin(
     request = func.HttpRequest(
         method=method,
         url=f"http://localhost/api/{path.lstrip('/')}{query}",
-        headers={"content-type": "application/json"} if raw else {},
+        headers={**({"content-type": "application/json"} if raw else {}), **(headers or {})},
         params=dict(params or {}),
         body=raw,
     )

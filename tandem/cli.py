@@ -142,22 +142,23 @@ def render_status(status: dict[str, Any]) -> str:
 def render_dead_letters(items: Sequence[dict[str, Any]]) -> str:
     if not items:
         return "No dead-lettered messages."
-    rows = []
-    for d in items:
-        body = (d.get("message") or {}).get("body") or {}
-        rows.append(
-            [
-                d.get("queue"),
-                body.get("scenario"),
-                body.get("direction"),
-                body.get("source_id", body.get("kind", "")),
-                d.get("reason"),
-                _short(d.get("description") or "", 70),
-                _when(d.get("dead_lettered_at")),
-            ]
-        )
+    rows = [
+        [
+            d.get("queue"),
+            d.get("scenario"),
+            d.get("direction"),
+            d.get("source_id") or d.get("kind", ""),
+            d.get("reason"),
+            _short(d.get("description") or "", 70),
+            _when(d.get("dead_lettered_at")),
+            d.get("message_id"),
+        ]
+        for d in items
+    ]
     return table(
-        ["QUEUE", "SCENARIO", "DIRECTION", "SOURCE ID", "REASON", "DESCRIPTION", "AT"], rows, indent=""
+        ["QUEUE", "SCENARIO", "DIRECTION", "SOURCE ID", "REASON", "DESCRIPTION", "AT", "MESSAGE ID"],
+        rows,
+        indent="",
     )
 
 
@@ -389,15 +390,14 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_deadletters_list(args: argparse.Namespace) -> int:
-    items = _target(args).dead_letters(args.queue)
+    items = _target(args).dead_letters(args.queue, args.scenario)
     print(json.dumps(items, indent=2) if args.json else render_dead_letters(items))
     return 0
 
 
 def cmd_deadletters_replay(args: argparse.Namespace) -> int:
-    moved = _target(args).replay(args.queue, args.limit)
-    for queue, n in moved.items():
-        print(f"{queue}: {n} message(s) replayed")
+    moved = _target(args).replay(args.queue, args.limit, args.scenario, args.message_ids)
+    print(f"{moved} message(s) replayed")
     return 0
 
 
@@ -619,11 +619,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p = dead.add_parser("list", parents=[target], help="dead-lettered messages with their reasons")
     p.add_argument("--queue", help="one queue (default: the poll and item queues)")
+    p.add_argument("--scenario", help="of one scenario only")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_deadletters_list)
     p = dead.add_parser("replay", parents=[target], help="put dead-lettered messages back on their queue")
+    p.add_argument("message_ids", nargs="*", metavar="MESSAGE_ID", help="only these (default: all)")
     p.add_argument("--queue", help="one queue (default: the poll and item queues)")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--scenario", help="of one scenario only (without MESSAGE_IDs)")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (without MESSAGE_IDs)")
     p.set_defaults(handler=cmd_deadletters_replay)
     return top
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,8 +40,14 @@ class Target(Protocol):
     def run(self, scenario: str, direction: str | None, **options: Any) -> dict[str, Any]: ...
     def wait_idle(self, timeout: float) -> bool: ...
     def apply_config(self, config: TandemConfig) -> list[str]: ...
-    def dead_letters(self, queue: str | None) -> list[dict[str, Any]]: ...
-    def replay(self, queue: str | None, limit: int) -> dict[str, int]: ...
+    def dead_letters(self, queue: str | None, scenario: str | None = None) -> list[dict[str, Any]]: ...
+    def replay(
+        self,
+        queue: str | None,
+        limit: int,
+        scenario: str | None = None,
+        message_ids: Sequence[str] = (),
+    ) -> int: ...
     def ensure_hooks(self, scenario: str) -> dict[str, Any]: ...
     def setup(self, scenario: str, action: str) -> dict[str, Any]: ...
     def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]: ...
@@ -88,6 +94,7 @@ class AdminApi:
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         import httpx
 
@@ -95,7 +102,7 @@ class AdminApi:
             response = httpx.request(
                 method,
                 path if "://" in path else f"{self.url.rstrip('/')}/{path.lstrip('/')}",
-                headers=self._headers(),
+                headers={**self._headers(), **(headers or {})},
                 json=body,
                 params=dict(params or {}),
                 timeout=timeout or self.timeout,
@@ -152,9 +159,8 @@ class AdminApi:
         return bool(data.get("idle"))
 
     def apply_config(self, config: TandemConfig) -> list[str]:
-        self._need_local("Applying configuration")
-        document = config.model_dump(mode="json", exclude_none=True)
-        return list(self._call("PUT", self._stack_url("config"), body=document)["scenarios"])
+        reply = self._call("PUT", "config", **config_request(config), timeout=300)
+        return list(reply["scenarios"])
 
     def ensure_hooks(self, scenario: str) -> dict[str, Any]:
         return dict(self._call("POST", f"scenarios/{scenario}/hooks"))
@@ -174,16 +180,38 @@ class AdminApi:
                 return None  # not started yet
             raise
 
-    def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
-        self._need_local("Reading dead letters")
-        return list(
-            self._call("GET", self._stack_url("deadletters"), params={"queue": queue} if queue else {})
-        )
+    def dead_letters(self, queue: str | None, scenario: str | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in (("queue", queue), ("scenario", scenario)) if v}
+        return list(self._call("GET", "admin/deadletters", params={**params, "limit": 10_000})["items"])
 
-    def replay(self, queue: str | None, limit: int) -> dict[str, int]:
-        self._need_local("Replaying dead letters")
-        params: dict[str, Any] = {"limit": limit, **({"queue": queue} if queue else {})}
-        return dict(self._call("POST", self._stack_url("deadletters/replay"), params=params)["replayed"])
+    def replay(
+        self, queue: str | None, limit: int, scenario: str | None = None, message_ids: Sequence[str] = ()
+    ) -> int:
+        body = replay_request(queue, limit, scenario, message_ids)
+        return int(self._call("POST", "admin/deadletters/replay", body=body, timeout=300)["replayed"])
+
+
+def config_request(config: TandemConfig) -> dict[str, Any]:
+    """`PUT /api/config` of `tandem config apply`: the whole document, replacing whatever version is there;
+    the instances' credentials are not checked against their systems (secrets are: they must exist)."""
+    return {
+        "body": config.model_dump(mode="json", exclude_none=True),
+        "params": {"verify": "false"},
+        "headers": {"If-Match": "*", "X-Tandem-User": "tandem config apply"},
+    }
+
+
+def replay_request(
+    queue: str | None, limit: int, scenario: str | None, message_ids: Sequence[str]
+) -> dict[str, Any]:
+    body: dict[str, Any] = (
+        {"message_ids": list(message_ids)} if message_ids else {"all": True, "limit": limit}
+    )
+    if scenario and not message_ids:
+        body["scenario"] = scenario
+    if queue:
+        body["queue"] = queue
+    return body
 
 
 class DirectState:
@@ -207,13 +235,18 @@ class DirectState:
         return self._services
 
     def _admin(
-        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         # The admin API's own routes, run in-process: same validation and answers as over HTTP.
         from sync import triggers
 
         triggers.use_services(self.services())
-        response = triggers.call_admin(method, path, body, params)
+        response = triggers.call_admin(method, path, body, params, headers)
         data = json.loads(response.get_body() or b"{}")
         if response.status_code >= 400:
             raise CliError(data.get("error", f"HTTP {response.status_code}"), 2)
@@ -248,28 +281,19 @@ class DirectState:
         return False  # Service Bus is drained by the deployed app's workers, not by this command
 
     def apply_config(self, config: TandemConfig) -> list[str]:
-        # Only the tables are needed: no queue or secrets for storing a configuration.
-        from state.config_store import ConfigStore
-        from state.tables import Tables
+        request = config_request(config)
+        reply = self._admin("PUT", "config", request["body"], request["params"], request["headers"])
+        return list(reply["scenarios"])
 
-        tables = Tables.from_settings(self.settings)
-        tables.create_all()
-        # The same document Services.apply_config stores; the app picks it up within its config TTL.
-        ConfigStore(tables).replace(config.model_dump(mode="json", exclude_none=True))
-        return [s.name for s in config.scenarios]
+    def dead_letters(self, queue: str | None, scenario: str | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in (("queue", queue), ("scenario", scenario)) if v}
+        return list(self._admin("GET", "admin/deadletters", params={**params, "limit": "10000"})["items"])
 
-    def _queues(self, queue: str | None) -> list[str]:
-        return [queue] if queue else [self.settings.poll_queue, self.settings.item_queue]
-
-    def dead_letters(self, queue: str | None) -> list[dict[str, Any]]:
-        out = []
-        for name in self._queues(queue):
-            for dead in self.services().queue.dead_letters(name):
-                out.append({"queue": name, **dead.model_dump(mode="json")})
-        return out
-
-    def replay(self, queue: str | None, limit: int) -> dict[str, int]:
-        return {name: self.services().queue.replay_dead_letters(name, limit) for name in self._queues(queue)}
+    def replay(
+        self, queue: str | None, limit: int, scenario: str | None = None, message_ids: Sequence[str] = ()
+    ) -> int:
+        body = replay_request(queue, limit, scenario, message_ids)
+        return int(self._admin("POST", "admin/deadletters/replay", body)["replayed"])
 
 
 def app_settings(env: Mapping[str, str] | None = None, settings_file: Path | None = None) -> Any:

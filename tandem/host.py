@@ -183,7 +183,7 @@ def resolve_setting(value: str, settings: Mapping[str, str], where: str = "") ->
 
 def starlette_path(route: str) -> list[str]:
     """A Functions route template as Starlette paths: `{id:int}` keeps a convertor, `{x?}` adds a shorter
-    path, `{*rest}` matches the remainder."""
+    path, `{*rest}` matches the remainder (none too: it adds the shorter path)."""
     optional = False
 
     def param(match: re.Match[str]) -> str:
@@ -192,6 +192,7 @@ def starlette_path(route: str) -> list[str]:
         if body.endswith("?"):
             optional, body = True, body[:-1]
         if body.startswith("*"):
+            optional = True  # as in ASP.NET Core routing, a catch-all also matches nothing
             return "{" + body[1:].split(":")[0] + ":path}"
         name, _, constraint = body.partition(":")
         convertor = _CONVERTORS.get(constraint.split("(")[0])

@@ -29,19 +29,18 @@ from state.local_queue import LocalQueue
 from state.queue_journal import SqliteJournal
 from state.secrets import LocalSecretStore
 from state.tables import Tables
-from sync.config import TandemConfig, parse_config
+from sync.config import TandemConfig
 from sync.registry import ConnectorRegistry
-from sync.request_body import BadBody, parse_json
 from sync.services import Services
 from sync.settings import AppSettings
 from tandem.azurite import Azurite
 from tandem.configfile import DEMO_CONFIG, load_config
-from tandem.host import BodyTooLarge, LocalHost, read_body
+from tandem.host import LocalHost
 from tandem.ports import free_port
 
 log = logging.getLogger("tandem.stack")
 
-LOCAL_PREFIX = "/_local"  # stack-only admin routes (queue, dead letters, config), beside the app's own routes
+LOCAL_PREFIX = "/_local"  # stack-only routes (wait on the local queue, scenario names) beside the app
 
 
 class BadQuery(ValueError):
@@ -213,8 +212,10 @@ class LocalStack:
                 queue=self.queue,
                 secrets=store,
                 registry=ConnectorRegistry(store),
+                prepare_config=self.seed_secrets,
+                config_applied=self.config_applied,
             )
-            self.apply_config(config, ensure_hooks=False)
+            self.apply_config(config)  # no host yet: its hooks are pointed once it runs, below
             triggers.use_services(self.services)
 
             import function_app
@@ -337,8 +338,17 @@ class LocalStack:
 
     # -- configuration and hooks --------------------------------------------------------------------
 
-    def apply_config(self, config: TandemConfig, *, ensure_hooks: bool = True) -> None:
-        """Store `config`; its emulator connections get the emulators' credentials, its hooks a secret."""
+    def apply_config(self, config: TandemConfig) -> None:
+        """Store `config`; its emulator connections get the emulators' credentials, its hooks a secret, its
+        projects exist and, once the host runs, its hooks point here (the admin API's `PUT /api/config` does
+        the same through `Services.prepare_config` and `config_applied`)."""
+        assert self.services is not None
+        self.seed_secrets(config)
+        self.services.apply_config(config)
+
+    def seed_secrets(self, config: TandemConfig) -> None:
+        """The emulators' credentials under the secret names `config`'s connections give, and the hook
+        password under its hook secrets, before the configuration is checked and stored."""
         assert self.services is not None
         with self._config_lock:
             for name, connection in config.connections.items():
@@ -362,10 +372,15 @@ class LocalStack:
                     if hook.secret:
                         self.services.secrets.set(hook.secret, self.hook_password)
                         self.hook_username = hook.username
-            self.services.apply_config(config)
-            self.seed_containers(config)
-        if ensure_hooks:
-            self.ensure_hooks()
+
+    def config_applied(self, config: TandemConfig) -> None:
+        """A configuration was stored (by the stack or through the admin API): the projects it pairs exist in
+        the emulators, and once the host runs, the service hooks point at it."""
+        self.seed_containers(config)
+        if self.host is not None:
+            problems = self.ensure_hooks()
+            for problem in problems:
+                log.warning("service hooks: %s", problem)
 
     def seed_containers(self, config: TandemConfig) -> None:
         """Create the projects the scenarios pair in the emulators, so hooks and syncs work from the start."""
@@ -442,49 +457,14 @@ class LocalStack:
 
         return [
             Route(f"{LOCAL_PREFIX}/idle", guarded(self._idle), methods=["GET"]),
-            Route(f"{LOCAL_PREFIX}/deadletters", guarded(self._dead_letters), methods=["GET"]),
-            Route(f"{LOCAL_PREFIX}/deadletters/replay", guarded(self._replay), methods=["POST"]),
-            Route(f"{LOCAL_PREFIX}/config", guarded(self._put_config), methods=["PUT"]),
             Route(f"{LOCAL_PREFIX}/scenarios", guarded(self._scenarios), methods=["GET"]),
         ]
-
-    def _queues(self, request: Request) -> list[str]:
-        assert self.services is not None
-        wanted = request.query_params.get("queue")
-        settings = self.services.settings
-        return [wanted] if wanted else [settings.poll_queue, settings.item_queue]
 
     async def _idle(self, request: Request) -> Response:
         timeout = query_number(request, "timeout", 30.0, 0.0, 600.0)
         idle = await run_in_threadpool(self.queue.wait_idle, timeout)
         counts = {q: vars(self.queue.counts(q)) for q in self.queue.queue_names()}
         return JSONResponse({"idle": idle, "queues": counts})
-
-    async def _dead_letters(self, request: Request) -> Response:
-        limit = int(query_number(request, "limit", 100, 1, 10_000, integer=True))
-        out = []
-        for queue in self._queues(request):
-            for dead in self.queue.dead_letters(queue, limit):
-                out.append({"queue": queue, **dead.model_dump(mode="json")})
-        return JSONResponse(out)
-
-    async def _replay(self, request: Request) -> Response:
-        limit = int(query_number(request, "limit", 100, 1, 10_000, integer=True))
-        moved = {queue: self.queue.replay_dead_letters(queue, limit) for queue in self._queues(request)}
-        return JSONResponse({"replayed": moved})
-
-    async def _put_config(self, request: Request) -> Response:
-        try:
-            assert self.host is not None
-            config = parse_config(parse_json(await read_body(request, self.host.body_limit)))
-        except BadBody as exc:
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
-        except BodyTooLarge:
-            return JSONResponse({"error": "the configuration is too large"}, status_code=413)
-        except ValueError as exc:  # ConfigError
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        await run_in_threadpool(self.apply_config, config)
-        return JSONResponse({"scenarios": [s.name for s in config.scenarios]})
 
     async def _scenarios(self, request: Request) -> Response:
         assert self.services is not None

@@ -52,6 +52,13 @@ param adminSignInClientId string = ''
 
 param adminSignInTenantId string = subscription().tenantId
 
+@description('Name of the Key Vault secret holding the admin console\'s function key.')
+param consoleKeySecretName string = 'console-function-key'
+
+@description('The admin console\'s function key, set as the host key `console` (empty: none).')
+@secure()
+param consoleFunctionKey string = ''
+
 // The 'http' group serves every HTTP function (hooks, admin API, SCIM).
 var alwaysReady = alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
 
@@ -150,6 +157,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SCIM_TOKEN_SECRET'
           value: scimTokenSecretName
+        }
+        {
+          // The admin console behind Entra sign-in reads its function key from this Key Vault secret.
+          name: 'CONSOLE_KEY_SECRET'
+          value: consoleKeySecretName
         }
         {
           // Request bodies above this many bytes get 413 from the Functions host before any code runs
@@ -272,6 +284,22 @@ resource adminSignIn 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(adminS
     httpSettings: {
       requireHttps: true
     }
+  }
+}
+
+// The Functions host asks every admin route for a function key, Entra sign-in or not (it has no "signed-in
+// user" level): the console gets this host key from /api/console/session once an administrator signed in.
+resource functionsHost 'Microsoft.Web/sites/host@2024-04-01' existing = {
+  parent: site
+  name: 'default'
+}
+
+resource consoleKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = if (!empty(consoleFunctionKey)) {
+  parent: functionsHost
+  name: 'console'
+  properties: {
+    name: 'console'
+    value: consoleFunctionKey
   }
 }
 

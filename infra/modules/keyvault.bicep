@@ -6,6 +6,13 @@ param location string
 param tags object
 param logAnalyticsWorkspaceId string
 
+@description('Name of the secret holding the admin console\'s function key (written when consoleFunctionKey is set).')
+param consoleKeySecretName string = 'console-function-key'
+
+@description('The admin console\'s function key (the host key `console`); empty: no secret written.')
+@secure()
+param consoleFunctionKey string = ''
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // The app reaches the vault from Flex Consumption instances without fixed outbound IPs, and the
   // Functions service is not a "trusted Microsoft service" for the vault firewall: access is gated by RBAC.
@@ -43,6 +50,19 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
         enabled: true
       }
     ]
+  }
+}
+
+// The function key the admin console is handed after Microsoft Entra sign-in (see sync/console.py): the
+// app reads it from here at run time, the Functions host knows it as the host key `console`.
+resource consoleKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(consoleFunctionKey)) {
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional (`if`) resource.
+  // checkov:skip=CKV_AZURE_41: the key is rotated by redeploying with a new consoleFunctionKey (README); an expiry would lock administrators out of the console.
+  parent: vault
+  name: consoleKeySecretName
+  properties: {
+    value: consoleFunctionKey
+    contentType: 'text/plain'
   }
 }
 

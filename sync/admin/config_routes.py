@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from mapping.fieldmap import FieldRule
 from state.config_diff import Change
-from sync.config import ConnectionConfig, ScenarioConfig
+from sync.config import ConnectionConfig, ScenarioConfig, parse_config
 from sync.config_admin import AutoMapProposal, ConfigAdmin, ConfigEditError, Kind
 from sync.services import Services
 
@@ -186,6 +186,33 @@ def _used_by(document: dict[str, Any], name: str) -> list[str]:
     from sync.config_admin import _uses_map
 
     return [s["name"] for s in document["scenarios"] if _uses_map(s, name)]
+
+
+# -- the whole configuration ------------------------------------------------------------------------
+class ConfigApplied(Saved):
+    scenarios: list[str] = Field(description="the integrations of the stored configuration")
+
+
+@router.put("", response_model=ConfigApplied)
+def put_config(
+    document: Annotated[dict[str, Any], Body(description="the whole configuration document (as export's)")],
+    services: ServicesDep,
+    response: Response,
+    if_match: IfMatch = None,
+    user: Author = None,
+    principal: Principal = None,
+    verify: Verify = True,
+) -> ConfigApplied:
+    """Replace the whole configuration (`tandem config apply`): validated whole, stored as one version."""
+    number = _admin(services).save(
+        document,
+        author=_author(user, principal),
+        expected=_expected(if_match),
+        note="put configuration",
+        verify=verify,
+    )
+    _etag(response, number)
+    return ConfigApplied(version=number, scenarios=[s.name for s in parse_config(document).scenarios])
 
 
 # -- instances --------------------------------------------------------------------------------------

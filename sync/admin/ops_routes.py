@@ -33,6 +33,8 @@ class ReplayRequest(BaseModel):
     )
     all: bool = False
     scenario: str | None = Field(default=None, min_length=1, max_length=63)
+    queue: str | None = Field(default=None, min_length=1, max_length=260, description="one queue only")
+    limit: int = Field(default=10_000, ge=1, le=10_000, description="with all: at most this many")
 
 
 class Replayed(BaseModel):
@@ -69,11 +71,20 @@ def list_dead_letters(
     services: Svc,
     scenario: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    queue: Annotated[str | None, Query(max_length=260, description="one queue only")] = None,
 ) -> Any:
     """Dead-lettered messages of both queues, oldest first (of one scenario when named)."""
     from sync.deadletters import dead_letter_items
 
-    return DeadLetters(items=dead_letter_items(services, scenario or None, limit))
+    _known_queue(services, queue)
+    return DeadLetters(items=dead_letter_items(services, scenario or None, limit, queue or None))
+
+
+def _known_queue(services: Svc, queue: str | None) -> None:
+    from sync.deadletters import queues
+
+    if queue and queue not in queues(services):
+        raise ApiError(400, f"no queue '{queue}': the queues are {', '.join(queues(services))}", "queue")
 
 
 @router.post(
@@ -85,13 +96,15 @@ def replay_dead_letters(request: ReplayRequest, services: Svc) -> Any:
     """Move dead letters back onto their queues with fresh ids: those named, or all (of a scenario)."""
     from sync.deadletters import replay
 
+    _known_queue(services, request.queue)
     if request.message_ids is not None and request.all:
         raise ApiError(400, "name message_ids or set all, not both", "all")
     if request.message_ids is None and not request.all:
         raise ApiError(400, "name the message_ids to replay, or set all to true", "message_ids")
     if request.message_ids is not None:
-        return Replayed(replayed=replay(services, message_ids=request.message_ids))
-    return Replayed(replayed=replay(services, scenario=request.scenario))
+        return Replayed(replayed=replay(services, message_ids=request.message_ids, queue=request.queue))
+    moved = replay(services, scenario=request.scenario, queue=request.queue, limit=request.limit)
+    return Replayed(replayed=moved)
 
 
 @router.get(

@@ -190,3 +190,38 @@ def test_a_map_saved_with_transforms_keeps_them(api):
         k: v for k, v in stored[1]["transform"].items() if k not in ("kind", "map")
     }
     assert stored[2]["transform"]["kind"] == "swap_container"
+
+
+def test_put_the_whole_configuration_replaces_it_as_one_version(api):
+    document = api.get("/api/config/export", params={"format": "json"}).json()
+    document["scenarios"] = [s for s in document["scenarios"] if s["name"] == "demo"]
+    missing = api.put("/api/config", json=document)
+    assert missing.status_code == 428 and missing.json()["field"] == "If-Match"
+
+    tag = etag(api)
+    saved = api.put("/api/config", json=document, headers={"If-Match": tag, "X-Tandem-User": "ann"})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["scenarios"] == ["demo"]
+    assert saved.headers["ETag"] == f'"{saved.json()["version"]}"'
+    assert [i["name"] for i in api.get("/api/config/integrations").json()] == ["demo"]
+    assert api.get("/api/config/history").json()["versions"][0]["author"] == "ann"
+
+    stale = api.put("/api/config", json=document, headers={"If-Match": tag})
+    assert stale.status_code == 412 and stale.json()["field"] == "If-Match"
+
+    before = api.get("/api/config/export", params={"format": "json"}).json()
+    broken = {**document, "scenarios": [{**document["scenarios"][0], "left": "nowhere"}]}
+    refused = api.put("/api/config", json=broken, headers={"If-Match": "*"})
+    assert refused.status_code == 400 and "nowhere" in refused.json()["error"]
+    assert refused.json()["field"].startswith("integrations.demo")
+    no_secret = {
+        **document,
+        "connections": {
+            **document["connections"],
+            "mem-left": {**document["connections"]["mem-left"], "auth": {"kind": "pat", "secret": "absent"}},
+        },
+    }
+    refused = api.put("/api/config", json=no_secret, headers={"If-Match": "*"}, params={"verify": "false"})
+    assert refused.status_code == 422 and refused.json()["field"] == "instances.mem-left.auth.secret"
+    assert "absent" in refused.json()["error"]
+    assert api.get("/api/config/export", params={"format": "json"}).json() == before  # nothing partial

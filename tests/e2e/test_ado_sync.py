@@ -779,3 +779,59 @@ def test_a_rotated_hook_secret_reaches_every_subscription_and_verify_names_the_f
     finally:
         secrets.set("ado-server-hook", old)
         e2e.client.admin("POST", "scenarios/e2e/hooks")
+
+
+# -- repairs from the admin API (what the console does) -------------------------------------------
+
+
+def test_a_flagged_conflict_is_resolved_through_the_admin_api_and_both_sides_converge(e2e: E2E) -> None:
+    server_id, services_id = e2e.story(scenario="e2e-flag", project="Contoso", **{PRIORITY: 3})
+    _, services_title, _ = edit_both_sides_while_hooks_are_paused(e2e, server_id, services_id)
+
+    def listed() -> dict[str, Any] | None:
+        items = e2e.client.admin("GET", "scenarios/e2e-flag/conflicts")["items"]
+        return next((c for c in items if c["left_id"] == str(server_id)), None)
+
+    conflict, _ = wait_for("the title conflict is listed", listed, HOOK_WAIT)
+    e2e.settle()
+    assert (conflict["left_field"], conflict["right_value"]) == ("System.Title", services_title)
+    reply = e2e.client.admin(
+        "POST", f"scenarios/e2e-flag/conflicts/{conflict['id']}/resolve", json={"side": "right"}
+    )
+    assert reply["resolved"] is True and reply["written"] == ["left"]
+    assert e2e.server.get(server_id)["fields"]["System.Title"] == services_title
+    e2e.settle()  # Server's hook about the resolution's write arrives and changes nothing
+    revs = (e2e.server.get(server_id)["rev"], e2e.services.get(services_id)["rev"])
+    runs = poll_and_settle(e2e, "e2e-flag")
+    assert counts(runs, "updated") == 0 and counts(runs, "created") == 0
+    assert (e2e.server.get(server_id)["rev"], e2e.services.get(services_id)["rev"]) == revs
+    assert e2e.services.get(services_id)["fields"]["System.Title"] == services_title
+    assert listed() is None
+    history = e2e.client.admin("GET", "scenarios/e2e-flag/items", params={"id": str(services_id)})["item"]
+    assert history["left_id"] == str(server_id) and history["versions"]["left"] == str(revs[0])
+    assert any(e["action"] == "conflict" and e["fields"] == ["System.Title"] for e in history["events"])
+
+
+def test_a_dead_lettered_create_is_replayed_by_the_cli_and_succeeds(e2e: E2E) -> None:
+    e2e.services.add_fault(endpoint="wit.workitems.create", status=400, times=1)
+    story_title = title("Replay me")
+    item = e2e.server.create("Fabrikam", "User Story", {"System.Title": story_title})
+    item_id = str(item["id"])
+
+    def dead_lettered() -> dict[str, Any] | None:
+        items = e2e.client.admin("GET", "admin/deadletters", params={"scenario": "e2e"})["items"]
+        return next((d for d in items if d["source_id"] == item_id), None)
+
+    dead, _ = wait_for("the create is dead-lettered", dead_lettered, HOOK_WAIT)
+    e2e.settle()
+    assert dead["queue"] and dead["reason"] and dead["attempts"] == 1
+    assert by_title(e2e.services, story_title) == []
+    listed = e2e.cli("deadletters", "list", "--scenario", "e2e", "--json")
+    assert listed.returncode == 0 and dead["message_id"] in listed.stdout, listed.stderr
+    replayed = e2e.cli("deadletters", "replay", dead["message_id"])
+    assert replayed.returncode == 0 and "1 message(s) replayed" in replayed.stdout, replayed.stderr
+    copy = e2e.synced(int(item_id))
+    e2e.settle()
+    assert by_title(e2e.services, story_title) == [copy]
+    assert dead_lettered() is None
+    assert [f for f in e2e.status()["failures"] if f["source_id"] == item_id] == []

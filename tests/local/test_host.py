@@ -151,7 +151,7 @@ def test_missing_setting_is_named():
 
 def test_route_templates():
     assert starlette_path("items/{id:int}") == ["/items/{id:int}"]
-    assert starlette_path("files/{*rest}") == ["/files/{rest:path}"]
+    assert starlette_path("files/{*rest}") == ["/files/{rest:path}", "/files"]
     assert starlette_path("things/{name?}") == ["/things/{name}", "/things"]
     assert starlette_path("a/{b:alpha}") == ["/a/{b}"]
 
