@@ -18,42 +18,36 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.support.browser import (  # noqa: E402 (the repository on the path first)
-    CHROMIUM_ARGS,
-    VIEWPORT,
-    WAIT_MS,
     require_chromium,
-    sign_in,
+    signed_in_page,
     start_serve,
 )
-from tests.support.wizard import EMPTY_CONFIG, Steps, add_instance, seed_world  # noqa: E402
+from tests.support.wizard import (  # noqa: E402
+    EMPTY_CONFIG,
+    Steps,
+    add_instance,
+    seed_world,
+    wait_for_projects,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     args = parser.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-
-    executable = require_chromium()
+    require_chromium()  # before the stack starts: say what is missing at once
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tandem-wizard-shot-") as home:
         stack = start_serve(Path(home), EMPTY_CONFIG)
         try:
             seed_world(stack)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport=VIEWPORT)
-                context.set_default_timeout(WAIT_MS)
-                page = context.new_page()
-                sign_in(page, stack)
+            with signed_in_page(stack) as page:
                 steps = Steps(page)
                 steps.open(stack, "wizard.html")
                 add_instance(steps, stack, "ado-server", "ado_server")
                 add_instance(steps, stack, "ado-services", "ado_services")
                 steps.click("Next: Project pair")
-                page.locator("select[name='containers.0.left'] option[value='Fabrikam']").wait_for(
-                    state="attached"
-                )
+                wait_for_projects(page, "Fabrikam", "Fabrikam-Cloud")
                 steps.click("Save project pair")
                 steps.click("Create fields on both systems")
                 steps.click("Next: Field map")
@@ -68,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
                 target = args.out / "wizard.png"
                 page.screenshot(path=str(target), full_page=False)
                 print(f"{target} ({steps.count} page interactions so far)")
-                browser.close()
         finally:
             stack.stop()
     return 0

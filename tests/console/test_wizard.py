@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import Served, accessibility_problems, keyboard_reaches, open_page
-from tests.support.wizard import EMPTY_CONFIG, Steps, add_instance, seed_world, titles
+from tests.support.wizard import EMPTY_CONFIG, Steps, add_instance, seed_world, titles, wait_for_projects
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -65,9 +65,7 @@ def test_the_wizard_takes_an_empty_stack_to_a_first_successful_sync(
 
     # 2. Project pair: the projects are listed from each instance.
     steps.click("Next: Project pair")
-    for side, project in (("left", "Fabrikam"), ("right", "Fabrikam-Cloud")):
-        option = page.locator(f"select[name='containers.0.{side}'] option[value='{project}']")
-        option.wait_for(state="attached")
+    wait_for_projects(page, "Fabrikam", "Fabrikam-Cloud")
     assert page.get_by_label("Left project").input_value() == "Fabrikam"
     assert page.get_by_label("Integration name").input_value() == "ado-server-ado-services"
     steps.click("Save project pair")

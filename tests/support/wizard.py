@@ -108,3 +108,10 @@ def add_instance(steps: Steps, stack: Served, name: str, system: str) -> None:
     steps.fill("Secret value", pat(stack, system))
     steps.click("Save instance")
     page.get_by_role("cell", name=name, exact=True).wait_for()
+
+
+def wait_for_projects(page: Any, left: str, right: str) -> None:
+    """Step 2 has listed both instances' projects (each select holds its project)."""
+    for side, project in (("left", left), ("right", right)):
+        option = page.locator(f"select[name='containers.0.{side}'] option[value='{project}']")
+        option.wait_for(state="attached")
