@@ -201,7 +201,8 @@ class Stack:
         return sum(c["active"] + c["scheduled"] + c["in_flight"] for c in reply["queues"].values())
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"{self.root}/_local/deadletters", params={"limit": 10_000}))
+        reply = self._call("GET", f"{self.root}/api/admin/deadletters", params={"limit": 10_000})
+        return list(reply["items"])
 
 
 def wait_quiet(stack: Stack, systems: Iterable[System], quiet_s: float, timeout: float) -> bool:
@@ -521,7 +522,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "differing": dict(list(comparison.differing.items())[:50]),
             "lost_edits": comparison.lost_edits[:50],
             "dead_letters": [
-                {k: d.get(k) for k in ("reason", "description")} | {"body": d.get("message", {}).get("body")}
+                {k: d.get(k) for k in ("reason", "description", "scenario", "direction", "source_id")}
                 for d in dead[:50]
             ],
         },

@@ -253,34 +253,14 @@ class ServiceBusQueue:
     ) -> int:
         from azure.servicebus import ServiceBusSubQueue
 
-        moved = scanned = 0
-        held: list[ServiceBusReceivedMessage] = []  # entries not selected, locked until we finish
+        def pick(received: ServiceBusReceivedMessage) -> QueueMessage | None:
+            message = message_from_received(received, queue)
+            return message if select is None or select(message) else None
+
         receiver = self.client.get_queue_receiver(
             queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=self._max_wait_time
         )
-        try:
-            while moved < limit and (select is None or scanned < self._scan_limit):
-                wanted = min(limit - moved, 100) if select is None else 100
-                batch = receiver.receive_messages(max_message_count=wanted, max_wait_time=self._max_wait_time)
-                if not batch:
-                    break
-                scanned += len(batch)
-                mine: list[tuple[ServiceBusReceivedMessage, QueueMessage]] = []
-                for received in batch:
-                    message = message_from_received(received, queue)
-                    if moved + len(mine) < limit and (select is None or select(message)):
-                        mine.append((received, message))
-                    else:
-                        held.append(received)
-                if mine:
-                    self._replay(receiver, mine)
-                    moved += len(mine)
-        finally:
-            try:
-                for received in held:
-                    receiver.abandon_message(received)
-            finally:
-                receiver.close()
+        moved = self._replay_picked(receiver, pick, limit, scan=select is not None)
         if moved < limit:
             moved += self._replay_parked(queue, limit - moved, select)
         return moved
@@ -368,24 +348,39 @@ class ServiceBusQueue:
     def _replay_parked(
         self, queue: str, limit: int, select: Callable[[QueueMessage], bool] | None = None
     ) -> int:
-        moved = scanned = 0
-        held: list[ServiceBusReceivedMessage] = []  # other queues' entries, locked until we finish
+        def pick(received: ServiceBusReceivedMessage) -> QueueMessage | None:
+            if _properties(received).get(ORIGINAL_QUEUE) != queue:
+                return None  # another queue's entry
+            message = _from_parking_queue(received).message
+            return message if select is None or select(message) else None
+
         receiver = self.client.get_queue_receiver(self.deadletter_queue, max_wait_time=self._max_wait_time)
+        return self._replay_picked(receiver, pick, limit, scan=True)
+
+    def _replay_picked(
+        self,
+        receiver: ServiceBusReceiver,
+        pick: Callable[[ServiceBusReceivedMessage], QueueMessage | None],
+        limit: int,
+        *,
+        scan: bool,
+    ) -> int:
+        """Receive from `receiver` and replay what `pick` accepts, up to `limit`; the entries not picked stay
+        locked until the end, then are abandoned (left where they were). `scan`: look at no more than the
+        scan limit (entries are skipped), else take only what is needed."""
+        moved = scanned = 0
+        held: list[ServiceBusReceivedMessage] = []
         try:
-            while moved < limit and scanned < self._scan_limit:
-                batch = receiver.receive_messages(max_message_count=100, max_wait_time=self._max_wait_time)
+            while moved < limit and (not scan or scanned < self._scan_limit):
+                wanted = 100 if scan else min(limit - moved, 100)
+                batch = receiver.receive_messages(max_message_count=wanted, max_wait_time=self._max_wait_time)
                 if not batch:
                     break
                 scanned += len(batch)
                 mine: list[tuple[ServiceBusReceivedMessage, QueueMessage]] = []
                 for received in batch:
-                    ours = _properties(received).get(ORIGINAL_QUEUE) == queue
-                    message = _from_parking_queue(received).message if ours else None
-                    if (
-                        message is not None
-                        and moved + len(mine) < limit
-                        and (select is None or select(message))
-                    ):
+                    message = pick(received) if moved + len(mine) < limit else None
+                    if message is not None:
                         mine.append((received, message))
                     else:
                         held.append(received)

@@ -54,6 +54,25 @@ class AuthConfig(BaseModel):
         return self
 
 
+class AuthOverride(BaseModel):
+    """An integration's own credentials for one side, over its instance's: the fields given replace the
+    instance's (often only `secret`: the same system, another account)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["pat", "entra", "basic", "oauth_refresh_token", "user_password", "ntlm", "none"] | None = (
+        None
+    )
+    secret: str | None = None  # the NAME of the secret in the secret store
+    username: str | None = None
+    client_id: str | None = None
+    tenant: str | None = None
+
+    def over(self, auth: AuthConfig) -> AuthConfig:
+        """The instance's auth with this override's fields in place (ValueError when it does not hold)."""
+        return AuthConfig.model_validate({**auth.model_dump(), **self.model_dump(exclude_none=True)})
+
+
 # URL-valued connection options that receive credentials (a token authority gets the password grant).
 CREDENTIAL_URL_OPTIONS = ("authority",)
 # Auth kinds whose secret goes to the token authority, not to the connection's URL.
@@ -228,6 +247,8 @@ class ScenarioConfig(BaseModel):
     # the connector can, "Verify configuration" checks each with its type.
     required_fields: dict[Literal["left", "right"], list[dict[str, Any]]] = Field(default_factory=dict)
     directions: dict[SyncDirection, DirectionConfig]
+    # This integration's own credentials for a side, over the instance's (e.g. {left: {secret: other-pat}})
+    auth: dict[Literal["left", "right"], AuthOverride] = Field(default_factory=dict)
     # set on the per-pair views that `pair_view` returns: the pair's name and table key
     _pair: str = PrivateAttr(default="")
     _key: str = PrivateAttr(default="")
@@ -393,6 +414,11 @@ class TandemConfig(BaseModel):
                 if name not in self.connections:
                     known = ", ".join(sorted(self.connections)) or "none defined"
                     problems.append(f"{where}.{side}: unknown connection '{name}' (known: {known})")
+                elif side in sc.auth:
+                    try:
+                        sc.auth[side].over(self.connections[name].auth)  # type: ignore[index]
+                    except ValueError as exc:
+                        problems.append(f"{where}.auth.{side}: {_first_message(exc)}")
             if isinstance(sc.field_map, str) and sc.field_map not in self.field_maps:
                 known = ", ".join(sorted(self.field_maps)) or "none defined"
                 problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
@@ -425,7 +451,32 @@ class TandemConfig(BaseModel):
                     f"(connections.{seen[0]}); a secret is sent to one host only, so this connection to "
                     f"{host} needs its own"
                 )
+        for sc in self.scenarios:
+            for side in sc.auth:
+                try:
+                    conn = self.connection_for(sc, side)
+                except (KeyError, ValueError):
+                    continue  # reported above
+                secret = conn.auth.secret
+                if not secret or conn.url.startswith("memory://"):
+                    continue
+                host = conn.secret_host
+                seen = first.setdefault(secret, (f"{sc.name}.auth.{side}", host))
+                if seen[1] != host:
+                    problems.append(
+                        f"scenarios.{sc.name}.auth.{side}.secret: secret '{secret}' is already used for host "
+                        f"{seen[1]} ({seen[0]}); a secret is sent to one host only"
+                    )
         return problems
+
+    def connection_for(self, scenario: ScenarioConfig, side: Literal["left", "right"]) -> ConnectionConfig:
+        """The connection `scenario` uses on `side`: the instance's, with the integration's own credentials
+        when it names them."""
+        connection = self.connections[getattr(scenario, side)]
+        override = scenario.auth.get(side)
+        if override is None:
+            return connection
+        return connection.model_copy(update={"auth": override.over(connection.auth)})
 
     def hook_auth(self, scenario: ScenarioConfig, connection: str) -> HookAuth:
         """The basic-auth user and secret name hooks from `connection` must carry for `scenario`."""
@@ -615,3 +666,9 @@ def read_yaml(path: str | Path) -> Any:
 
 def load_config_file(path: str | Path) -> TandemConfig:
     return parse_config(read_yaml(path))
+
+
+def _first_message(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)

@@ -23,21 +23,16 @@ from mapping.transform_types import compatible, type_problem
 from state.config_store import Version, VersionConflict
 from state.secrets import SecretNotFound, SecretStoreError
 from state.tables import StateError
-from sync.config import ConfigError, ScenarioConfig, TandemConfig, parse_config
+from sync.config import ConfigError, ConnectionConfig, ScenarioConfig, TandemConfig, parse_config
+from sync.refusal import Refused
 from sync.services import Services
 
 Kind = Literal["connections", "field_maps", "scenarios"]
 WORDS = {"connections": "instances", "field_maps": "field-maps", "scenarios": "integrations"}
 
 
-class ConfigEditError(Exception):
+class ConfigEditError(Refused):
     """A refused edit: `field` is the path of the offending field, `status` the HTTP status it maps to."""
-
-    def __init__(self, message: str, field: str = "", status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
 
 
 class ProposedRule(BaseModel):
@@ -343,46 +338,61 @@ class ConfigAdmin:
         return self._fields[key]
 
     def _check_secrets(self, config: TandemConfig, touched: set[tuple[str, str]]) -> None:
+        named: list[tuple[str, str]] = []  # (secret, the field naming it)
         for name, conn in config.connections.items():
             if ("connections", name) not in touched:
                 continue
             for field, secret in (("auth.secret", conn.auth.secret), ("hook_secret", conn.hook_secret)):
-                if not secret:
-                    continue
-                try:
-                    self.services.secrets.get(secret)
-                except SecretNotFound:
-                    raise ConfigEditError(
-                        f"secret '{secret}' is not in the secret store: add it first "
-                        "(the configuration names "
-                        "secrets, it never holds them)",
-                        f"instances.{name}.{field}",
-                        422,
-                    ) from None
-                except SecretStoreError as exc:
-                    raise ConfigEditError(str(exc), f"instances.{name}.{field}", 422) from None
+                if secret:
+                    named.append((secret, f"instances.{name}.{field}"))
+        for sc in config.scenarios:
+            if ("scenarios", sc.name) not in touched:
+                continue
+            for side, override in sc.auth.items():
+                if override.secret:  # an integration's own credentials for a side
+                    named.append((override.secret, f"integrations.{sc.name}.auth.{side}.secret"))
+        for secret, field in named:
+            try:
+                self.services.secrets.get(secret)
+            except SecretNotFound:
+                raise ConfigEditError(
+                    f"secret '{secret}' is not in the secret store: add it first "
+                    "(the configuration names secrets, it never holds them)",
+                    field,
+                    422,
+                ) from None
+            except SecretStoreError as exc:
+                raise ConfigEditError(str(exc), field, 422) from None
 
     def _check_instances(self, config: TandemConfig, touched: set[tuple[str, str]]) -> None:
-        """The connector's own check: credentials valid, permissions enough (say exactly what is missing)."""
+        """The connector's own check: credentials valid, permissions enough (say exactly what is missing);
+        also with an integration's own credentials for a side (`integrations.<name>.auth.<side>`)."""
+        checks: list[tuple[str, str, ConnectionConfig, str, str]] = []  # what, name, conn, key, field
         for name, conn in config.connections.items():
-            if ("connections", name) not in touched:
+            if ("connections", name) in touched:
+                checks.append((f"instance '{name}'", name, conn, name, f"instances.{name}"))
+        for sc in config.scenarios:
+            if ("scenarios", sc.name) not in touched:
                 continue
+            for side in sc.auth:
+                name = getattr(sc, side)
+                what = f"instance '{name}' with the credentials of integration '{sc.name}'"
+                key = f"{name}@{sc.name}.{side}"
+                field = f"integrations.{sc.name}.auth.{side}"
+                checks.append((what, name, config.connection_for(sc, side), key, field))
+        for what, name, conn, key, field in checks:
             try:
-                report = self.services.registry.get(name, conn).check()
+                report = self.services.registry.get(name, conn, key=key).check()
             except Exception as exc:  # any failure is the instance's problem to report
                 raise ConfigEditError(
-                    f"instance '{name}' could not be checked ({type(exc).__name__}: {exc}); "
+                    f"{what} could not be checked ({type(exc).__name__}: {exc}); "
                     "pass verify=false "
                     "to save it while the system is unreachable",
-                    f"instances.{name}",
+                    field,
                     422,
                 ) from None
             if not report.ok:
-                raise ConfigEditError(
-                    f"instance '{name}' failed its check: " + "; ".join(report.problems),
-                    f"instances.{name}",
-                    422,
-                )
+                raise ConfigEditError(f"{what} failed its check: " + "; ".join(report.problems), field, 422)
 
     def _check_fields(self, config: TandemConfig, touched: set[tuple[str, str]], verify: bool) -> None:
         """Unknown fields and transforms that do not fit the field types, for the integrations touched

@@ -61,7 +61,7 @@ def ensure_hooks(
             hook = config.hook_auth(sc, name)
             checks.append(check)
             try:
-                connector = services.connector(name)
+                connector = services.side_connector(sc, "left" if direction == "left_to_right" else "right")
                 if not isinstance(connector, HookSubscriber):
                     check.problems.append(
                         f"connection '{name}' has no service hooks; this direction polls only"

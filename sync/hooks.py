@@ -82,12 +82,44 @@ def authenticate(services: Services, system: str, scenario_name: str, authorizat
     return expected is not None and user_ok and pass_ok
 
 
+def _deleted_integration(
+    services: Services, system: str, scenario_name: str, authorization: str | None
+) -> HookReply | None:
+    """410 for a hook about an integration that is no longer configured, but only to a caller holding the
+    connection's own hook credentials (`connections.<name>.hook_secret`): it learns nothing it could not
+    post anyway, and anyone else gets the same 401 as for a wrong password, so the answers still reveal
+    no scenario name. None: not that case."""
+    try:
+        config = services.config()
+        if any(s.name == scenario_name for s in config.scenarios):
+            return None
+        connection = config.connections.get(system)
+        if connection is None or not connection.hook_secret:
+            return None
+        expected = (connection.hook_username, services.secrets.get(connection.hook_secret))
+    except (ConfigError, SecretNotFound):
+        return None
+    given = _basic_credentials(authorization) or ("", "")
+    user_ok = hmac.compare_digest(given[0].encode(), expected[0].encode())
+    pass_ok = hmac.compare_digest(given[1].encode(), expected[1].encode())
+    if not (user_ok and pass_ok):
+        return None
+    log.info("hook for %s from %s: the integration is no longer configured (410)", scenario_name, system)
+    return HookReply(
+        410,
+        {
+            "error": f"integration '{scenario_name}' is no longer configured on this hub: nothing was "
+            "synchronized; delete this service hook subscription"
+        },
+    )
+
+
 def receive_hook(
     services: Services, system: str, scenario_name: str, authorization: str | None, body: bytes
 ) -> HookReply:
     # Credentials first, from the headers alone: nothing of the body is looked at before.
     if not authenticate(services, system, scenario_name, authorization):
-        return _unauthorized()
+        return _deleted_integration(services, system, scenario_name, authorization) or _unauthorized()
     config = services.config()
     scenario = config.scenario(scenario_name)
     side = "left" if system == scenario.left else "right"
@@ -95,7 +127,7 @@ def receive_hook(
         payload = parse_json(body, limit=services.settings.request_body_limit)
     except BadBody as exc:
         return HookReply(exc.status, {"error": exc.message})
-    connector = services.connector(getattr(scenario, side))
+    connector = services.side_connector(scenario, side)
     if not isinstance(connector, HookParser):
         return HookReply(400, {"error": f"connection '{system}' does not send service hooks"})
     try:
@@ -124,7 +156,7 @@ def receive_hook(
             continue
         # From configuration and the connector's declared metadata only: the target system is not called, so
         # a hook is never refused (and its subscription never put on probation) because the target is down.
-        target = services.connector(getattr(view, target_side))
+        target = services.side_connector(view, target_side)
         unit = target_unit(target, view.entity_of(target_side))  # type: ignore[arg-type]
         by_pair.setdefault(view.key, (view, []))[1].append(
             ItemMessage(

@@ -11,16 +11,15 @@ from connectors.errors import ConnectorError
 from state.item_journal import ItemEvent, read_events
 from state.links import NOTES_KEY, Link, Side
 from sync.config import ConfigError, ScenarioConfig
+from sync.refusal import Refused
 from sync.services import Services
 
 
-class ItemNotFound(LookupError):
+class ItemNotFound(Refused):
     """Neither side knows the item (or the named entity pair does not exist): `field` says which input."""
 
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field, 404)
 
 
 class ItemHistory(BaseModel):
@@ -88,7 +87,7 @@ def item_history(
     for view in views:
         for s in sides:
             try:
-                found = services.connector(getattr(view, s)).read(view.entity_of(s), [item_id])
+                found = services.side_connector(view, s).read(view.entity_of(s), [item_id])
             except (ConnectorError, ValueError):
                 found = []  # e.g. not an id this system could hold
             if found:

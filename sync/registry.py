@@ -44,14 +44,16 @@ class ConnectorRegistry:
         self._factories[connection_type] = factory
         return factory
 
-    def get(self, name: str, config: ConnectionConfig) -> Connector:
-        """One connector instance per connection, rebuilt when its configuration changes."""
+    def get(self, name: str, config: ConnectionConfig, key: str | None = None) -> Connector:
+        """One connector instance per connection (per `key`: an integration's own credentials make their
+        own), rebuilt when its configuration changes."""
+        key = key or name
         fingerprint = config.model_dump_json()
-        cached = self._instances.get(name)
+        cached = self._instances.get(key)
         if cached and cached[0] == fingerprint:
             return cached[1]
         connector = self.build(name, config)
-        self._instances[name] = (fingerprint, connector)
+        self._instances[key] = (fingerprint, connector)
         return connector
 
     def build(self, name: str, config: ConnectionConfig) -> Connector:

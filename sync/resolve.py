@@ -28,19 +28,17 @@ from sync.decide import _context
 from sync.merge import same
 from sync.messages import ItemMessage
 from sync.plan import FieldChange, ItemPlan, Merge
+from sync.refusal import Refused
 from sync.services import Services
 
 MAX_ROUNDS = 6  # reads and conditional writes before giving up on an item that keeps changing
 
 
-class ResolveError(Exception):
-    """A resolution refused: HTTP status, a reason a person can act on, the request field it is about."""
+class ResolveError(Refused):
+    """A resolution refused (404: no such conflict, 409: a side changed again, 503: a system is down)."""
 
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
+        super().__init__(message, field or "", status)
 
 
 class ConflictView(BaseModel):
@@ -166,7 +164,7 @@ class Resolver:
         terms: Side = "left",
     ) -> Resolution:
         view, found, rule = self._find(conflict)
-        conns = {s: self.services.connector(getattr(view, s)) for s in ("left", "right")}
+        conns = {s: self.services.side_connector(view, s) for s in ("left", "right")}
         field = {"left": rule.left, "right": rule.right}
         chosen: dict[Side, Any] | None = None
         written: list[Side] = []

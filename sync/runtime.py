@@ -69,6 +69,16 @@ def handle_items(services: Services, messages: Sequence[QueueMessage]) -> list[O
         except ValidationError as exc:
             outcomes[i] = DeadLetter("malformed item message", _first_error(exc))
             services.queue.dead_letter(message, "malformed item message", _first_error(exc))
+    configured = {s.name for s in services.config().scenarios}
+    for i, item in [(i, item) for i, item in valid if item.scenario not in configured]:
+        # The integration was deleted after this message was queued: its synchronization has stopped.
+        log.warning(
+            "item message for %s dropped: the integration is no longer configured; nothing was written",
+            item.scenario,
+            extra={"scenario": item.scenario, "direction": item.direction, "source_id": item.source_id},
+        )
+        outcomes[i] = Done("dropped")
+    valid = [(i, item) for i, item in valid if item.scenario in configured]
     applier = Applier(services)
     results = applier.apply_many([item for _, item in valid]) if len(valid) > 1 else None
     for n, (i, item) in enumerate(valid):

@@ -17,7 +17,7 @@ from state.runs import RunStore
 from state.secrets import SecretStore
 from state.tables import Tables
 from state.watermarks import WatermarkStore
-from sync.config import ConfigError, TandemConfig, parse_config
+from sync.config import ConfigError, ScenarioConfig, TandemConfig, parse_config
 from sync.registry import ConnectorRegistry
 from sync.settings import AppSettings
 
@@ -71,6 +71,14 @@ class Services:
                 self.registry.check_secret_host(name, connection)
             except ConfigError as exc:
                 problems.append(f"  {exc}")
+        for scenario in config.scenarios:
+            for side in scenario.auth:
+                try:
+                    self.registry.check_secret_host(
+                        f"{scenario.name}.auth.{side}", config.connection_for(scenario, side)
+                    )
+                except ConfigError as exc:
+                    problems.append(f"  {exc}".replace("connections.", "scenarios.", 1))
         if problems:
             raise ConfigError("Invalid configuration:\n" + "\n".join(problems))
         number = self.config_store.replace(
@@ -82,6 +90,18 @@ class Services:
         if self.config_applied is not None:
             self.config_applied(config)
         return number
+
+    def side_connector(self, scenario: ScenarioConfig, side: str) -> Connector:
+        """The connector `scenario` uses on `side` ("left"/"right"): its instance's, or one with the
+        integration's own credentials when it names them (`scenarios[].auth`)."""
+        name = getattr(scenario, side)
+        if side not in scenario.auth:
+            return self.connector(name)
+        config = self.config()
+        if name not in config.connections:
+            raise ConfigError(f"Unknown connection '{name}'.")
+        connection = config.connection_for(scenario, side)  # type: ignore[arg-type]
+        return self.registry.get(name, connection, key=f"{name}@{scenario.name}.{side}")
 
     def connector(self, name: str) -> Connector:
         config = self.config()

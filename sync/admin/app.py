@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mapping.fieldmap import SyncDirection
 from sync.config import ConfigError
 from sync.hook_subscriptions import HookCheck
+from sync.refusal import Refused
 from sync.request_body import BadBody, parse_json
 from sync.services import Services
 from sync.setup import SideReport
@@ -254,6 +255,11 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": exc.error, "field": exc.field}, exc.status)
 
 
+async def _refused(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refused)
+    return JSONResponse({"error": exc.message, "field": exc.field or None}, exc.status)
+
+
 async def _config_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc), "field": None}, 400)
 
@@ -338,6 +344,7 @@ def create_app(*, body_limit: Callable[[], int] = _body_limit) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(ConfigError, _config_error)
+    app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyGuard, limit=body_limit)
     return app

@@ -164,17 +164,12 @@ def resolve(
 ) -> Any:
     """Write the chosen side's value (or a typed value) to both systems through the engine and clear the
     conflict; 409 when a side changed again since it was flagged."""
-    from sync.resolve import ResolveError, resolve_conflict
+    from sync.resolve import resolve_conflict
 
     typed = "value" in request.model_fields_set
     if typed == (request.side is not None):
         raise ApiError(400, "choose a side (left or right) or type a value, one of the two", "side")
-    try:
-        return resolve_conflict(
-            services, name, id, side=request.side, value=request.value, terms=request.terms
-        )
-    except ResolveError as exc:
-        raise ApiError(exc.status, exc.message, exc.field) from None
+    return resolve_conflict(services, name, id, side=request.side, value=request.value, terms=request.terms)
 
 
 class ItemReply(BaseModel):
@@ -197,12 +192,9 @@ def item(
 ) -> Any:
     """An item found by its id on either system: its link, snapshot, last versions, notes and the runs that
     touched it (newest first, field names only)."""
-    from sync.item_history import ItemNotFound, item_history
+    from sync.item_history import item_history
 
-    try:
-        return ItemReply(item=item_history(services, name, id, side=side, entity=entity))
-    except ItemNotFound as exc:
-        raise ApiError(404, exc.message, exc.field) from None
+    return ItemReply(item=item_history(services, name, id, side=side, entity=entity))
 
 
 __all__ = ["router"]

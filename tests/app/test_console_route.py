@@ -135,6 +135,20 @@ def test_session_hands_an_entra_administrator_the_console_key() -> None:
     assert reply.headers["Cache-Control"] == "no-store"
 
 
+def test_session_reads_roles_and_names_under_the_claim_types_the_header_declares() -> None:
+    role = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+    email = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+    document = {
+        "auth_typ": "aad",
+        "name_typ": email,
+        "role_typ": role,
+        "claims": [{"typ": email, "val": "grace@contoso.example"}, {"typ": role, "val": "Tandem.Admin"}],
+    }
+    header = {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(document).encode()).decode()}
+    reply = console.session_reply(header, lambda: "k", {"WEBSITE_AUTH_ENABLED": "True"})
+    assert reply.status == 200 and json.loads(reply.body)["user"] == "grace@contoso.example"
+
+
 def test_session_refuses_without_easy_auth_a_principal_or_the_role() -> None:
     header = {"X-MS-CLIENT-PRINCIPAL": principal(["Tandem.Admin"])}
     asked: list[bool] = []

@@ -90,6 +90,35 @@ def test_each_connection_has_its_own_hook_secret(harness: Harness) -> None:
     assert hook("mem-left", "demo", body, basic("tandem", "L" * 12 + "eft-secret-x1")).status_code == 202
 
 
+def test_a_hook_for_a_deleted_integration_is_a_410_only_with_the_connections_own_credentials(
+    harness: Harness,
+) -> None:
+    document = config_document()
+    document["connections"]["mem-left"]["hook_secret"] = "left-hook"
+    left_password = "L" * 12 + "eft-secret-x1"
+    harness.secrets.set("left-hook", left_password)
+    harness.apply(document)
+    body = event(harness)
+    assert hook("mem-left", "demo", body, basic("tandem", left_password)).status_code == 202
+    harness.drain()
+    writes = harness.right.writes
+    document["scenarios"] = []  # the integration is deleted
+    harness.apply(document)
+    gone = hook("mem-left", "demo", body, basic("tandem", left_password))
+    assert gone.status_code == 410
+    assert "no longer configured" in json.loads(gone.get_body())["error"]
+    # Without the connection's credentials it is the 401 of every refusal: which integrations exist (or
+    # existed) is not revealed, and the same holds for a name that never existed.
+    refusals = [
+        hook("mem-left", "demo", body, basic("tandem", "not-the-password")),
+        hook("mem-left", "never-existed", body, basic("tandem", "not-the-password")),
+        hook("mem-right", "demo", body, basic("tandem", left_password)),  # no hook secret of its own
+        hook("mem-left", "demo", body, None),
+    ]
+    assert {(r.status_code, r.get_body()) for r in refusals} == {(401, refusals[0].get_body())}
+    assert harness.drain() == 0 and harness.right.writes == writes  # nothing enqueued, nothing written
+
+
 def test_deeply_nested_json_is_a_400_on_the_hook_and_run_routes(harness: Harness) -> None:
     right = basic("tandem", HOOK_PASSWORD)
     for levels in (MAX_DEPTH + 1, 1_000, 100_000):

@@ -143,3 +143,33 @@ def test_an_unknown_item_id_is_shown_next_to_the_id_field(console: Any, stack: S
     error = console.locator("#err-id")
     error.wait_for()
     assert "999999" in error.inner_text()
+
+
+def test_a_side_changed_again_since_is_said_in_the_form(console: Any, stack: Served) -> None:
+    server_id, services_id, _, _ = make_conflict(stack, "Stale")
+    open_page(console, stack, f"conflicts.html?scenario={SCENARIO}")
+    card = console.get_by_role("region", name=re.compile(rf"{server_id} ↔ {services_id}: {TITLE}"))
+    stack.client.services.update(services_id, {TITLE: unique("changed again")})  # after the page loaded
+    card.get_by_role("button", name="Resolve").click()
+    error = card.locator(".form-error")
+    error.wait_for()
+    assert error.get_attribute("role") == "alert" and "changed" in error.inner_text()
+    assert card.get_by_role("button", name="Resolve").is_enabled()  # the person can reload and choose again
+
+
+def test_replay_all_replays_every_dead_letter_of_the_integration(console: Any, stack: Served) -> None:
+    first, _ = make_dead_letter(stack, "First of two")
+    second, _ = make_dead_letter(stack, "Second of two")
+    open_page(console, stack, f"failures.html?scenario={SCENARIO}")
+    button = console.get_by_role("button", name=re.compile(r"Replay all \d+"))
+    count = int(button.inner_text().split()[-1])
+    assert count >= 2
+    button.click()
+    console.get_by_role("status").filter(has_text=f"Replayed {count}").wait_for()
+    for created in (first, second):
+        wait_for(
+            f"story {created['id']} is created on Services",
+            lambda created=created: item(stack, str(created["id"]))["right_id"],
+            WAIT,
+        )
+    assert console.get_by_text("No dead letters.").is_visible()

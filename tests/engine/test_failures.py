@@ -54,7 +54,7 @@ def test_malformed_item_message_is_dead_lettered(tables):
     assert "direction" in dead.description
 
 
-def test_item_of_a_removed_scenario_is_dead_lettered_with_reason(tables):
+def test_items_of_a_deleted_integration_are_dropped_with_a_log_line_not_dead_lettered(tables, caplog):
     h = Harness(tables)
     h.left.add(title="A")
     h.poll()
@@ -62,9 +62,14 @@ def test_item_of_a_removed_scenario_is_dead_lettered_with_reason(tables):
     doc = h.services.config_store.load()
     doc["scenarios"][0]["name"] = "renamed"
     h.apply(doc)
-    h.drain()
-    (dead,) = h.queue.dead_letters(h.services.settings.item_queue)
-    assert "Unknown scenario 'demo'" in dead.reason
+    with caplog.at_level("WARNING", logger="tandem.runtime"):
+        h.drain()
+    assert h.queue.dead_letters(h.services.settings.item_queue) == []
+    assert h.right.writes == 0 and h.right.creates == 0
+    assert any(
+        "demo dropped: the integration is no longer configured" in r.getMessage() for r in caplog.records
+    )
+    assert h.queue.counts(h.services.settings.item_queue).active == 0
 
 
 def test_crashing_worker_redelivers_then_dead_letters(tables):
