@@ -64,6 +64,7 @@ bench: setup
 # Screenshots of the admin console for the README (docs/screenshots/*.png).
 screenshots: setup setup-browser
 	TANDEM_CHROMIUM=$(CHROMIUM) $(BIN)/python bench/console_screenshots.py
+	TANDEM_CHROMIUM=$(CHROMIUM) $(BIN)/python bench/wizard_screenshot.py
 
 chaos: setup
 	$(BIN)/python bench/chaos.py

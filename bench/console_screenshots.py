@@ -18,17 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.support.browser import (  # noqa: E402 (the repository on the path first)
-    CHROMIUM_ARGS,
     SCENARIO,
-    VIEWPORT,
-    WAIT_MS,
     flagging_demo_config,
     make_conflict,
     make_dead_letter,
     open_page,
     poll,
     require_chromium,
-    sign_in,
+    signed_in_page,
     start_serve,
     synced_pair,
 )
@@ -44,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     args = parser.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-
-    executable = require_chromium()
+    require_chromium()  # before the stack starts: say what is missing at once
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tandem-shots-") as home:
         stack = start_serve(Path(home), flagging_demo_config())
@@ -56,17 +51,11 @@ def main(argv: list[str] | None = None) -> int:
             poll(stack, "right_to_left")
             make_conflict(stack, "Release date")
             make_dead_letter(stack, "Migrate the wiki")
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport=VIEWPORT)
-                context.set_default_timeout(WAIT_MS)
-                page = context.new_page()
-                sign_in(page, stack)
+            with signed_in_page(stack) as page:
                 for file, path in PAGES.items():
                     open_page(page, stack, path)
                     page.screenshot(path=str(args.out / file), full_page=False)
                     print(args.out / file)
-                browser.close()
         finally:
             stack.stop()
     return 0

@@ -225,6 +225,20 @@ class ContainerFinder(Protocol):
         ...
 
 
+class Container(BaseModel):
+    """A project (or plan) a person pairs in a scenario: `id` is what the configuration's containers name."""
+
+    id: str
+    name: str
+
+
+@runtime_checkable
+class ContainerLister(Protocol):
+    """Implemented by connectors that can list the containers (projects, plans) their identity can see."""
+
+    def list_containers(self) -> list[Container]: ...
+
+
 class FieldsSetupReport(BaseModel):
     """What "Create fields" did on one system: each problem says what is wrong and what to do."""
 

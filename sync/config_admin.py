@@ -42,6 +42,7 @@ class ProposedRule(BaseModel):
     reason: str = ""
     left_type: str | None = None
     right_type: str | None = None
+    transform: dict[str, Any] | None = None  # e.g. {swap_container: {}}: paths that start with the project
 
 
 class AutoMapProposal(BaseModel):
@@ -297,6 +298,8 @@ class ConfigAdmin:
                     reason=f"same name, types {spec.type} / {match.type}",
                     left_type=spec.type,
                     right_type=match.type,
+                    # Area/iteration paths start with the project's name: each side keeps its own.
+                    transform={"swap_container": {}} if spec.type == match.type == "tree_path" else None,
                 )
             )
         proposal.unmatched_right = [s.name for s in right_fields if s.name not in used]

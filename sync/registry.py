@@ -52,10 +52,14 @@ class ConnectorRegistry:
         cached = self._instances.get(key)
         if cached and cached[0] == fingerprint:
             return cached[1]
-        self.check_secret_host(name, config)
-        connector = self._factory(config.type)(name, config, self.secrets)
+        connector = self.build(name, config)
         self._instances[key] = (fingerprint, connector)
         return connector
+
+    def build(self, name: str, config: ConnectionConfig) -> Connector:
+        """A connector for a connection that is not (or not yet) saved: checked like `get`, never cached."""
+        self.check_secret_host(name, config)
+        return self._factory(config.type)(name, config, self.secrets)
 
     def check_secret_host(self, name: str, config: ConnectionConfig) -> None:
         """Refuse a connection whose secret is bound (in the secret store) to other hosts."""

@@ -23,6 +23,7 @@ from connectors.contract import (
     Change,
     ChangePage,
     CheckReport,
+    Container,
     EntitySpec,
     FieldSpec,
     FieldsSetupReport,
@@ -90,6 +91,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+# Fields the engine sets from where an item goes (its project from the container pairs, its type from
+# `types`/`type_map`), never by writing a value: listed as read-only so auto-map does not pair them.
+ROUTED_FIELDS = frozenset({"System.TeamProject", "System.WorkItemType"})
 
 
 class AdoConnector:
@@ -201,7 +207,7 @@ class AdoConnector:
                         type="identity"
                         if f.get("isIdentity")
                         else _FIELD_TYPES.get(str(f.get("type")), "string"),
-                        read_only=bool(f.get("readOnly", False)),
+                        read_only=bool(f.get("readOnly", False)) or f["referenceName"] in ROUTED_FIELDS,
                         label=str(f.get("name", "")),
                     )
                     for f in self.client.list_fields()
@@ -215,6 +221,11 @@ class AdoConnector:
     def list_projects(self) -> list[dict[str, Any]]:
         """`{id, name, …}` of every project the identity can see."""
         return self.client.list_projects()
+
+    def list_containers(self) -> list[Container]:
+        """Every project the identity can see; a scenario pairs projects by name."""
+        names = sorted({str(p["name"]) for p in self.list_projects() if p.get("name")}, key=str.lower)
+        return [Container(id=n, name=n) for n in names]
 
     def find_container(self, name: str) -> str | None:
         """The project named `name` (any case) as ADO spells it, or None."""

@@ -20,6 +20,7 @@ from connectors.contract import (
     Change,
     ChangePage,
     CheckReport,
+    Container,
     EntitySpec,
     Item,
     Scope,
@@ -196,6 +197,17 @@ class PlannerConnector:
             with self._lock:
                 self._plans_seen[found] = None  # listed from now on when no plan is configured
         return found
+
+    def list_containers(self) -> list[Container]:
+        """The connection's plans (options.plans), its groups' plans, else the plans shared with the
+        signed-in user; a scenario pairs plans by id."""
+        plans: dict[str, str] = {}
+        for plan_id in self.options.plans:
+            plans[plan_id] = str(self.plan(plan_id).get("title") or plan_id)
+        found = self._group_plans() if self.options.groups or self.options.plans else self._my_plans()
+        for plan in found:
+            plans.setdefault(str(plan["id"]), str(plan.get("title") or plan["id"]))
+        return sorted((Container(id=k, name=v) for k, v in plans.items()), key=lambda c: c.name.lower())
 
     def _plan_title(self, plan_id: str) -> str | None:
         with self._lock:

@@ -23,6 +23,7 @@ from connectors.contract import (
     Change,
     ChangePage,
     CheckReport,
+    Container,
     EntitySpec,
     FieldSpec,
     FieldsSetupReport,
@@ -280,6 +281,13 @@ class PwaConnector:
         with self._lock:
             self._projects = (projects, self.clock())
         return list(projects)
+
+    def list_containers(self) -> list[Container]:
+        """Every published project; a scenario pairs PWA projects by name."""
+        names = sorted(
+            {str(p["Name"]) for p in self.list_projects(refresh=True) if p.get("Name")}, key=str.lower
+        )
+        return [Container(id=n, name=n) for n in names]
 
     def project_id(self, name: str) -> str:
         """The id of the project named `name` (any case); NotFoundError naming it when none matches."""

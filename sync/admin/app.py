@@ -222,6 +222,7 @@ ROUTERS: list[str] = [
     "sync.admin.bulk_routes:router",
     "sync.admin.config_routes:router",
     "sync.admin.ops_routes:router",
+    "sync.admin.wizard_routes:router",
 ]
 
 

@@ -355,10 +355,18 @@ def put_field_map(
     verify: Verify = True,
 ) -> Saved:
     """Replaces the map's rules: every integration that uses this (shared) map follows the new rules."""
-    body = [r.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for r in rules]
+    body = [_rule_document(r) for r in rules]
     saved, number = _put("field_maps", name, body, services, if_match, _author(user, principal), verify)
     _etag(response, number)
     return saved
+
+
+def _rule_document(rule: FieldRule) -> dict[str, Any]:
+    """A rule as stored: defaults left out, except inside its transform, whose `kind` says which it is."""
+    document = rule.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    if rule.transform is not None:
+        document["transform"] = rule.transform.model_dump(mode="json", exclude_none=True)
+    return document
 
 
 @router.delete("/field-maps/{name}", response_model=Saved)

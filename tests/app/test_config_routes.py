@@ -177,6 +177,21 @@ def test_names_are_checked_before_anything_is_read(api):
     assert api.get("/api/config/instances/-bad").json()["field"] == "name"
 
 
+def test_a_map_saved_with_transforms_keeps_them(api):
+    rules = [
+        {"left": "title", "right": "Title"},
+        {"left": "state", "right": "State", "transform": {"value_map": {"map": {"open": "Active"}}}},
+        {"left": "notes", "right": "Description", "transform": {"swap_container": {}}},
+    ]
+    saved = api.put("/api/config/field-maps/shared", json=rules, headers={"If-Match": etag(api)})
+    assert saved.status_code == 200, saved.text
+    stored = api.get("/api/config/field-maps/shared").json()["rules"]
+    assert stored[1]["transform"] == {"kind": "value_map", "map": {"open": "Active"}} | {
+        k: v for k, v in stored[1]["transform"].items() if k not in ("kind", "map")
+    }
+    assert stored[2]["transform"]["kind"] == "swap_container"
+
+
 def test_put_the_whole_configuration_replaces_it_as_one_version(api):
     document = api.get("/api/config/export", params={"format": "json"}).json()
     document["scenarios"] = [s for s in document["scenarios"] if s["name"] == "demo"]

@@ -10,7 +10,8 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,3 +278,22 @@ def make_dead_letter(stack: Served, name: str) -> tuple[dict[str, Any], dict[str
     poll(stack, "left_to_right")
     dead, _ = wait_for("the create is dead-lettered", lambda: dead_letter(stack, str(created["id"])), WAIT)
     return created, dead
+
+
+@contextmanager
+def signed_in_page(stack: Served) -> Iterator[Any]:
+    """Debian's headless Chromium at 1366x768, signed in to the stack's console (for the screenshot scripts;
+    tests use the `console` fixture)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            context.set_default_timeout(WAIT_MS)
+            page = context.new_page()
+            sign_in(page, stack)
+            yield page
+        finally:
+            browser.close()
