@@ -132,8 +132,8 @@ class Applier:
         first = messages[0]
         scenario = config.scenario(first.scenario).view_for(first.direction, first.entity)
         src_side, tgt_side = sides_of(first.direction)
-        source_conn = self.services.connector(getattr(scenario, src_side))
-        target_conn = self.services.connector(getattr(scenario, tgt_side))
+        source_conn = self.services.side_connector(scenario, src_side)
+        target_conn = self.services.side_connector(scenario, tgt_side)
         # Point reads: an OR of row keys in one query is a partition scan on Table Storage (and on
         # Azurite), slower than the reads it replaces once a scenario holds thousands of links.
         for m in messages:
@@ -194,7 +194,7 @@ class Applier:
                 config = self.services.config()
                 scenario = config.scenario(scenario_name).view_for(direction, entity)  # type: ignore[arg-type]
                 _, tgt_side = sides_of(direction)  # type: ignore[arg-type]
-                target_conn = self.services.connector(getattr(scenario, tgt_side))
+                target_conn = self.services.side_connector(scenario, tgt_side)
                 batched = target_unit(target_conn, scenario.entity_of(tgt_side)) == "container"
                 batched = batched and len(indexes) > 1
                 if len(indexes) > 1:

@@ -73,7 +73,7 @@ class BulkJobs:
 def source_ids(services: Services, view: ScenarioConfig, direction: SyncDirection) -> list[str]:
     """Every item id on `direction`'s source side within the pair's scope (a full listing)."""
     source_side, _ = sides(direction)
-    source = services.connector(getattr(view, source_side))
+    source = services.side_connector(view, source_side)
     entity = view.entity_of(source_side)  # type: ignore[arg-type]
     scope = scope_for(view, direction)
     found: dict[str, None] = {}

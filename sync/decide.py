@@ -92,8 +92,8 @@ class Decider:
             return ItemPlan(message, base, "dead", reason=f"configuration: {exc}", kind="config")
         direction: SyncDirection = message.direction
         src_side, tgt_side = sides_of(direction)
-        source_conn = self.services.connector(getattr(scenario, src_side))
-        target_conn = self.services.connector(getattr(scenario, tgt_side))
+        source_conn = self.services.side_connector(scenario, src_side)
+        target_conn = self.services.side_connector(scenario, tgt_side)
         src_entity, tgt_entity = scenario.entity_of(src_side), scenario.entity_of(tgt_side)
         manual = message.manual
         rules = [r for r in config.rules(scenario) if r.flows(direction) and (r.mode == "auto" or manual)]
@@ -453,7 +453,7 @@ class Decider:
     ) -> ItemMessage:
         """A message for a referenced item, so it is synced before the item that references it."""
         _, tgt_side = sides_of(message.direction)
-        unit = target_unit(self.services.connector(getattr(view, tgt_side)), view.entity_of(tgt_side))
+        unit = target_unit(self.services.side_connector(view, tgt_side), view.entity_of(tgt_side))
         return ItemMessage(
             scenario=view.name,
             direction=message.direction,
@@ -470,7 +470,7 @@ class Decider:
         """The target side won a conflict: run the reverse direction for the target item."""
         reverse: SyncDirection = "right_to_left" if message.direction == "left_to_right" else "left_to_right"
         src_side, tgt_side = sides_of(reverse)
-        unit = target_unit(self.services.connector(getattr(scenario, tgt_side)), scenario.entity_of(tgt_side))
+        unit = target_unit(self.services.side_connector(scenario, tgt_side), scenario.entity_of(tgt_side))
         return ItemMessage(
             scenario=scenario.name,
             direction=reverse,

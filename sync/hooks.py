@@ -95,7 +95,7 @@ def receive_hook(
         payload = parse_json(body, limit=services.settings.request_body_limit)
     except BadBody as exc:
         return HookReply(exc.status, {"error": exc.message})
-    connector = services.connector(getattr(scenario, side))
+    connector = services.side_connector(scenario, side)
     if not isinstance(connector, HookParser):
         return HookReply(400, {"error": f"connection '{system}' does not send service hooks"})
     try:
@@ -124,7 +124,7 @@ def receive_hook(
             continue
         # From configuration and the connector's declared metadata only: the target system is not called, so
         # a hook is never refused (and its subscription never put on probation) because the target is down.
-        target = services.connector(getattr(view, target_side))
+        target = services.side_connector(view, target_side)
         unit = target_unit(target, view.entity_of(target_side))  # type: ignore[arg-type]
         by_pair.setdefault(view.key, (view, []))[1].append(
             ItemMessage(

@@ -75,7 +75,7 @@ def dry_run(
 def _pending_changes(services: Services, view: ScenarioConfig, direction: SyncDirection) -> list[Change]:
     """What the next poll of this pair would list (from the same watermark), without moving it."""
     source_side, _ = sides(direction)
-    source = services.connector(getattr(view, source_side))
+    source = services.side_connector(view, source_side)
     entity = view.entity_of(source_side)  # type: ignore[arg-type]
     if lists_versions(source, entity):
         # No change feed: what differs from the versions the last poll recorded (the index is not saved).

@@ -63,7 +63,7 @@ def listed_messages(
 ) -> list[ItemMessage]:
     """Item messages for changes of one pair's source (poll, manual run, dry run)."""
     source_side, target_side = sides(direction)
-    target = services.connector(getattr(scenario, target_side))
+    target = services.side_connector(scenario, target_side)
     source_entity = scenario.entity_of(source_side)  # type: ignore[arg-type]
     unit = target_unit(target, scenario.entity_of(target_side))  # type: ignore[arg-type]
     manual_rules = trigger in MANUAL_TRIGGERS and any(
@@ -96,7 +96,7 @@ def lists_versions(source: Connector, entity: str) -> bool:
 def poll_pair(services: Services, scenario: ScenarioConfig, message: PollMessage, overlap: timedelta) -> Run:
     direction = message.direction
     source_side, _ = sides(direction)
-    source = services.connector(getattr(scenario, source_side))
+    source = services.side_connector(scenario, source_side)
     source_entity = scenario.entity_of(source_side)  # type: ignore[arg-type]
     if lists_versions(source, source_entity):
         return poll_listing(services, scenario, message, source)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from connectors.contract import Connector
 from state.config_store import ConfigStore
@@ -17,7 +18,7 @@ from state.runs import RunStore
 from state.secrets import SecretStore
 from state.tables import Tables
 from state.watermarks import WatermarkStore
-from sync.config import ConfigError, TandemConfig, parse_config
+from sync.config import ConfigError, ScenarioConfig, TandemConfig, parse_config
 from sync.registry import ConnectorRegistry
 from sync.settings import AppSettings
 
@@ -78,10 +79,20 @@ class Services:
         return number
 
     def connector(self, name: str) -> Connector:
+        """The connection's connector with its own options (no scenario's)."""
         config = self.config()
         if name not in config.connections:
             raise ConfigError(f"Unknown connection '{name}'.")
         return self.registry.get(name, config.connections[name])
+
+    def side_connector(self, scenario: ScenarioConfig, side: Literal["left", "right"]) -> Connector:
+        """The connector of one side of a scenario: its connection with the options the scenario gives it
+        (`connector_options`, e.g. a pipelines target's pool map)."""
+        name = getattr(scenario, side)
+        config = self.config()
+        if name not in config.connections:
+            raise ConfigError(f"Unknown connection '{name}'.")
+        return self.registry.get(name, config.connections[name], scenario.connector_options.get(side))
 
 
 def build_services(

@@ -44,7 +44,7 @@ def create_fields(services: Services, name: str) -> list[SideReport]:
         reports.append(report)
         specs = scenario.required_fields.get(side, [])
         try:
-            connector = services.connector(connection)
+            connector = services.side_connector(scenario, side)
             if not isinstance(connector, FieldSetup):
                 if specs:
                     names = ", ".join(str(s.get("name")) for s in specs)
@@ -72,7 +72,7 @@ def verify(services: Services, name: str, api_base_url: str | None) -> list[Side
         report = reports.setdefault(side, SideReport(side=side, connection=connection))
         specs = scenario.required_fields.get(side, [])
         try:
-            connector = services.connector(connection)
+            connector = services.side_connector(scenario, side)
             checked = (
                 connector.verify_fields(specs) if isinstance(connector, FieldSetup) else connector.check()
             )
@@ -120,8 +120,8 @@ def _preflight(services: Services, scenario: ScenarioConfig, reports: dict[str, 
     for direction in scenario.enabled_directions():
         source_side, target_side = ("left", "right") if direction == "left_to_right" else ("right", "left")
         try:
-            source = services.connector(getattr(scenario, source_side))
-            target = services.connector(getattr(scenario, target_side))
+            source = services.side_connector(scenario, source_side)
+            target = services.side_connector(scenario, target_side)
             if not isinstance(source, Preflight) or type(source) is not type(target):
                 continue
             checked = source.preflight(target)

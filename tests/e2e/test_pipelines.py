@@ -134,7 +134,7 @@ def test_the_definition_arrives_on_services_referencing_services_ids_only(e2e: E
         "yaml",
         "Fabrikam-web",
         "--from",
-        "ado-services",
+        "services-pipelines",
         "--config",
         str(e2e.config_file),  # type: ignore[attr-defined]
         "-o",

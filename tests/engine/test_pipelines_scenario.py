@@ -44,8 +44,14 @@ def sample_document(server: AdoEmulator, services: AdoEmulator) -> dict[str, Any
     return document
 
 
-def harness(tables, server: AdoEmulator, services: AdoEmulator, **scenario: Any) -> Harness:
-    document = sample_document(server, services)
+def harness(
+    tables,
+    server: AdoEmulator,
+    services: AdoEmulator,
+    document: dict[str, Any] | None = None,
+    **scenario: Any,
+) -> Harness:
+    document = document or sample_document(server, services)
     document["scenarios"][0].update(scenario)
     h = Harness(tables, config_document())  # the harness's clock, queue and services; then the sample
     h.secrets.set("ado-server-pat", PAT)
@@ -106,7 +112,7 @@ def test_a_definition_naming_an_unknown_person_is_dead_lettered_while_the_others
     broken["name"] = "Fabrikam-broken"
     chloe = next(u for u in server.identities.all() if u.unique_name.endswith("chloe.durand"))
     broken["environments"][0]["owner"] = {"id": chloe.id, "uniqueName": chloe.unique_name}
-    connector = h.services.connector("ado-server")
+    connector = h.services.connector("server-pipelines")
     connector.client.create_definition(PROJECT, {**broken, "id": 0})
     run(h)
     names = sorted(d.body["name"] for d in services.pipelines.definitions.values())
@@ -127,7 +133,7 @@ def test_secrets_show_per_item_and_a_secret_set_by_hand_survives(tables, emulato
         "needs secret: Fabrikam shared: variables.SqlPassword",
         "needs secret: Fabrikam-web: variables.DeployToken",
     ]
-    target = h.services.connector("ado-services").client
+    target = h.services.connector("services-pipelines").client
     [copy_id] = list(services.pipelines.endpoints)
     assert services.pipelines.endpoint_secret(copy_id, "serviceprincipalkey") is None
     # An administrator sets the key on Services by hand (the REST API, as the web UI does).
@@ -135,7 +141,7 @@ def test_secrets_show_per_item_and_a_secret_set_by_hand_survives(tables, emulato
     endpoint["authorization"]["parameters"]["serviceprincipalkey"] = "set-by-hand-0042"
     target.update_endpoint(copy_id, endpoint)
     # The connection changes on Server: the change goes over, the secret stays.
-    source = h.services.connector("ado-server").client
+    source = h.services.connector("server-pipelines").client
     original = source.get_endpoint(PROJECT, sample["endpointId"])
     original["description"] = "moved to the new subscription"
     source.update_endpoint(sample["endpointId"], original)
@@ -151,7 +157,7 @@ def test_an_edit_on_services_goes_back_to_server_with_every_id_mapped_back(table
     sample = server.seed_pipelines_sample(PROJECT)
     h = harness(tables, server, services)
     run(h)
-    target = h.services.connector("ado-services").client
+    target = h.services.connector("services-pipelines").client
     [copy_id] = list(services.pipelines.definitions)
     body = target.get_definition(PROJECT, copy_id)
     body["variables"]["Region"] = {"value": "westeurope"}
@@ -173,7 +179,7 @@ def test_a_first_run_links_same_named_items_instead_of_duplicating(tables, emula
     server, services = emulators
     server.seed_pipelines_sample(PROJECT)
     h = harness(tables, server, services)
-    target = h.services.connector("ado-services")
+    target = h.services.connector("services-pipelines")
     existing = target.client.create_variable_group(
         {
             "name": "Fabrikam shared",
@@ -217,7 +223,7 @@ def test_a_definition_needing_a_missing_extension_is_in_preflight_and_not_attemp
     }
     tokens["environments"][0]["deployPhases"][0]["workflowTasks"].append(step)
     h = harness(tables, server, services)
-    h.services.connector("ado-server").client.create_definition(PROJECT, {**tokens, "id": 0})
+    h.services.connector("server-pipelines").client.create_definition(PROJECT, {**tokens, "id": 0})
 
     reports = {r.side: r for r in verify(h.services, "pipelines", None)}
     problems = "\n".join(reports["right"].problems)
@@ -245,7 +251,7 @@ def test_a_dry_run_lists_the_new_definition_with_the_remapped_ids_and_writes_not
     h = harness(tables, server, services)
     run(h)  # the dependencies and the first definition are linked
     base = server.pipelines.definitions[int(sample["definitionId"])].body
-    h.services.connector("ado-server").client.create_definition(
+    h.services.connector("server-pipelines").client.create_definition(
         PROJECT, json.loads(json.dumps(base)) | {"name": "Fabrikam-api", "id": 0}
     )
     before = len(services.pipelines.definitions)
@@ -264,3 +270,27 @@ def test_a_dry_run_lists_the_new_definition_with_the_remapped_ids_and_writes_not
     )
     assert str(after["ref:variableGroups[0]"]) == str(group["id"])
     assert all(p["action"] in ("done", "create") for p in plans)  # the rest is in step: nothing to update
+
+
+@pytest.mark.parametrize("place", ["scenario", "connection"])
+def test_the_pool_map_comes_from_the_scenario_or_from_the_connection(tables, emulators, place) -> None:
+    server, services = emulators
+    services.pipelines.add_pool("Windows agents")
+    server.seed_pipelines_sample(PROJECT)
+    document = sample_document(server, services)
+    scenario = document["scenarios"][0]
+    assert scenario["connector_options"]["right"]["pool_map"] == {"Default": "Linux agents"}  # the sample's
+    connection = document["connections"]["services-pipelines"]["options"]
+    if place == "scenario":
+        # the connection's map is every scenario's default; this scenario's own wins
+        connection["pool_map"] = {"Default": "Linux agents"}
+        scenario["connector_options"]["right"]["pool_map"] = {"Default": "Windows agents"}
+    else:  # a configuration written before scenarios had connector options
+        del scenario["connector_options"]
+        connection["pool_map"] = {"Default": "Windows agents"}
+    h = harness(tables, server, services, document)
+    run(h)
+    [queue] = [q for q in services.pipelines.queues.values() if q["name"] == "Default"]
+    assert queue["pool"]["name"] == "Windows agents"
+    assert scenario_status(h.services, "pipelines").dead_letters == []
+    assert len(services.pipelines.definitions) == 1
