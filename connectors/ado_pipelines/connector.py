@@ -23,11 +23,14 @@ from connectors.ado_pipelines.remap import (
     Reference,
     UnmappedReferences,
     apply_mapping,
+    element_path,
     endpoint_inputs,
     find_references,
     find_task_group_references,
     for_create,
     get_path,
+    is_element_path,
+    list_elements,
     set_path,
 )
 from connectors.contract import (
@@ -304,12 +307,37 @@ class PipelinesConnector:
         return []
 
     def item_references(self, entity: str, fields: Mapping[str, Any]) -> dict[str, ItemRef]:
-        """The references the engine resolves through its links: path -> the referenced item on this side."""
-        return {
-            r.path: ItemRef(entity=r.entity, id=r.source_id)
-            for r in self.references_in(entity, fields)
-            if r.entity in LINKED_KINDS and "," not in r.source_id
-        }
+        """The references the engine resolves through its links: path -> the referenced item on this side.
+        A comma-separated multi-endpoint input gives one reference per element (`path#i`), each linked and
+        remapped on its own."""
+        refs: dict[str, ItemRef] = {}
+        for r in self.references_in(entity, fields):
+            if r.entity not in LINKED_KINDS:
+                continue
+            elements = list_elements(r.source_id)
+            if len(elements) == 1:
+                refs[r.path] = ItemRef(entity=r.entity, id=r.source_id)
+                continue
+            for i, element in enumerate(elements):
+                refs[element_path(r.path, i)] = ItemRef(entity=r.entity, id=element)
+        return refs
+
+    @staticmethod
+    def _list_target(ref: Reference, write: Write, current: Any) -> str | None:
+        """A comma-separated reference element by element: the engine's resolved id of each element, else
+        (unchanged since the last sync) the current target's element at the same place; None if any is
+        missing (the whole reference is then reported, never written half-remapped)."""
+        elements = list_elements(ref.source_id)
+        now = list_elements(current) if isinstance(current, str) else []
+        ids = []
+        for i in range(len(elements)):
+            target = write.references.get(element_path(ref.path, i))
+            if target is None and i < len(now):  # the engine sends only the elements that changed
+                target = now[i]
+            if not target:
+                return None
+            ids.append(str(target))
+        return ",".join(ids)
 
     def _remapped(self, entity: str, write: Write, current: Mapping[str, Any] | None) -> dict[str, Any]:
         """`write.fields` with every reference pointing at this side's items: the engine's resolved ids, the
@@ -325,6 +353,8 @@ class PipelinesConnector:
                 target_id = self._identity_id(get_path(body, ref.path.rsplit(".", 1)[0]))
             elif ref.entity in ("project", "build_definition", "repository"):
                 target_id = self._artifact_id(ref, body)
+            elif ref.entity in LINKED_KINDS and len(list_elements(ref.source_id)) > 1:
+                target_id = self._list_target(ref, write, current_ids.get(ref.path))
             elif ref.path in write.references:
                 target_id = write.references[ref.path]
             else:
@@ -334,7 +364,7 @@ class PipelinesConnector:
             else:
                 mapping[ref.path] = target_id
         for path, target_id in write.references.items():
-            if path not in mapping and target_id is not None:
+            if path not in mapping and target_id is not None and not is_element_path(path):
                 set_path(body, path, target_id)
         if unmapped:
             name = str(body.get("name") or write.id or entity)

@@ -294,3 +294,67 @@ def test_the_pool_map_comes_from_the_scenario_or_from_the_connection(tables, emu
     assert queue["pool"]["name"] == "Windows agents"
     assert scenario_status(h.services, "pipelines").dead_letters == []
     assert len(services.pipelines.definitions) == 1
+
+
+NUGET = "333b11bd-d341-40d9-afcf-b32d5ce6f23b"
+
+
+def test_comma_separated_service_connections_are_remapped_element_by_element(tables, emulators) -> None:
+    from emulators.ado.pipelines_seed import add_task
+
+    server, services = emulators
+    for side in (server, services):  # NuGetCommand@2: its feeds input takes several connections
+        add_task(
+            side.pipelines,
+            "NuGetCommand",
+            NUGET,
+            "2.248.1",
+            (("externalEndpoints", "connectedService:ExternalNuGetFeed"),),
+        )
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    source = h.services.connector("server-pipelines")
+    feeds = {}
+    for name in ("Feed A", "Feed B", "Feed C"):
+        created = source.client.create_endpoint(
+            {
+                "name": name,
+                "type": "ExternalNuGetFeed",
+                "url": f"https://nuget.contoso.com/{name[-1].lower()}",
+                "authorization": {"scheme": "Token", "parameters": {"apitoken": "feed-token"}},
+                "serviceEndpointProjectReferences": source._project_references({"name": name}),
+            }
+        )
+        feeds[name] = created["id"]
+    definition = source.client.get_definition(PROJECT, int(sample["definitionId"]))
+    step = {
+        "taskId": NUGET,
+        "version": "2.*",
+        "name": "NuGet restore",
+        "definitionType": "task",
+        "enabled": True,
+        "inputs": {"command": "restore", "externalEndpoints": f"{feeds['Feed A']}, {feeds['Feed B']}"},
+    }
+    definition["environments"][0]["deployPhases"][0]["workflowTasks"].append(step)
+    source.client.update_definition(PROJECT, definition)
+
+    run(h)
+    assert scenario_status(h.services, "pipelines").dead_letters == []
+    copies = {
+        e["name"]: e["id"] for e in h.services.connector("services-pipelines").client.list_endpoints(PROJECT)
+    }
+    [copied] = [d.body for d in services.pipelines.definitions.values()]
+    inputs = copied["environments"][0]["deployPhases"][0]["workflowTasks"][-1]["inputs"]
+    assert inputs["externalEndpoints"] == f"{copies['Feed A']},{copies['Feed B']}"  # in order, Services ids
+    assert not any(feed_id in json.dumps(copied) for feed_id in feeds.values())
+
+    # The list changes on Server (a feed added): the new element is mapped, the others kept.
+    definition = source.client.get_definition(PROJECT, int(sample["definitionId"]))
+    tasks = definition["environments"][0]["deployPhases"][0]["workflowTasks"]
+    tasks[-1]["inputs"]["externalEndpoints"] = ",".join(feeds[n] for n in ("Feed A", "Feed B", "Feed C"))
+    source.client.update_definition(PROJECT, definition)
+    run(h)
+    assert scenario_status(h.services, "pipelines").dead_letters == []
+    [copied] = [d.body for d in services.pipelines.definitions.values()]
+    inputs = copied["environments"][0]["deployPhases"][0]["workflowTasks"][-1]["inputs"]
+    assert inputs["externalEndpoints"] == ",".join(copies[n] for n in ("Feed A", "Feed B", "Feed C"))
