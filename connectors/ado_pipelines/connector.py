@@ -119,6 +119,20 @@ def secret_variables(variables: dict[str, Any]) -> list[str]:
     return sorted(name for name, var in (variables or {}).items() if (var or {}).get("isSecret"))
 
 
+def secret_paths(definition: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """A definition's secret variables, (environment name or "", variable) -> JSON path."""
+    found = {("", n): f"variables.{n}" for n in secret_variables(definition.get("variables") or {})}
+    for i, env in enumerate(definition.get("environments") or []):
+        for n in secret_variables(env.get("variables") or {}):
+            found[(str(env.get("name", "")).lower(), n)] = f"environments[{i}].variables.{n}"
+    return found
+
+
+def needs_secret(name: Any, paths: Sequence[str]) -> list[str]:
+    """The standing note of each secret a copy lacks (the API never returns secret values)."""
+    return [f"needs secret: {name}: {path}" for path in paths]
+
+
 class PipelinesConnector:
     """One project's pipeline resources on Services or Server."""
 
@@ -540,14 +554,22 @@ class PipelinesConnector:
         body["serviceEndpointProjectReferences"] = self._project_references(body)
         if write.is_create:
             created = self.client.create_endpoint(body)
-            warnings = [f"needs secret: {created.get('name')}: authorization.parameters.{s}" for s in secrets]
+            warnings = needs_secret(created.get("name"), [f"authorization.parameters.{s}" for s in secrets])
             return WriteResult(
                 item=self._all_by_id(SERVICE_CONNECTION, str(created["id"])), warnings=warnings
             )
         assert current is not None
         body["id"] = current.id
         self.client.update_endpoint(current.id, body)
-        return WriteResult(item=self._all_by_id(SERVICE_CONNECTION, current.id))
+        # Another scheme (e.g. key -> certificate): the secrets stored for the old one do not serve the new.
+        before = str((current.fields.get("authorization") or {}).get("scheme") or "")
+        changed = before.lower() != str(auth.get("scheme") or "").lower()
+        warnings = (
+            needs_secret(body.get("name"), [f"authorization.parameters.{s}" for s in secrets])
+            if changed
+            else []
+        )
+        return WriteResult(item=self._all_by_id(SERVICE_CONNECTION, current.id), warnings=warnings)
 
     def _write_variable_group(self, write: Write) -> WriteResult:
         # An update carries the changed fields only: the rest is the target's current item (a PUT is whole).
@@ -563,13 +585,18 @@ class PipelinesConnector:
         body["variableGroupProjectReferences"] = self._project_references(body)
         if write.is_create:
             created = self.client.create_variable_group(body)
-            warnings = [
-                f"needs secret: {created.get('name')}: variables.{n}" for n in secret_variables(variables)
-            ]
+            warnings = needs_secret(
+                created.get("name"), [f"variables.{n}" for n in secret_variables(variables)]
+            )
             return WriteResult(item=self._all_by_id(VARIABLE_GROUP, str(created["id"])), warnings=warnings)
         assert current is not None
         self.client.update_variable_group(int(current.id), body)
-        return WriteResult(item=self._all_by_id(VARIABLE_GROUP, current.id))
+        # A variable that became secret (or a new secret one): its value is not copied, so it needs one.
+        had = set(secret_variables(current.fields.get("variables") or {}))
+        new = [f"variables.{n}" for n in secret_variables(variables) if n not in had]
+        return WriteResult(
+            item=self._all_by_id(VARIABLE_GROUP, current.id), warnings=needs_secret(body.get("name"), new)
+        )
 
     def _write_task_group(self, write: Write) -> WriteResult:
         current = (
@@ -614,10 +641,7 @@ class PipelinesConnector:
         if write.is_create:
             remapped = self._remapped(RELEASE_DEFINITION, write, None)
             created = self.client.create_definition(self.project, for_create(remapped))
-            warnings = [
-                f"needs secret: {created.get('name')}: variables.{n}"
-                for n in secret_variables(write.fields.get("variables") or {})
-            ]
+            warnings = needs_secret(created.get("name"), list(secret_paths(write.fields).values()))
             return WriteResult(item=self._definition_item(created), warnings=warnings)
         current = self.client.get_definition(self.project, int(str(write.id)))
         whole = {k: v for k, v in current.items() if k not in ("_links", "url")} | dict(write.fields)
@@ -634,4 +658,7 @@ class PipelinesConnector:
             for var in (scope.get("variables") or {}).values():
                 if (var or {}).get("isSecret"):
                     var["value"] = None
-        return WriteResult(item=self._definition_item(self.client.update_definition(self.project, body)))
+        updated = self.client.update_definition(self.project, body)
+        had = secret_paths(current)
+        new = [path for key, path in secret_paths(body).items() if key not in had]
+        return WriteResult(item=self._definition_item(updated), warnings=needs_secret(body.get("name"), new))

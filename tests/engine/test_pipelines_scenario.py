@@ -358,3 +358,38 @@ def test_comma_separated_service_connections_are_remapped_element_by_element(tab
     [copied] = [d.body for d in services.pipelines.definitions.values()]
     inputs = copied["environments"][0]["deployPhases"][0]["workflowTasks"][-1]["inputs"]
     assert inputs["externalEndpoints"] == ",".join(copies[n] for n in ("Feed A", "Feed B", "Feed C"))
+
+
+def test_update_warnings_are_kept_per_item_and_shown_in_status(tables, emulators) -> None:
+    server, services = emulators
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)
+    created_notes = {n["note"] for n in scenario_status(h.services, "pipelines").notes}
+    source = h.services.connector("server-pipelines").client
+    # On Server: a new secret in the variable group, and a secret variable in the Production stage.
+    group = next(g for g in source.list_variable_groups(PROJECT) if g["name"] == "Fabrikam shared")
+    group["variables"]["StorageKey"] = {"value": "storage-key-0042", "isSecret": True}
+    source.update_variable_group(int(group["id"]), group)
+    definition = source.get_definition(PROJECT, int(sample["definitionId"]))
+    production = next(i for i, e in enumerate(definition["environments"]) if e["name"] == "Production")
+    definition["environments"][production].setdefault("variables", {})["ProdToken"] = {
+        "value": "prod-token-0042",
+        "isSecret": True,
+    }
+    source.update_definition(PROJECT, definition)
+    run(h)
+    status = scenario_status(h.services, "pipelines")
+    assert status.dead_letters == [] and status.failures == []
+    notes = [n["note"] for n in status.notes]
+    assert "needs secret: Fabrikam shared: variables.StorageKey" in notes
+    assert f"needs secret: Fabrikam-web: environments[{production}].variables.ProdToken" in notes
+    assert created_notes <= set(notes)  # the create's notes stay
+    assert len(notes) == len(set(notes)) == len(created_notes) + 2
+    # neither value was copied
+    [copy] = [g for g in services.pipelines.variable_groups.values() if g["name"] == "Fabrikam shared"]
+    assert "storage-key-0042" not in json.dumps(copy)
+    assert "prod-token-0042" not in json.dumps([d.body for d in services.pipelines.definitions.values()])
+    # a rerun adds nothing
+    run(h)
+    assert sorted(n["note"] for n in scenario_status(h.services, "pipelines").notes) == sorted(notes)
