@@ -250,20 +250,62 @@ class PipelinesConnector:
             },
         )
 
-    def preflight(self, target: PipelinesConnector) -> CheckReport:
+    def preflight(
+        self, target: PipelinesConnector, linked: Mapping[str, set[str]] | None = None
+    ) -> CheckReport:
         """What would stop this side's definitions and task groups on `target`, before anything is written:
-        missing tasks and extensions (and the definitions not attempted because of them), the target's
-        classic-pipeline setting, pools the target's pool map does not cover, name collisions."""
+        missing tasks and extensions (and the definitions and task groups not attempted because of them), the
+        target's classic-pipeline setting, pools the target's pool map does not cover, name collisions (items
+        in `linked` have their counterpart already)."""
         definitions = self.client.list_definitions(self.project)
-        task_groups = [v for i in self._all(TASK_GROUP) for v in i.fields["versions"]]
+        groups = self._all(TASK_GROUP)
+        task_groups = [v for i in groups for v in i.fields["versions"]]
         report = preflight(
-            definitions, task_groups, self.inventory(), target.inventory(), pool_map=target.pool_map
+            definitions,
+            task_groups,
+            self.inventory(),
+            target.inventory(),
+            pool_map=target.pool_map,
+            linked={k: set(v) for k, v in (linked or {}).items()},
         )
         notes = [
             f"definition {name!r} will not be attempted: {'; '.join(reasons)}"
             for name, reasons in sorted(report.blocked.items())
         ]
-        return CheckReport(ok=report.ok, problems=report.problems(), details={"notes": notes})
+        blocked = [
+            {
+                "entity": RELEASE_DEFINITION,
+                "id": str(d["id"]),
+                "name": d["name"],
+                "reasons": report.blocked[d["name"]],
+            }
+            for d in definitions
+            if d.get("name") in report.blocked
+        ]
+        # A task group using a task the target lacks is refused too (and so is every definition using it).
+        missing = {f"task group {g.fields['name']}": g for g in groups}
+        for task in report.missing_tasks:
+            for user in task.used_by:
+                group = missing.get(user)
+                if group is None:
+                    continue
+                reason = f"task {task.name} {task.version} is missing on the target"
+                entry = next((b for b in blocked if b["entity"] == TASK_GROUP and b["id"] == group.id), None)
+                if entry is None:
+                    blocked.append(
+                        {
+                            "entity": TASK_GROUP,
+                            "id": group.id,
+                            "name": group.fields["name"],
+                            "reasons": [reason],
+                        }
+                    )
+                    notes.append(f"{user} will not be attempted: {reason}")
+                elif reason not in entry["reasons"]:
+                    entry["reasons"].append(reason)
+        return CheckReport(
+            ok=report.ok, problems=report.problems(), details={"notes": notes, "blocked": blocked}
+        )
 
     def _not_attempted(
         self, name: str, definitions: list[Any], task_groups: list[Any], *, creating: bool = False

@@ -233,6 +233,24 @@ def test_a_definition_needing_a_missing_extension_is_in_preflight_and_not_attemp
     assert "definition 'Fabrikam-tokens' will not be attempted" in notes
     assert "Fabrikam-web" not in notes
 
+    # The dry run lists the same pre-flight before its plans; the blocked definition is "not attempted".
+    from sync.manual import dry_run
+    from sync.setup import preflight_checks
+
+    [check] = preflight_checks(h.services, h.services.config().scenario("pipelines"), ["left_to_right"])
+    assert check.source == "server-pipelines" and check.target == "services-pipelines"
+    assert any("qetza.replacetokens 5.3.2" in p for p in check.problems)
+    assert [(b.entity, b.name) for b in check.blocked] == [("release_definition", "Fabrikam-tokens")]
+    tokens_id = check.blocked[0].id
+    plans = dry_run(h.services, "pipelines", ["left_to_right"])
+    by_id = {(p["entity"], p["source_id"]): p for p in plans}
+    blocked = by_id[("release_definition", tokens_id)]
+    assert blocked["action"] == "not_attempted" and blocked["result"] == "not attempted"
+    assert "ReplaceTokens 5.*" in blocked["reason"]
+    others = [p for p in plans if p["entity"] == "release_definition" and p["source_id"] != tokens_id]
+    assert others and all(p["action"] != "not_attempted" for p in others)
+    assert services.counters.calls("release.definitions.create") == 0  # the dry run wrote nothing
+
     run(h)
     names = sorted(d.body["name"] for d in services.pipelines.definitions.values())
     assert names == ["Fabrikam-web"]
@@ -393,3 +411,60 @@ def test_update_warnings_are_kept_per_item_and_shown_in_status(tables, emulators
     # a rerun adds nothing
     run(h)
     assert sorted(n["note"] for n in scenario_status(h.services, "pipelines").notes) == sorted(notes)
+
+
+def test_the_dry_run_lists_unmapped_pools_and_name_collisions_before_the_plans(tables, emulators) -> None:
+    from sync import triggers
+    from sync.admin.app import DryRunReply
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    document = sample_document(server, services)
+    del document["scenarios"][0]["connector_options"]  # no pool map: Server's Default goes nowhere
+    h = harness(tables, server, services, document)
+    target = h.services.connector("services-pipelines")
+    target.client.create_endpoint(  # same name, another kind of connection
+        {
+            "name": "Fabrikam Azure",
+            "type": "generic",
+            "url": "https://example.contoso.com",
+            "authorization": {"scheme": "UsernamePassword", "parameters": {"username": "x"}},
+            "serviceEndpointProjectReferences": target._project_references({"name": "Fabrikam Azure"}),
+        }
+    )
+    writes = services.counters.writes()
+    triggers.use_services(h.services)  # the admin API, as `tandem run pipelines --dry-run` calls it
+    try:
+        response = triggers.call_admin(
+            "POST", "scenarios/pipelines/run", {"dry_run": True, "direction": "left_to_right"}
+        )
+    finally:
+        triggers.use_services(None)
+    assert response.status_code == 200, response.get_body()
+    reply = json.loads(response.get_body())
+    parsed = DryRunReply.model_validate(reply)
+    assert list(reply)[:3] == ["scenario", "dry_run", "preflight"]  # the pre-flight comes before the plans
+    [check] = parsed.preflight
+    problems = "\n".join(check.problems)
+    assert "Agent pool 'Default'" in problems and "pool map" in problems
+    assert "service_connection 'Fabrikam Azure': exists on the target as a different item" in problems
+    definitions = [p for p in parsed.plans if p["entity"] == "release_definition"]
+    assert definitions and all(p["action"] == "not_attempted" for p in definitions)
+    assert "agent pool Default has no mapping" in definitions[0]["reason"]
+    assert services.counters.writes() == writes  # the dry run wrote nothing
+
+
+def test_items_already_linked_are_no_collisions_in_preflight(tables, emulators) -> None:
+    from sync.setup import preflight_checks
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)
+    # The copy's variables are edited on Services: still the same item, not a collision.
+    target = h.services.connector("services-pipelines").client
+    [group] = target.list_variable_groups(PROJECT)
+    group["variables"]["OnlyOnServices"] = {"value": "1"}
+    target.update_variable_group(int(group["id"]), group)
+    checks = preflight_checks(h.services, h.services.config().scenario("pipelines"))
+    assert [c.problems for c in checks] == [[], []]
