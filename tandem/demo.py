@@ -18,6 +18,10 @@ nothing.
 
 Part 3 (`tandem.demo_planner.PlannerDemo`): the sample PWA ↔ Planner configuration, narrated the same way.
 
+Part 4 (`tandem.demo_pipelines.PipelinesDemo`): the sample release pipelines configuration; a classic release
+definition is copied Server → Services with its queue, service connection, variable group and task group,
+and every remapped id is shown with its JSON path.
+
 `AdoRest` (plain REST against one organization or collection, plus the emulator's control API) and
 `mapped_differences` are reused by the end-to-end tests.
 """
@@ -1246,6 +1250,12 @@ def run(args: argparse.Namespace) -> int:
             planner.green_label(14)
             planner.new_plan_task(15)
             problems += planner.summary(16)
+            from tandem.demo_pipelines import PipelinesDemo
+
+            pipelines = PipelinesDemo(stack, info, demo.client, out, timeout=args.timeout)
+            pipelines.introduce(17)
+            pipelines.copy(18)
+            problems += pipelines.summary(19)
         except KeyboardInterrupt:
             print("\ninterrupted; stopping the local stack", file=sys.stderr)
             return 130
