@@ -290,6 +290,17 @@ def wait_for(
         time.sleep(interval)
 
 
+def conclude(say: Callable[[str], None], problems: list[str], converged: str) -> list[str]:
+    """A part's last lines: what differs, or `converged`; returns `problems`."""
+    if problems:
+        say("   NOT converged:")
+        for problem in problems:
+            say(f"     - {problem}")
+    else:
+        say(f"   Converged: {converged}")
+    return problems
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "     ") -> str:
     from tandem.cli import table as render
 
@@ -745,16 +756,14 @@ class Demo:
             f"{totals['retried']}, failures {totals['failed']}, dead letters {len(status['dead_letters'])}"
         )
         problems = self.differences()
-        if problems:
-            self.say("   NOT converged:")
-            for problem in problems:
-                self.say(f"     - {problem}")
-        else:
-            self.say(
-                f"   Converged: {links} linked pairs with every mapped field and parent link equal on both "
+        return conclude(
+            self.say,
+            problems,
+            (
+                f"{links} linked pairs with every mapped field and parent link equal on both "
                 "sides, nothing dead-lettered."
-            )
-        return problems
+            ),
+        )
 
 
 # -- part 2: Project Online / Project Server (PWA) ↔ Azure DevOps Services ---------------------------
@@ -1162,16 +1171,14 @@ class PwaDemo:
         problems = self.differences(self.progress_rule(self.stack.services.config()))
         if after != before:
             problems.append(f"a poll of the converged sides wrote: {before} → {after}")
-        if problems:
-            self.say("   NOT converged:")
-            for problem in problems:
-                self.say(f"     - {problem}")
-        else:
-            self.say(
-                f"   Converged: {len(self.tasks())} PWA tasks ↔ work items agree on names, parent links, "
+        return conclude(
+            self.say,
+            problems,
+            (
+                f"{len(self.tasks())} PWA tasks ↔ work items agree on names, parent links, "
                 "% complete ↔ state and work; a poll of both directions wrote nothing."
-            )
-        return problems
+            ),
+        )
 
 
 # -- entry point ----------------------------------------------------------------------------------

