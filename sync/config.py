@@ -226,7 +226,7 @@ class ScenarioConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     # Options this scenario gives the connector of each side, over that connection's own `options` (each key
     # replaces the connection's): e.g. a pipelines target's `pool_map`. Only the keys the connection type
-    # declares per-scenario are taken (`scenario_option_keys`), validated as the connection's options are.
+    # declares per-scenario are taken (`scenario_option_problems`), validated as its connection options are.
     connector_options: dict[Literal["left", "right"], dict[str, Any]] = Field(default_factory=dict)
     # Custom fields each side needs, in that connector's own spec form: "Create fields" creates them where
     # the connector can, "Verify configuration" checks each with its type.
