@@ -478,3 +478,26 @@ def test_items_already_linked_are_no_collisions_in_preflight(tables, emulators) 
     target.update_variable_group(int(group["id"]), group)
     checks = preflight_checks(h.services, h.services.config().scenario("pipelines"))
     assert [c.problems for c in checks] == [[], []]
+
+
+def test_the_dry_run_lists_the_classic_pipeline_setting_and_blocks_every_definition(
+    tables, emulators
+) -> None:
+    from sync.manual import dry_run
+    from sync.setup import preflight_checks
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    services.pipelines.settings["disableClassicReleasePipelineCreation"] = (
+        True  # a new organisation's default
+    )
+    h = harness(tables, server, services)
+    scenario = h.services.config().scenario("pipelines")
+    [check] = preflight_checks(h.services, scenario, ["left_to_right"])
+    assert any("Disable creation of classic release pipelines" in p for p in check.problems)
+    plans = dry_run(h.services, "pipelines", ["left_to_right"], checks=[check])
+    [definition] = [p for p in plans if p["entity"] == "release_definition"]
+    assert definition["action"] == "not_attempted"
+    assert "the target refuses classic release pipelines" in definition["reason"]
+    # the dependencies are not blocked: they can be created ahead of the setting being turned off
+    assert {p["action"] for p in plans if p["entity"] != "release_definition"} <= {"create", "wait"}
