@@ -6,7 +6,7 @@ A connector knows nothing of tables, queues or scenarios.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -195,9 +195,11 @@ class CorrelationBatchFinder(Protocol):
 @runtime_checkable
 class Preflight(Protocol):
     """A connector that can tell, before anything is written, what would stop its items on `target` (a
-    connector of the same kind): `problems` say what to do, `details["notes"]` what will not be attempted."""
+    connector of the same kind): `problems` say what to do, `details["notes"]` what will not be attempted and
+    `details["blocked"]` those items as `{"entity", "id", "name", "reasons"}`. `linked`: per entity, the ids
+    of this side's items the engine has linked already (an existing counterpart is no collision)."""
 
-    def preflight(self, target: Any) -> CheckReport: ...
+    def preflight(self, target: Any, linked: Mapping[str, set[str]] | None = None) -> CheckReport: ...
 
 
 @runtime_checkable

@@ -454,6 +454,11 @@ class Applier:
         src_side, tgt_side = sides_of(message.direction)
         link.snapshot.update(merge.snapshot)
         link.snapshot.update(plan.ref_snapshot)
+        if warnings:  # an update's warnings join the item's standing notes, as a create's do
+            kept = list((link.snapshot.get(NOTES_KEY) or {}).get("warnings") or [])
+            link.snapshot[NOTES_KEY] = {
+                "warnings": kept + [w for w in dict.fromkeys(warnings) if w not in kept]
+            }
         link.set_side(src_side, source.id, source.version, source.container)
         link.set_side(tgt_side, target.id, target.version, target.container)
         link.last_error = None

@@ -19,6 +19,7 @@ from sync.config import ConfigError, ScenarioConfig
 from sync.manual import dry_run, sync_items
 from sync.poller import lists_versions, scope_for, sides
 from sync.services import Services
+from sync.setup import PreflightCheck, preflight_checks
 
 JobStatus = Literal["running", "done", "failed"]
 JOBS_PARTITION = "bulk"
@@ -51,6 +52,7 @@ class BulkJob(BaseModel):
 
 class BulkReply(BaseModel):
     job: BulkJob
+    preflight: list[PreflightCheck] = Field(default_factory=list)  # a dry run's pre-flight, per direction
     plans: list[dict[str, Any]] = Field(default_factory=list)  # a dry run's per-field plans
     runs: list[str] = Field(default_factory=list)  # the manual runs the batches were enqueued as
 
@@ -118,12 +120,20 @@ def run_bulk(
     jobs = BulkJobs(services)
     jobs.save(job)
     reply = BulkReply(job=job)
+    if request.dry_run:
+        reply.preflight = preflight_checks(services, scenario, directions)  # once, for every batch
     try:
         for direction, ids in work.items():
             for batch in batches(ids, request.batch_size):
                 if request.dry_run:
                     reply.plans += dry_run(
-                        services, scenario_name, [direction], items=batch, force=True, entity=request.entity
+                        services,
+                        scenario_name,
+                        [direction],
+                        items=batch,
+                        force=True,
+                        entity=request.entity,
+                        checks=reply.preflight,
                     )
                 else:
                     run = sync_items(

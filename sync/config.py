@@ -243,6 +243,10 @@ class ScenarioConfig(BaseModel):
     hook_secret: str | None = None
     hook_username: str = "tandem"
     options: dict[str, Any] = Field(default_factory=dict)
+    # Options this scenario gives the connector of each side, over that connection's own `options` (each key
+    # replaces the connection's): e.g. a pipelines target's `pool_map`. Only the keys the connection type
+    # declares per-scenario are taken (`scenario_option_problems`), validated as its connection options are.
+    connector_options: dict[Literal["left", "right"], dict[str, Any]] = Field(default_factory=dict)
     # Custom fields each side needs, in that connector's own spec form: "Create fields" creates them where
     # the connector can, "Verify configuration" checks each with its type.
     required_fields: dict[Literal["left", "right"], list[dict[str, Any]]] = Field(default_factory=dict)
@@ -423,6 +427,7 @@ class TandemConfig(BaseModel):
                 known = ", ".join(sorted(self.field_maps)) or "none defined"
                 problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
             problems.extend(_pair_problems(sc, where, self.field_maps))
+            problems.extend(_connector_option_problems(sc, where, self.connections))
             if not sc.directions:
                 problems.append(f"{where}.directions: at least one of left_to_right, right_to_left is needed")
         problems += self._secrets_for_one_host()
@@ -609,6 +614,36 @@ def _pair_problems(sc: ScenarioConfig, where: str, field_maps: dict[str, list[Fi
         except CycleError as exc:
             cycle = " -> ".join(str(n) for n in exc.args[1])
             problems.append(f"{where}.entities.depends_on: dependency cycle {cycle}")
+    return problems
+
+
+def scenario_option_problems(connection_type: str, options: dict[str, Any]) -> list[str]:
+    """What is wrong with the options a scenario gives a connection of this type, each naming its key
+    (relative to `connector_options.<side>`). A type declares which options a scenario may set."""
+    if connection_type == "azure_devops_pipelines":
+        from connectors.ado_pipelines.factory import scenario_options_problems
+
+        return scenario_options_problems(options)
+    return [f"{key}: a {connection_type} connection takes no per-scenario options" for key in sorted(options)]
+
+
+def with_scenario_options(connection: ConnectionConfig, options: dict[str, Any] | None) -> ConnectionConfig:
+    """The connection as a scenario's side sees it: its options with the scenario's over them (each key the
+    scenario sets replaces the connection's)."""
+    if not options:
+        return connection
+    return connection.model_copy(update={"options": {**connection.options, **options}})
+
+
+def _connector_option_problems(
+    sc: ScenarioConfig, where: str, connections: dict[str, ConnectionConfig]
+) -> list[str]:
+    problems = []
+    for side, options in sc.connector_options.items():
+        connection = connections.get(getattr(sc, side))
+        if connection is not None:  # else reported as an unknown connection
+            at = f"{where}.connector_options.{side}"
+            problems += [f"{at}.{p}" for p in scenario_option_problems(connection.type, options)]
     return problems
 
 

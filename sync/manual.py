@@ -17,6 +17,7 @@ from sync.enqueue import enqueue_items
 from sync.messages import ItemMessage
 from sync.poller import OVERLAP, listed_messages, lists_versions, scope_for, sides
 from sync.services import Services
+from sync.setup import PreflightCheck, preflight_checks
 
 
 def _views(scenario: ScenarioConfig, entity: str | None) -> list[ScenarioConfig]:
@@ -51,14 +52,20 @@ def dry_run(
     items: Sequence[str] = (),
     force: bool = False,
     entity: str | None = None,
+    checks: Sequence[PreflightCheck] | None = None,
 ) -> list[dict[str, Any]]:
     """What a run would do, item by item: the per-field before/after, link changes and follow-ups. Reads
     both systems and the tables; writes, enqueues and links nothing, and leaves the watermarks where they are.
+    An item the pre-flight (`checks`, computed when not given) blocks is shown as not attempted, with why.
     """
     scenario = services.config().scenario(scenario_name)
+    if checks is None:
+        checks = preflight_checks(services, scenario, directions)
     applier = Applier(services)
     plans: list[dict[str, Any]] = []
     for direction in directions:
+        source_side, _ = sides(direction)
+        blocking = [c for c in checks if c.direction == direction and c.blocked]
         views = [scenario.pair_view(entity)] if items else _views(scenario, entity)
         for view in views:
             if items:
@@ -67,8 +74,20 @@ def dry_run(
                 messages = listed_messages(
                     services, view, direction, _pending_changes(services, view, direction), "manual", ""
                 )
+            source_entity = view.entity_of(source_side)  # type: ignore[arg-type]
             for message in messages:
-                plans.append(applier.plan(message).summary())
+                summary = applier.plan(message).summary()
+                blocked = next(
+                    (b for c in blocking if (b := c.blocks(source_entity, message.source_id)) is not None),
+                    None,
+                )
+                if blocked is not None and summary["action"] in ("create", "update", "relink", "wait"):
+                    summary.update(
+                        action="not_attempted",
+                        result="not attempted",
+                        reason=f"pre-flight: {'; '.join(blocked.reasons)}",
+                    )
+                plans.append(summary)
     return plans
 
 

@@ -110,7 +110,9 @@ def render_plans(plans: list[dict[str, Any]]) -> str:
     for p in plans:
         target = p.get("target_id") or ("(new)" if p["action"] == "create" else "-")
         head = f"{p['direction']:<14} {p['entity']:<12} {p['source_id']} -> {target}: {p['action']}"
-        if p.get("result"):
+        if p["action"] == "not_attempted":
+            head = head.removesuffix("not_attempted") + "not attempted"
+        elif p.get("result"):
             head += f" ({p['result']})"
         if p.get("reason"):
             head += f": {p['reason']}"
@@ -121,6 +123,18 @@ def render_plans(plans: list[dict[str, Any]]) -> str:
             out.append(f"    warning: {w}")
     writes = sum(1 for p in plans if p.get("changes"))
     out.append(f"{len(plans)} item(s) looked at, {writes} with changes; nothing was written (dry run).")
+    return "\n".join(out)
+
+
+def render_preflight(checks: list[dict[str, Any]]) -> str:
+    """Pre-flight results of a dry run, per direction, for people ("" when no connector has one)."""
+    out = []
+    for c in checks:
+        problems, notes = c.get("problems") or [], c.get("notes") or []
+        state = f"{len(problems)} problem(s)" if problems else "ready"
+        out.append(f"Pre-flight {c['source']} -> {c['target']} ({c['direction']}): {state}")
+        out += [f"  - {p}" for p in problems]
+        out += [f"  {n}" for n in notes]
     return "\n".join(out)
 
 

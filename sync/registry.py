@@ -7,11 +7,13 @@ starts fast and the engine holds no vendor detail beyond the type name.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
+from typing import Any
 
 from connectors.contract import Connector
 from state.secrets import SecretStore, host_binding_problem
-from sync.config import ConfigError, ConnectionConfig
+from sync.config import ConfigError, ConnectionConfig, with_scenario_options
 
 Factory = Callable[[str, ConnectionConfig, SecretStore], Connector]
 
@@ -28,7 +30,8 @@ class ConnectorRegistry:
     def __init__(self, secrets: SecretStore) -> None:
         self.secrets = secrets
         self._factories: dict[str, Factory] = {}
-        self._instances: dict[str, tuple[str, Connector]] = {}
+        # (connection, the scenario's options for it) -> (configuration fingerprint, connector)
+        self._instances: dict[tuple[str, str], tuple[str, Connector]] = {}
 
     def register(self, connection_type: str, factory: Factory) -> None:
         self._factories[connection_type] = factory
@@ -44,16 +47,25 @@ class ConnectorRegistry:
         self._factories[connection_type] = factory
         return factory
 
-    def get(self, name: str, config: ConnectionConfig, key: str | None = None) -> Connector:
+    def get(
+        self,
+        name: str,
+        config: ConnectionConfig,
+        key: str | None = None,
+        scenario_options: dict[str, Any] | None = None,
+    ) -> Connector:
         """One connector instance per connection (per `key`: an integration's own credentials make their
-        own), rebuilt when its configuration changes."""
-        key = key or name
+        own; and per set of options a scenario gives it, see `ScenarioConfig.connector_options`), rebuilt
+        when its configuration changes."""
+        options = json.dumps(scenario_options, sort_keys=True, default=str) if scenario_options else ""
+        cache_key = (key or name, options)
+        config = with_scenario_options(config, scenario_options)
         fingerprint = config.model_dump_json()
-        cached = self._instances.get(key)
+        cached = self._instances.get(cache_key)
         if cached and cached[0] == fingerprint:
             return cached[1]
         connector = self.build(name, config)
-        self._instances[key] = (fingerprint, connector)
+        self._instances[cache_key] = (fingerprint, connector)
         return connector
 
     def build(self, name: str, config: ConnectionConfig) -> Connector:

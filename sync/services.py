@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from connectors.contract import Connector
 from state.config_store import ConfigStore
@@ -91,23 +92,28 @@ class Services:
             self.config_applied(config)
         return number
 
-    def side_connector(self, scenario: ScenarioConfig, side: str) -> Connector:
-        """The connector `scenario` uses on `side` ("left"/"right"): its instance's, or one with the
-        integration's own credentials when it names them (`scenarios[].auth`)."""
-        name = getattr(scenario, side)
-        if side not in scenario.auth:
-            return self.connector(name)
-        config = self.config()
-        if name not in config.connections:
-            raise ConfigError(f"Unknown connection '{name}'.")
-        connection = config.connection_for(scenario, side)  # type: ignore[arg-type]
-        return self.registry.get(name, connection, key=f"{name}@{scenario.name}.{side}")
-
     def connector(self, name: str) -> Connector:
+        """The connection's connector with its own options (no scenario's)."""
         config = self.config()
         if name not in config.connections:
             raise ConfigError(f"Unknown connection '{name}'.")
         return self.registry.get(name, config.connections[name])
+
+    def side_connector(self, scenario: ScenarioConfig, side: Literal["left", "right"]) -> Connector:
+        """The connector of one side of a scenario: its connection with the options the scenario gives it
+        (`connector_options`, e.g. a pipelines target's pool map), and the integration's own credentials when
+        it names them (`scenarios[].auth`)."""
+        name = getattr(scenario, side)
+        config = self.config()
+        if name not in config.connections:
+            raise ConfigError(f"Unknown connection '{name}'.")
+        options = scenario.connector_options.get(side)
+        if side not in scenario.auth:
+            return self.registry.get(name, config.connections[name], scenario_options=options)
+        connection = config.connection_for(scenario, side)
+        return self.registry.get(
+            name, connection, key=f"{name}@{scenario.name}.{side}", scenario_options=options
+        )
 
 
 def build_services(

@@ -5,11 +5,13 @@ with its type, the service hook subscriptions), each problem with what to do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from connectors.contract import FieldSetup, Preflight
+from mapping.fieldmap import SyncDirection
 from state.redact import redact
 from sync.config import ScenarioConfig
 from sync.services import Services
@@ -114,24 +116,83 @@ def verify(services: Services, name: str, api_base_url: str | None) -> list[Side
 MIN_HOOK_SECRET = 24  # characters; `tandem`'s own generator and `openssl rand -base64 18` give 24
 
 
-def _preflight(services: Services, scenario: ScenarioConfig, reports: dict[str, SideReport]) -> None:
-    """Per enabled direction, what the source's connector says would stop its items on the target (before
-    anything is written), on the target side's report."""
-    for direction in scenario.enabled_directions():
+class BlockedItem(BaseModel):
+    """A source item pre-flight says will not be attempted on the target, and why."""
+
+    entity: str  # the source connector's entity
+    id: str
+    name: str
+    reasons: list[str] = Field(default_factory=list)
+
+
+class PreflightCheck(BaseModel):
+    """Pre-flight of one direction: what would stop the source's items on the target, before any write."""
+
+    direction: SyncDirection
+    source: str  # connection names
+    target: str
+    problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    blocked: list[BlockedItem] = Field(default_factory=list)
+
+    def blocks(self, entity: str, item_id: str) -> BlockedItem | None:
+        return next((b for b in self.blocked if b.entity == entity and b.id == item_id), None)
+
+
+def linked_source_ids(
+    services: Services, scenario: ScenarioConfig, direction: SyncDirection
+) -> dict[str, set[str]]:
+    """Per source entity, the source ids already linked (pre-flight does not call those collisions)."""
+    source_side = "left" if direction == "left_to_right" else "right"
+    linked: dict[str, set[str]] = {}
+    for view in scenario.views():
+        ids = linked.setdefault(view.entity_of(source_side), set())  # type: ignore[arg-type]
+        for link in services.links.list(view.key):
+            item_id = link.id_of(source_side)  # type: ignore[arg-type]
+            if link.status == "linked" and item_id:
+                ids.add(item_id)
+    return linked
+
+
+def preflight_checks(
+    services: Services, scenario: ScenarioConfig, directions: Sequence[SyncDirection] | None = None
+) -> list[PreflightCheck]:
+    """Per direction (default: every enabled one) whose source connector offers a pre-flight (`Preflight`)
+    against a target of its kind: what would stop its items there. Used by `setup verify` and dry runs."""
+    checks = []
+    for direction in directions or scenario.enabled_directions():
         source_side, target_side = ("left", "right") if direction == "left_to_right" else ("right", "left")
+        check = PreflightCheck(
+            direction=direction, source=getattr(scenario, source_side), target=getattr(scenario, target_side)
+        )
         try:
             source = services.side_connector(scenario, source_side)
             target = services.side_connector(scenario, target_side)
             if not isinstance(source, Preflight) or type(source) is not type(target):
                 continue
-            checked = source.preflight(target)
+            report = source.preflight(target, linked=linked_source_ids(services, scenario, direction))
         except Exception as exc:
-            reports[target_side].problems.append(redact(f"pre-flight: {type(exc).__name__}: {exc}"))
+            check.problems.append(redact(f"pre-flight: {type(exc).__name__}: {exc}"))
+            checks.append(check)
             continue
-        where = f"pre-flight {getattr(scenario, source_side)} -> {getattr(scenario, target_side)}"
-        reports[target_side].problems += [redact(f"{where}: {p}") for p in checked.problems]
+        check.problems = [redact(p) for p in report.problems]
+        check.notes = [str(n) for n in report.details.get("notes") or []]
+        check.blocked = [BlockedItem.model_validate(b) for b in report.details.get("blocked") or []]
+        checks.append(check)
+    return checks
+
+
+def _preflight(services: Services, scenario: ScenarioConfig, reports: dict[str, SideReport]) -> None:
+    """Per enabled direction, what the source's connector says would stop its items on the target (before
+    anything is written), on the target side's report."""
+    for check in preflight_checks(services, scenario):
+        target_side = "right" if check.direction == "left_to_right" else "left"
+        where = f"pre-flight {check.source} -> {check.target}"
+        reports[target_side].problems += [
+            p if p.startswith("pre-flight: ") else f"{where}: {p}" for p in check.problems
+        ]
         notes = reports[target_side].details.setdefault("notes", [])
-        notes += [f"{where}: {n}" for n in checked.details.get("notes") or []]
+        notes += [f"{where}: {n}" for n in check.notes]  # type: ignore[operator]
 
 
 def hook_secret_problem(secret: str) -> str | None:

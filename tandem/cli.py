@@ -227,7 +227,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _dry_run(target: Target, args: argparse.Namespace, items: list[str]) -> int:
-    from sync.plan import render_plans
+    from sync.plan import render_plans, render_preflight
 
     options = {
         "dry_run": True,
@@ -238,7 +238,16 @@ def _dry_run(target: Target, args: argparse.Namespace, items: list[str]) -> int:
     }
     reply = target.run(args.scenario, args.direction, **options)
     plans = reply.get("plans") or []
-    print(json.dumps(plans, indent=2) if getattr(args, "json", False) else render_plans(plans))
+    checks = reply.get("preflight") or []
+    if getattr(args, "json", False):
+        if checks:  # stdout stays the plans (the admin API's reply carries both)
+            print(render_preflight(checks), file=sys.stderr)
+        print(json.dumps(plans, indent=2))
+        return 0
+    if checks:
+        print(render_preflight(checks))  # what would stop items on the target, before the plans
+        print()
+    print(render_plans(plans))
     return 0
 
 
@@ -332,9 +341,14 @@ def cmd_bulk(args: argparse.Namespace) -> int:
     reply = result["reply"]
     job = reply["job"]
     if args.dry_run:
-        from sync.plan import render_plans
+        from sync.plan import render_plans, render_preflight
 
-        plans = reply.get("plans") or []
+        plans, checks = reply.get("plans") or [], reply.get("preflight") or []
+        if checks:  # before the plans; on stderr when stdout is the plans' JSON
+            print(
+                render_preflight(checks) + ("" if args.json else "\n"),
+                file=sys.stderr if args.json else sys.stdout,
+            )
         print(json.dumps(plans, indent=2) if args.json else render_plans(plans))
     elif args.json:
         print(json.dumps(reply, indent=2))

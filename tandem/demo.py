@@ -18,6 +18,10 @@ nothing.
 
 Part 3 (`tandem.demo_planner.PlannerDemo`): the sample PWA ↔ Planner configuration, narrated the same way.
 
+Part 4 (`tandem.demo_pipelines.PipelinesDemo`): the sample release pipelines configuration; a classic release
+definition is copied Server → Services with its queue, service connection, variable group and task group,
+and every remapped id is shown with its JSON path.
+
 `AdoRest` (plain REST against one organization or collection, plus the emulator's control API) and
 `mapped_differences` are reused by the end-to-end tests.
 """
@@ -284,6 +288,17 @@ def wait_for(
             extra = f" (last error: {last_error})" if last_error else ""
             raise DemoError(f"timed out after {timeout:.0f} s waiting until {what}{extra}")
         time.sleep(interval)
+
+
+def conclude(say: Callable[[str], None], problems: list[str], converged: str) -> list[str]:
+    """A part's last lines: what differs, or `converged`; returns `problems`."""
+    if problems:
+        say("   NOT converged:")
+        for problem in problems:
+            say(f"     - {problem}")
+    else:
+        say(f"   Converged: {converged}")
+    return problems
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "     ") -> str:
@@ -741,16 +756,14 @@ class Demo:
             f"{totals['retried']}, failures {totals['failed']}, dead letters {len(status['dead_letters'])}"
         )
         problems = self.differences()
-        if problems:
-            self.say("   NOT converged:")
-            for problem in problems:
-                self.say(f"     - {problem}")
-        else:
-            self.say(
-                f"   Converged: {links} linked pairs with every mapped field and parent link equal on both "
+        return conclude(
+            self.say,
+            problems,
+            (
+                f"{links} linked pairs with every mapped field and parent link equal on both "
                 "sides, nothing dead-lettered."
-            )
-        return problems
+            ),
+        )
 
 
 # -- part 2: Project Online / Project Server (PWA) ↔ Azure DevOps Services ---------------------------
@@ -1158,16 +1171,14 @@ class PwaDemo:
         problems = self.differences(self.progress_rule(self.stack.services.config()))
         if after != before:
             problems.append(f"a poll of the converged sides wrote: {before} → {after}")
-        if problems:
-            self.say("   NOT converged:")
-            for problem in problems:
-                self.say(f"     - {problem}")
-        else:
-            self.say(
-                f"   Converged: {len(self.tasks())} PWA tasks ↔ work items agree on names, parent links, "
+        return conclude(
+            self.say,
+            problems,
+            (
+                f"{len(self.tasks())} PWA tasks ↔ work items agree on names, parent links, "
                 "% complete ↔ state and work; a poll of both directions wrote nothing."
-            )
-        return problems
+            ),
+        )
 
 
 # -- entry point ----------------------------------------------------------------------------------
@@ -1246,6 +1257,12 @@ def run(args: argparse.Namespace) -> int:
             planner.green_label(14)
             planner.new_plan_task(15)
             problems += planner.summary(16)
+            from tandem.demo_pipelines import PipelinesDemo
+
+            pipelines = PipelinesDemo(stack, info, demo.client, out, timeout=args.timeout)
+            pipelines.introduce(17)
+            pipelines.copy(18)
+            problems += pipelines.summary(19)
         except KeyboardInterrupt:
             print("\ninterrupted; stopping the local stack", file=sys.stderr)
             return 130

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TextIO
 
-from tandem.demo import PWA_CONFIG, DemoError, StackClient, combined_config, table
+from tandem.demo import PWA_CONFIG, DemoError, StackClient, combined_config, conclude, table
 
 PLANNER_CONFIG = Path(__file__).resolve().parent / "pwa_planner_config.yaml"
 SCENARIO = "pwa-planner"
@@ -212,13 +212,11 @@ class PlannerDemo:
                 )
         if after != before:
             problems.append(f"a poll of the converged sides wrote: {before} → {after}")
-        if problems:
-            self.say("   NOT converged:")
-            for problem in problems:
-                self.say(f"     - {problem}")
-        else:
-            self.say(
-                f"   Converged: {len(self.tasks)} PWA tasks ↔ Planner tasks; a poll of both directions wrote "
+        return conclude(
+            self.say,
+            problems,
+            (
+                f"{len(self.tasks)} PWA tasks ↔ Planner tasks; a poll of both directions wrote "
                 "nothing (each Planner poll listed the plan's ETags and read none)."
-            )
-        return problems
+            ),
+        )

@@ -76,29 +76,37 @@ def _connector(args: argparse.Namespace) -> Any:
 def _from_connection(args: argparse.Namespace) -> dict[str, Any]:
     from connectors.errors import ConnectorError
 
-    pipelines = _connector(args)
-    client = pipelines.client
     try:
-        if args.definition.isdigit():
-            definition = client.get_definition(args.project, int(args.definition))
-        else:
-            found = pipelines.find_by_natural_key("release_definition", args.definition)
-            if found is None:
-                raise CliError(f"no release definition named {args.definition!r} in {args.project}", 1)
-            definition = found.fields
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for version in client.list_task_groups(args.project):
-            groups.setdefault(str(version["id"]), []).append(version)
-        return {
-            "definition": definition,
-            "task_groups": groups,
-            "variable_groups": {int(g["id"]): g for g in client.list_variable_groups(args.project)},
-            "queues": {int(q["id"]): q for q in client.list_queues(args.project)},
-            "task_definitions": client.list_task_definitions(),
-            "endpoints": {str(e["id"]): str(e["name"]) for e in client.list_endpoints(args.project)},
-        }
+        return export_parts(_connector(args), args.project, args.definition)
     except ConnectorError as exc:
         raise CliError(str(exc), 1) from None
+    except LookupError as exc:
+        raise CliError(str(exc.args[0]), 1) from None
+
+
+def export_parts(pipelines: Any, project: str, definition: str) -> dict[str, Any]:
+    """What `export_yaml` needs, read through a `PipelinesConnector`: the definition (by id or name) and the
+    task groups, variable groups, queues, task definitions and service connection names it may name.
+    LookupError when no definition has that name."""
+    client = pipelines.client
+    if definition.isdigit():
+        body = client.get_definition(project, int(definition))
+    else:
+        found = pipelines.find_by_natural_key("release_definition", definition)
+        if found is None:
+            raise LookupError(f"no release definition named {definition!r} in {project}")
+        body = found.fields
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for version in client.list_task_groups(project):
+        groups.setdefault(str(version["id"]), []).append(version)
+    return {
+        "definition": body,
+        "task_groups": groups,
+        "variable_groups": {int(g["id"]): g for g in client.list_variable_groups(project)},
+        "queues": {int(q["id"]): q for q in client.list_queues(project)},
+        "task_definitions": client.list_task_definitions(),
+        "endpoints": {str(e["id"]): str(e["name"]) for e in client.list_endpoints(project)},
+    }
 
 
 def _from_file(path: str) -> dict[str, Any]:

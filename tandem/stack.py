@@ -309,8 +309,12 @@ class LocalStack:
             self._seeded_secrets = {s for s in self._seeded_secrets if s[1] != spec.key}  # a new credential
 
     def emulator_variables(self) -> dict[str, str]:
-        """`${NAME}` values this stack defines: its running emulators' base (and root) URLs."""
+        """`${NAME}` values this stack defines: its running emulators' base (and root) URLs, and for each
+        `X_URL` an `X_HOST` with its host (for `auth.hosts`, as `tandem/pipelines_config.yaml` uses it)."""
         found = {r.spec.variable: r.url for r in self.emulators.values() if r.spec.variable}
+        for variable, url in list(found.items()):
+            if variable.endswith("_URL"):
+                found[variable.removesuffix("_URL") + "_HOST"] = urlsplit(url).hostname or ""
         for r in self.emulators.values():
             root = getattr(r.instance, "root_url", None)
             if r.spec.root_variable and root:

@@ -23,11 +23,14 @@ from connectors.ado_pipelines.remap import (
     Reference,
     UnmappedReferences,
     apply_mapping,
+    element_path,
     endpoint_inputs,
     find_references,
     find_task_group_references,
     for_create,
     get_path,
+    is_element_path,
+    list_elements,
     set_path,
 )
 from connectors.contract import (
@@ -114,6 +117,20 @@ def secret_parameters(endpoint: dict[str, Any]) -> list[str]:
 
 def secret_variables(variables: dict[str, Any]) -> list[str]:
     return sorted(name for name, var in (variables or {}).items() if (var or {}).get("isSecret"))
+
+
+def secret_paths(definition: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """A definition's secret variables, (environment name or "", variable) -> JSON path."""
+    found = {("", n): f"variables.{n}" for n in secret_variables(definition.get("variables") or {})}
+    for i, env in enumerate(definition.get("environments") or []):
+        for n in secret_variables(env.get("variables") or {}):
+            found[(str(env.get("name", "")).lower(), n)] = f"environments[{i}].variables.{n}"
+    return found
+
+
+def needs_secret(name: Any, paths: Sequence[str]) -> list[str]:
+    """The standing note of each secret a copy lacks (the API never returns secret values)."""
+    return [f"needs secret: {name}: {path}" for path in paths]
 
 
 class PipelinesConnector:
@@ -233,20 +250,62 @@ class PipelinesConnector:
             },
         )
 
-    def preflight(self, target: PipelinesConnector) -> CheckReport:
+    def preflight(
+        self, target: PipelinesConnector, linked: Mapping[str, set[str]] | None = None
+    ) -> CheckReport:
         """What would stop this side's definitions and task groups on `target`, before anything is written:
-        missing tasks and extensions (and the definitions not attempted because of them), the target's
-        classic-pipeline setting, pools the target's pool map does not cover, name collisions."""
+        missing tasks and extensions (and the definitions and task groups not attempted because of them), the
+        target's classic-pipeline setting, pools the target's pool map does not cover, name collisions (items
+        in `linked` have their counterpart already)."""
         definitions = self.client.list_definitions(self.project)
-        task_groups = [v for i in self._all(TASK_GROUP) for v in i.fields["versions"]]
+        groups = self._all(TASK_GROUP)
+        task_groups = [v for i in groups for v in i.fields["versions"]]
         report = preflight(
-            definitions, task_groups, self.inventory(), target.inventory(), pool_map=target.pool_map
+            definitions,
+            task_groups,
+            self.inventory(),
+            target.inventory(),
+            pool_map=target.pool_map,
+            linked={k: set(v) for k, v in (linked or {}).items()},
         )
         notes = [
             f"definition {name!r} will not be attempted: {'; '.join(reasons)}"
             for name, reasons in sorted(report.blocked.items())
         ]
-        return CheckReport(ok=report.ok, problems=report.problems(), details={"notes": notes})
+        blocked = [
+            {
+                "entity": RELEASE_DEFINITION,
+                "id": str(d["id"]),
+                "name": d["name"],
+                "reasons": report.blocked[d["name"]],
+            }
+            for d in definitions
+            if d.get("name") in report.blocked
+        ]
+        # A task group using a task the target lacks is refused too (and so is every definition using it).
+        missing = {f"task group {g.fields['name']}": g for g in groups}
+        for task in report.missing_tasks:
+            for user in task.used_by:
+                group = missing.get(user)
+                if group is None:
+                    continue
+                reason = f"task {task.name} {task.version} is missing on the target"
+                entry = next((b for b in blocked if b["entity"] == TASK_GROUP and b["id"] == group.id), None)
+                if entry is None:
+                    blocked.append(
+                        {
+                            "entity": TASK_GROUP,
+                            "id": group.id,
+                            "name": group.fields["name"],
+                            "reasons": [reason],
+                        }
+                    )
+                    notes.append(f"{user} will not be attempted: {reason}")
+                elif reason not in entry["reasons"]:
+                    entry["reasons"].append(reason)
+        return CheckReport(
+            ok=report.ok, problems=report.problems(), details={"notes": notes, "blocked": blocked}
+        )
 
     def _not_attempted(
         self, name: str, definitions: list[Any], task_groups: list[Any], *, creating: bool = False
@@ -304,12 +363,37 @@ class PipelinesConnector:
         return []
 
     def item_references(self, entity: str, fields: Mapping[str, Any]) -> dict[str, ItemRef]:
-        """The references the engine resolves through its links: path -> the referenced item on this side."""
-        return {
-            r.path: ItemRef(entity=r.entity, id=r.source_id)
-            for r in self.references_in(entity, fields)
-            if r.entity in LINKED_KINDS and "," not in r.source_id
-        }
+        """The references the engine resolves through its links: path -> the referenced item on this side.
+        A comma-separated multi-endpoint input gives one reference per element (`path#i`), each linked and
+        remapped on its own."""
+        refs: dict[str, ItemRef] = {}
+        for r in self.references_in(entity, fields):
+            if r.entity not in LINKED_KINDS:
+                continue
+            elements = list_elements(r.source_id)
+            if len(elements) == 1:
+                refs[r.path] = ItemRef(entity=r.entity, id=r.source_id)
+                continue
+            for i, element in enumerate(elements):
+                refs[element_path(r.path, i)] = ItemRef(entity=r.entity, id=element)
+        return refs
+
+    @staticmethod
+    def _list_target(ref: Reference, write: Write, current: Any) -> str | None:
+        """A comma-separated reference element by element: the engine's resolved id of each element, else
+        (unchanged since the last sync) the current target's element at the same place; None if any is
+        missing (the whole reference is then reported, never written half-remapped)."""
+        elements = list_elements(ref.source_id)
+        now = list_elements(current) if isinstance(current, str) else []
+        ids = []
+        for i in range(len(elements)):
+            target = write.references.get(element_path(ref.path, i))
+            if target is None and i < len(now):  # the engine sends only the elements that changed
+                target = now[i]
+            if not target:
+                return None
+            ids.append(str(target))
+        return ",".join(ids)
 
     def _remapped(self, entity: str, write: Write, current: Mapping[str, Any] | None) -> dict[str, Any]:
         """`write.fields` with every reference pointing at this side's items: the engine's resolved ids, the
@@ -325,6 +409,8 @@ class PipelinesConnector:
                 target_id = self._identity_id(get_path(body, ref.path.rsplit(".", 1)[0]))
             elif ref.entity in ("project", "build_definition", "repository"):
                 target_id = self._artifact_id(ref, body)
+            elif ref.entity in LINKED_KINDS and len(list_elements(ref.source_id)) > 1:
+                target_id = self._list_target(ref, write, current_ids.get(ref.path))
             elif ref.path in write.references:
                 target_id = write.references[ref.path]
             else:
@@ -334,7 +420,7 @@ class PipelinesConnector:
             else:
                 mapping[ref.path] = target_id
         for path, target_id in write.references.items():
-            if path not in mapping and target_id is not None:
+            if path not in mapping and target_id is not None and not is_element_path(path):
                 set_path(body, path, target_id)
         if unmapped:
             name = str(body.get("name") or write.id or entity)
@@ -510,14 +596,22 @@ class PipelinesConnector:
         body["serviceEndpointProjectReferences"] = self._project_references(body)
         if write.is_create:
             created = self.client.create_endpoint(body)
-            warnings = [f"needs secret: {created.get('name')}: authorization.parameters.{s}" for s in secrets]
+            warnings = needs_secret(created.get("name"), [f"authorization.parameters.{s}" for s in secrets])
             return WriteResult(
                 item=self._all_by_id(SERVICE_CONNECTION, str(created["id"])), warnings=warnings
             )
         assert current is not None
         body["id"] = current.id
         self.client.update_endpoint(current.id, body)
-        return WriteResult(item=self._all_by_id(SERVICE_CONNECTION, current.id))
+        # Another scheme (e.g. key -> certificate): the secrets stored for the old one do not serve the new.
+        before = str((current.fields.get("authorization") or {}).get("scheme") or "")
+        changed = before.lower() != str(auth.get("scheme") or "").lower()
+        warnings = (
+            needs_secret(body.get("name"), [f"authorization.parameters.{s}" for s in secrets])
+            if changed
+            else []
+        )
+        return WriteResult(item=self._all_by_id(SERVICE_CONNECTION, current.id), warnings=warnings)
 
     def _write_variable_group(self, write: Write) -> WriteResult:
         # An update carries the changed fields only: the rest is the target's current item (a PUT is whole).
@@ -533,13 +627,18 @@ class PipelinesConnector:
         body["variableGroupProjectReferences"] = self._project_references(body)
         if write.is_create:
             created = self.client.create_variable_group(body)
-            warnings = [
-                f"needs secret: {created.get('name')}: variables.{n}" for n in secret_variables(variables)
-            ]
+            warnings = needs_secret(
+                created.get("name"), [f"variables.{n}" for n in secret_variables(variables)]
+            )
             return WriteResult(item=self._all_by_id(VARIABLE_GROUP, str(created["id"])), warnings=warnings)
         assert current is not None
         self.client.update_variable_group(int(current.id), body)
-        return WriteResult(item=self._all_by_id(VARIABLE_GROUP, current.id))
+        # A variable that became secret (or a new secret one): its value is not copied, so it needs one.
+        had = set(secret_variables(current.fields.get("variables") or {}))
+        new = [f"variables.{n}" for n in secret_variables(variables) if n not in had]
+        return WriteResult(
+            item=self._all_by_id(VARIABLE_GROUP, current.id), warnings=needs_secret(body.get("name"), new)
+        )
 
     def _write_task_group(self, write: Write) -> WriteResult:
         current = (
@@ -584,10 +683,7 @@ class PipelinesConnector:
         if write.is_create:
             remapped = self._remapped(RELEASE_DEFINITION, write, None)
             created = self.client.create_definition(self.project, for_create(remapped))
-            warnings = [
-                f"needs secret: {created.get('name')}: variables.{n}"
-                for n in secret_variables(write.fields.get("variables") or {})
-            ]
+            warnings = needs_secret(created.get("name"), list(secret_paths(write.fields).values()))
             return WriteResult(item=self._definition_item(created), warnings=warnings)
         current = self.client.get_definition(self.project, int(str(write.id)))
         whole = {k: v for k, v in current.items() if k not in ("_links", "url")} | dict(write.fields)
@@ -604,4 +700,7 @@ class PipelinesConnector:
             for var in (scope.get("variables") or {}).values():
                 if (var or {}).get("isSecret"):
                     var["value"] = None
-        return WriteResult(item=self._definition_item(self.client.update_definition(self.project, body)))
+        updated = self.client.update_definition(self.project, body)
+        had = secret_paths(current)
+        new = [path for key, path in secret_paths(body).items() if key not in had]
+        return WriteResult(item=self._definition_item(updated), warnings=needs_secret(body.get("name"), new))

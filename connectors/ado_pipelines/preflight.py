@@ -261,6 +261,7 @@ def preflight(
     pool_map = {k.lower(): v for k, v in (pool_map or {}).items()}
     target_pools = {str(p.get("name", "")).lower() for p in target.pools}
     queues = {int(q["id"]): q for q in source.queues if "id" in q}
+    linked_queues = {str(q) for q in (linked or {}).get("agent_queue", set())}
     pools_used: dict[str, tuple[set[str], set[str]]] = {}
     for definition in definitions:
         for env in definition.get("environments") or []:
@@ -268,6 +269,8 @@ def preflight(
                 queue_id = (phase.get("deploymentInput") or {}).get("queueId")
                 if not queue_id or phase.get("phaseType", "agentBasedDeployment") != "agentBasedDeployment":
                     continue
+                if str(queue_id) in linked_queues:
+                    continue  # its queue has a counterpart already: no pool to choose
                 queue = queues.get(int(queue_id))
                 pool = str(((queue or {}).get("pool") or {}).get("name") or f"(queue {queue_id} unknown)")
                 names, users = pools_used.setdefault(pool, (set(), set()))

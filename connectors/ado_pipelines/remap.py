@@ -378,5 +378,19 @@ def for_create(definition: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def list_elements(value: Any) -> list[str]:
+    """The ids of a comma-separated multi-endpoint input ("id1,id2"), trimmed; one element for a single id."""
+    return [part.strip() for part in str(value).split(",")]
+
+
+def element_path(path: str, index: int) -> str:
+    """The key of one element of a comma-separated reference at `path` (a key, not a JSON path)."""
+    return f"{path}#{index}"
+
+
+def is_element_path(key: str) -> bool:
+    return "#" in key
+
+
 def is_guid(value: str) -> bool:
     return bool(_GUID.match(value))

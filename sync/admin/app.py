@@ -25,7 +25,7 @@ from sync.hook_subscriptions import HookCheck
 from sync.refusal import Refused
 from sync.request_body import BadBody, parse_json
 from sync.services import Services
-from sync.setup import SideReport
+from sync.setup import PreflightCheck, SideReport
 from sync.status import ScenarioStatus
 
 PREFIX = "/api"  # host.json's routePrefix: the ASGI scope's path keeps it
@@ -98,6 +98,9 @@ class RunReply(BaseModel):
 class DryRunReply(BaseModel):
     scenario: str
     dry_run: bool = True
+    # What would stop items on the target, per direction (connectors with a pre-flight), before the plans;
+    # the plans of items it blocks say "not attempted".
+    preflight: list[PreflightCheck] = Field(default_factory=list)
     plans: list[dict[str, Any]]
 
 
@@ -159,10 +162,20 @@ def run_scenario(
     if request.force and not request.items:
         raise ApiError(400, "a forced sync names the items to force", "items")
     if request.dry_run:
+        from sync.setup import preflight_checks
+
+        checks = preflight_checks(services, scenario, directions)
         plans = dry_run(
-            services, name, directions, items=request.items, force=request.force, entity=request.entity
+            services,
+            name,
+            directions,
+            items=request.items,
+            force=request.force,
+            entity=request.entity,
+            checks=checks,
         )
-        return JSONResponse(DryRunReply(scenario=name, plans=plans).model_dump(mode="json"), 200)
+        reply = DryRunReply(scenario=name, preflight=checks, plans=plans)
+        return JSONResponse(reply.model_dump(mode="json"), 200)
     if request.items:
         assert request.direction is not None
         reply = sync_items(

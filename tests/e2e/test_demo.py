@@ -135,6 +135,20 @@ def test_demo_narrates_a_converged_sync_and_exits_0(tmp_path: Path) -> None:
     assert "'Design the screens' in PWA: 75% complete" in part3
     assert "'Accessibility review' is now a task of PWA project 'Mobile App'" in part3
     assert "Converged: 3 PWA tasks ↔ Planner tasks" in part3
+    part4 = out.split("17. Part 4", 1)[1]  # release pipelines, Server → Services
+    assert "Dry run: pre-flight server-pipelines → services-pipelines: ready" in part4
+    for entity in ("agent queue", "service connection", "variable group", "task group", "release definition"):
+        assert f"\n     {entity} " in part4, entity  # a row Server id → Services id per linked item
+    queue = next(line for line in part4.splitlines() if line.startswith("     agent queue "))
+    assert queue.split()[-2:] == ["1", "2"]  # Server's queue 1 is Services' queue 2
+    paths = part4.split("Where the ids sit", 1)[1].split("19. Part 4 summary", 1)[0]
+    assert "deploymentInput.queueId: 1 → 2" in paths and "variableGroups[0]: 1 → 2" in paths
+    assert ".inputs.ConnectedServiceName: " in paths and ".taskId: " in paths
+    moved = [line.split(": ", 1)[1].split(" → ") for line in paths.splitlines() if " → " in line]
+    assert len(moved) >= 6 and all(server_id != services_id for server_id, services_id in moved)
+    assert "needs secret: Fabrikam Azure: authorization.parameters.serviceprincipalkey" in part4
+    assert "tandem pipelines yaml Fabrikam-web --from services-pipelines" in part4 and "(2 stages" in part4
+    assert "Converged: 5 items linked, no Server id left in the copy" in part4
     assert "the local stack is stopped" in out
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [c.cmdline() for c in alive]

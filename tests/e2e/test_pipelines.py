@@ -115,6 +115,12 @@ def test_the_definition_arrives_on_services_referencing_services_ids_only(e2e: E
     for server_id in (sample["endpointId"], sample["taskGroupId"]):
         assert str(server_id) not in text  # no Server id anywhere in the definition's JSON
 
+    # the pool map is the scenario's: in the stored configuration and its export
+    exported = e2e.cli("config", "export")
+    assert exported.returncode == 0, exported.stderr
+    stored = yaml.safe_load(exported.stdout)["scenarios"][0]
+    assert stored["connector_options"]["right"]["pool_map"] == {"Default": "Linux agents"}
+
     notes = sorted(n["note"] for n in e2e.status("pipelines").get("notes") or [])
     assert "needs secret: Fabrikam Azure: authorization.parameters.serviceprincipalkey" in notes
     shown = e2e.cli("status", "pipelines")
@@ -134,7 +140,7 @@ def test_the_definition_arrives_on_services_referencing_services_ids_only(e2e: E
         "yaml",
         "Fabrikam-web",
         "--from",
-        "ado-services",
+        "services-pipelines",
         "--config",
         str(e2e.config_file),  # type: ignore[attr-defined]
         "-o",
@@ -143,11 +149,12 @@ def test_the_definition_arrives_on_services_referencing_services_ids_only(e2e: E
     assert exported.returncode == 0, exported.stderr
     pipeline = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert len(pipeline["stages"]) == len(copied["environments"])
-    steps = json.dumps(pipeline["stages"])
-    assert "template" in steps
-    assert "AppServiceName" in json.dumps(pipeline.get("variables")) or "Fabrikam shared" in json.dumps(
-        pipeline
-    )
+    steps = pipeline["stages"][1]["jobs"][0]["strategy"]["runOnce"]["deploy"]["steps"]
+    [template] = [step["template"] for step in steps if "template" in step]  # the task group, as a template
+    group_steps = yaml.safe_load((out.parent / template).read_text(encoding="utf-8"))["steps"]
+    assert [step["task"] for step in group_steps] == ["AzureCLI@2", "PowerShell@2"]
+    assert {"group": "Fabrikam shared"} in pipeline["variables"]  # the variable group, by name
+    assert {"name": "BuildConfiguration", "value": "release"} in pipeline["variables"]
 
 
 def test_edits_go_back_secrets_survive_and_broken_definitions_are_reported(e2e: E2E) -> None:
@@ -201,6 +208,20 @@ def test_edits_go_back_secrets_survive_and_broken_definitions_are_reported(e2e: 
     verify = e2e.cli("setup", "verify", "pipelines")
     assert "qetza.replacetokens" in verify.stdout + verify.stderr
     assert "Fabrikam-tokens" in verify.stdout + verify.stderr
+    # The dry run says the same before its plans, and shows the definition as not attempted.
+    tokens_id = next(d["id"] for d in server.list_definitions(PROJECT) if d["name"] == "Fabrikam-tokens")
+    dry = e2e.cli("run", "pipelines", "--dry-run", "--direction", "left_to_right")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("Pre-flight server-pipelines -> services-pipelines (left_to_right): ")
+    assert "Extension qetza.replacetokens 5.3.2 is not installed on the target" in dry.stdout
+    [line] = [
+        x for x in dry.stdout.splitlines() if x.startswith("left_to_right") and f" {tokens_id} -> " in x
+    ]
+    assert "release_definition" in line and "not attempted: pre-flight: " in line and "ReplaceTokens" in line
+    # A new secret in the variable group on Server: the update's note is shown per item by `tandem status`.
+    [group] = server.list_variable_groups(PROJECT)
+    group["variables"]["StorageKey"] = {"value": "storage-key-0042", "isSecret": True}
+    server.update_variable_group(int(group["id"]), group)
 
     def settled() -> dict[str, Any] | None:
         status = e2e.status("pipelines")
@@ -217,6 +238,8 @@ def test_edits_go_back_secrets_survive_and_broken_definitions_are_reported(e2e: 
     assert production["deploymentInput"]["queueId"] == sample["queueId"]
     assert back["variableGroups"] == [sample["variableGroupId"]]
     assert sorted(definitions(e2e, "services")) == ["Fabrikam-web"]  # the others did not go through
+    shown = e2e.cli("status", "pipelines")
+    assert "needs secret: Fabrikam shared: variables.StorageKey" in shown.stdout
     [copy] = services.list_endpoints(PROJECT)
     assert copy["description"] == "moved to the new subscription"
     # the API never returns a secret: ask the emulator's store (in this process) what it holds

@@ -44,8 +44,14 @@ def sample_document(server: AdoEmulator, services: AdoEmulator) -> dict[str, Any
     return document
 
 
-def harness(tables, server: AdoEmulator, services: AdoEmulator, **scenario: Any) -> Harness:
-    document = sample_document(server, services)
+def harness(
+    tables,
+    server: AdoEmulator,
+    services: AdoEmulator,
+    document: dict[str, Any] | None = None,
+    **scenario: Any,
+) -> Harness:
+    document = document or sample_document(server, services)
     document["scenarios"][0].update(scenario)
     h = Harness(tables, config_document())  # the harness's clock, queue and services; then the sample
     h.secrets.set("ado-server-pat", PAT)
@@ -106,7 +112,7 @@ def test_a_definition_naming_an_unknown_person_is_dead_lettered_while_the_others
     broken["name"] = "Fabrikam-broken"
     chloe = next(u for u in server.identities.all() if u.unique_name.endswith("chloe.durand"))
     broken["environments"][0]["owner"] = {"id": chloe.id, "uniqueName": chloe.unique_name}
-    connector = h.services.connector("ado-server")
+    connector = h.services.connector("server-pipelines")
     connector.client.create_definition(PROJECT, {**broken, "id": 0})
     run(h)
     names = sorted(d.body["name"] for d in services.pipelines.definitions.values())
@@ -127,7 +133,7 @@ def test_secrets_show_per_item_and_a_secret_set_by_hand_survives(tables, emulato
         "needs secret: Fabrikam shared: variables.SqlPassword",
         "needs secret: Fabrikam-web: variables.DeployToken",
     ]
-    target = h.services.connector("ado-services").client
+    target = h.services.connector("services-pipelines").client
     [copy_id] = list(services.pipelines.endpoints)
     assert services.pipelines.endpoint_secret(copy_id, "serviceprincipalkey") is None
     # An administrator sets the key on Services by hand (the REST API, as the web UI does).
@@ -135,7 +141,7 @@ def test_secrets_show_per_item_and_a_secret_set_by_hand_survives(tables, emulato
     endpoint["authorization"]["parameters"]["serviceprincipalkey"] = "set-by-hand-0042"
     target.update_endpoint(copy_id, endpoint)
     # The connection changes on Server: the change goes over, the secret stays.
-    source = h.services.connector("ado-server").client
+    source = h.services.connector("server-pipelines").client
     original = source.get_endpoint(PROJECT, sample["endpointId"])
     original["description"] = "moved to the new subscription"
     source.update_endpoint(sample["endpointId"], original)
@@ -151,7 +157,7 @@ def test_an_edit_on_services_goes_back_to_server_with_every_id_mapped_back(table
     sample = server.seed_pipelines_sample(PROJECT)
     h = harness(tables, server, services)
     run(h)
-    target = h.services.connector("ado-services").client
+    target = h.services.connector("services-pipelines").client
     [copy_id] = list(services.pipelines.definitions)
     body = target.get_definition(PROJECT, copy_id)
     body["variables"]["Region"] = {"value": "westeurope"}
@@ -173,7 +179,7 @@ def test_a_first_run_links_same_named_items_instead_of_duplicating(tables, emula
     server, services = emulators
     server.seed_pipelines_sample(PROJECT)
     h = harness(tables, server, services)
-    target = h.services.connector("ado-services")
+    target = h.services.connector("services-pipelines")
     existing = target.client.create_variable_group(
         {
             "name": "Fabrikam shared",
@@ -217,7 +223,7 @@ def test_a_definition_needing_a_missing_extension_is_in_preflight_and_not_attemp
     }
     tokens["environments"][0]["deployPhases"][0]["workflowTasks"].append(step)
     h = harness(tables, server, services)
-    h.services.connector("ado-server").client.create_definition(PROJECT, {**tokens, "id": 0})
+    h.services.connector("server-pipelines").client.create_definition(PROJECT, {**tokens, "id": 0})
 
     reports = {r.side: r for r in verify(h.services, "pipelines", None)}
     problems = "\n".join(reports["right"].problems)
@@ -226,6 +232,24 @@ def test_a_definition_needing_a_missing_extension_is_in_preflight_and_not_attemp
     notes = "\n".join(str(n) for n in reports["right"].details["notes"])  # type: ignore[union-attr]
     assert "definition 'Fabrikam-tokens' will not be attempted" in notes
     assert "Fabrikam-web" not in notes
+
+    # The dry run lists the same pre-flight before its plans; the blocked definition is "not attempted".
+    from sync.manual import dry_run
+    from sync.setup import preflight_checks
+
+    [check] = preflight_checks(h.services, h.services.config().scenario("pipelines"), ["left_to_right"])
+    assert check.source == "server-pipelines" and check.target == "services-pipelines"
+    assert any("qetza.replacetokens 5.3.2" in p for p in check.problems)
+    assert [(b.entity, b.name) for b in check.blocked] == [("release_definition", "Fabrikam-tokens")]
+    tokens_id = check.blocked[0].id
+    plans = dry_run(h.services, "pipelines", ["left_to_right"])
+    by_id = {(p["entity"], p["source_id"]): p for p in plans}
+    blocked = by_id[("release_definition", tokens_id)]
+    assert blocked["action"] == "not_attempted" and blocked["result"] == "not attempted"
+    assert "ReplaceTokens 5.*" in blocked["reason"]
+    others = [p for p in plans if p["entity"] == "release_definition" and p["source_id"] != tokens_id]
+    assert others and all(p["action"] != "not_attempted" for p in others)
+    assert services.counters.calls("release.definitions.create") == 0  # the dry run wrote nothing
 
     run(h)
     names = sorted(d.body["name"] for d in services.pipelines.definitions.values())
@@ -245,7 +269,7 @@ def test_a_dry_run_lists_the_new_definition_with_the_remapped_ids_and_writes_not
     h = harness(tables, server, services)
     run(h)  # the dependencies and the first definition are linked
     base = server.pipelines.definitions[int(sample["definitionId"])].body
-    h.services.connector("ado-server").client.create_definition(
+    h.services.connector("server-pipelines").client.create_definition(
         PROJECT, json.loads(json.dumps(base)) | {"name": "Fabrikam-api", "id": 0}
     )
     before = len(services.pipelines.definitions)
@@ -264,3 +288,216 @@ def test_a_dry_run_lists_the_new_definition_with_the_remapped_ids_and_writes_not
     )
     assert str(after["ref:variableGroups[0]"]) == str(group["id"])
     assert all(p["action"] in ("done", "create") for p in plans)  # the rest is in step: nothing to update
+
+
+@pytest.mark.parametrize("place", ["scenario", "connection"])
+def test_the_pool_map_comes_from_the_scenario_or_from_the_connection(tables, emulators, place) -> None:
+    server, services = emulators
+    services.pipelines.add_pool("Windows agents")
+    server.seed_pipelines_sample(PROJECT)
+    document = sample_document(server, services)
+    scenario = document["scenarios"][0]
+    assert scenario["connector_options"]["right"]["pool_map"] == {"Default": "Linux agents"}  # the sample's
+    connection = document["connections"]["services-pipelines"]["options"]
+    if place == "scenario":
+        # the connection's map is every scenario's default; this scenario's own wins
+        connection["pool_map"] = {"Default": "Linux agents"}
+        scenario["connector_options"]["right"]["pool_map"] = {"Default": "Windows agents"}
+    else:  # a configuration written before scenarios had connector options
+        del scenario["connector_options"]
+        connection["pool_map"] = {"Default": "Windows agents"}
+    h = harness(tables, server, services, document)
+    run(h)
+    [queue] = [q for q in services.pipelines.queues.values() if q["name"] == "Default"]
+    assert queue["pool"]["name"] == "Windows agents"
+    assert scenario_status(h.services, "pipelines").dead_letters == []
+    assert len(services.pipelines.definitions) == 1
+
+
+NUGET = "333b11bd-d341-40d9-afcf-b32d5ce6f23b"
+
+
+def test_comma_separated_service_connections_are_remapped_element_by_element(tables, emulators) -> None:
+    from emulators.ado.pipelines_seed import add_task
+
+    server, services = emulators
+    for side in (server, services):  # NuGetCommand@2: its feeds input takes several connections
+        add_task(
+            side.pipelines,
+            "NuGetCommand",
+            NUGET,
+            "2.248.1",
+            (("externalEndpoints", "connectedService:ExternalNuGetFeed"),),
+        )
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    source = h.services.connector("server-pipelines")
+    feeds = {}
+    for name in ("Feed A", "Feed B", "Feed C"):
+        created = source.client.create_endpoint(
+            {
+                "name": name,
+                "type": "ExternalNuGetFeed",
+                "url": f"https://nuget.contoso.com/{name[-1].lower()}",
+                "authorization": {"scheme": "Token", "parameters": {"apitoken": "feed-token"}},
+                "serviceEndpointProjectReferences": source._project_references({"name": name}),
+            }
+        )
+        feeds[name] = created["id"]
+    definition = source.client.get_definition(PROJECT, int(sample["definitionId"]))
+    step = {
+        "taskId": NUGET,
+        "version": "2.*",
+        "name": "NuGet restore",
+        "definitionType": "task",
+        "enabled": True,
+        "inputs": {"command": "restore", "externalEndpoints": f"{feeds['Feed A']}, {feeds['Feed B']}"},
+    }
+    definition["environments"][0]["deployPhases"][0]["workflowTasks"].append(step)
+    source.client.update_definition(PROJECT, definition)
+
+    run(h)
+    assert scenario_status(h.services, "pipelines").dead_letters == []
+    copies = {
+        e["name"]: e["id"] for e in h.services.connector("services-pipelines").client.list_endpoints(PROJECT)
+    }
+    [copied] = [d.body for d in services.pipelines.definitions.values()]
+    inputs = copied["environments"][0]["deployPhases"][0]["workflowTasks"][-1]["inputs"]
+    assert inputs["externalEndpoints"] == f"{copies['Feed A']},{copies['Feed B']}"  # in order, Services ids
+    assert not any(feed_id in json.dumps(copied) for feed_id in feeds.values())
+
+    # The list changes on Server (a feed added): the new element is mapped, the others kept.
+    definition = source.client.get_definition(PROJECT, int(sample["definitionId"]))
+    tasks = definition["environments"][0]["deployPhases"][0]["workflowTasks"]
+    tasks[-1]["inputs"]["externalEndpoints"] = ",".join(feeds[n] for n in ("Feed A", "Feed B", "Feed C"))
+    source.client.update_definition(PROJECT, definition)
+    run(h)
+    assert scenario_status(h.services, "pipelines").dead_letters == []
+    [copied] = [d.body for d in services.pipelines.definitions.values()]
+    inputs = copied["environments"][0]["deployPhases"][0]["workflowTasks"][-1]["inputs"]
+    assert inputs["externalEndpoints"] == ",".join(copies[n] for n in ("Feed A", "Feed B", "Feed C"))
+
+
+def test_update_warnings_are_kept_per_item_and_shown_in_status(tables, emulators) -> None:
+    server, services = emulators
+    sample = server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)
+    created_notes = {n["note"] for n in scenario_status(h.services, "pipelines").notes}
+    source = h.services.connector("server-pipelines").client
+    # On Server: a new secret in the variable group, and a secret variable in the Production stage.
+    group = next(g for g in source.list_variable_groups(PROJECT) if g["name"] == "Fabrikam shared")
+    group["variables"]["StorageKey"] = {"value": "storage-key-0042", "isSecret": True}
+    source.update_variable_group(int(group["id"]), group)
+    definition = source.get_definition(PROJECT, int(sample["definitionId"]))
+    production = next(i for i, e in enumerate(definition["environments"]) if e["name"] == "Production")
+    definition["environments"][production].setdefault("variables", {})["ProdToken"] = {
+        "value": "prod-token-0042",
+        "isSecret": True,
+    }
+    source.update_definition(PROJECT, definition)
+    # ...and the service connection moves from a principal's key to its certificate: a new secret to set.
+    endpoint = source.get_endpoint(PROJECT, sample["endpointId"])
+    endpoint["authorization"] = {
+        "scheme": "ServicePrincipal",
+        "parameters": {**endpoint["authorization"]["parameters"], "authenticationType": "spnCertificate"},
+    }
+    endpoint["authorization"]["scheme"] = "Certificate"
+    endpoint["authorization"]["parameters"]["servicePrincipalCertificate"] = "-----BEGIN CERTIFICATE-----"
+    source.update_endpoint(sample["endpointId"], endpoint)
+    run(h)
+    status = scenario_status(h.services, "pipelines")
+    assert status.dead_letters == [] and status.failures == []
+    notes = [n["note"] for n in status.notes]
+    assert "needs secret: Fabrikam shared: variables.StorageKey" in notes
+    assert f"needs secret: Fabrikam-web: environments[{production}].variables.ProdToken" in notes
+    assert "needs secret: Fabrikam Azure: authorization.parameters.servicePrincipalCertificate" in notes
+    assert created_notes <= set(notes)  # the create's notes stay
+    assert len(notes) == len(set(notes))
+    # neither value was copied
+    [copy] = [g for g in services.pipelines.variable_groups.values() if g["name"] == "Fabrikam shared"]
+    assert "storage-key-0042" not in json.dumps(copy)
+    assert "prod-token-0042" not in json.dumps([d.body for d in services.pipelines.definitions.values()])
+    # a rerun adds nothing
+    run(h)
+    assert sorted(n["note"] for n in scenario_status(h.services, "pipelines").notes) == sorted(notes)
+
+
+def test_the_dry_run_lists_unmapped_pools_and_name_collisions_before_the_plans(tables, emulators) -> None:
+    from sync import triggers
+    from sync.admin.app import DryRunReply
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    document = sample_document(server, services)
+    del document["scenarios"][0]["connector_options"]  # no pool map: Server's Default goes nowhere
+    h = harness(tables, server, services, document)
+    target = h.services.connector("services-pipelines")
+    target.client.create_endpoint(  # same name, another kind of connection
+        {
+            "name": "Fabrikam Azure",
+            "type": "generic",
+            "url": "https://example.contoso.com",
+            "authorization": {"scheme": "UsernamePassword", "parameters": {"username": "x"}},
+            "serviceEndpointProjectReferences": target._project_references({"name": "Fabrikam Azure"}),
+        }
+    )
+    writes = services.counters.writes()
+    triggers.use_services(h.services)  # the admin API, as `tandem run pipelines --dry-run` calls it
+    try:
+        response = triggers.call_admin(
+            "POST", "scenarios/pipelines/run", {"dry_run": True, "direction": "left_to_right"}
+        )
+    finally:
+        triggers.use_services(None)
+    assert response.status_code == 200, response.get_body()
+    reply = json.loads(response.get_body())
+    parsed = DryRunReply.model_validate(reply)
+    assert list(reply)[:3] == ["scenario", "dry_run", "preflight"]  # the pre-flight comes before the plans
+    [check] = parsed.preflight
+    problems = "\n".join(check.problems)
+    assert "Agent pool 'Default'" in problems and "pool map" in problems
+    assert "service_connection 'Fabrikam Azure': exists on the target as a different item" in problems
+    definitions = [p for p in parsed.plans if p["entity"] == "release_definition"]
+    assert definitions and all(p["action"] == "not_attempted" for p in definitions)
+    assert "agent pool Default has no mapping" in definitions[0]["reason"]
+    assert services.counters.writes() == writes  # the dry run wrote nothing
+
+
+def test_items_already_linked_are_no_collisions_in_preflight(tables, emulators) -> None:
+    from sync.setup import preflight_checks
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    h = harness(tables, server, services)
+    run(h)
+    # The copy's variables are edited on Services: still the same item, not a collision.
+    target = h.services.connector("services-pipelines").client
+    [group] = target.list_variable_groups(PROJECT)
+    group["variables"]["OnlyOnServices"] = {"value": "1"}
+    target.update_variable_group(int(group["id"]), group)
+    checks = preflight_checks(h.services, h.services.config().scenario("pipelines"))
+    assert [c.problems for c in checks] == [[], []]
+
+
+def test_the_dry_run_lists_the_classic_pipeline_setting_and_blocks_every_definition(
+    tables, emulators
+) -> None:
+    from sync.manual import dry_run
+    from sync.setup import preflight_checks
+
+    server, services = emulators
+    server.seed_pipelines_sample(PROJECT)
+    services.pipelines.settings["disableClassicReleasePipelineCreation"] = (
+        True  # a new organisation's default
+    )
+    h = harness(tables, server, services)
+    scenario = h.services.config().scenario("pipelines")
+    [check] = preflight_checks(h.services, scenario, ["left_to_right"])
+    assert any("Disable creation of classic release pipelines" in p for p in check.problems)
+    plans = dry_run(h.services, "pipelines", ["left_to_right"], checks=[check])
+    [definition] = [p for p in plans if p["entity"] == "release_definition"]
+    assert definition["action"] == "not_attempted"
+    assert "the target refuses classic release pipelines" in definition["reason"]
+    # the dependencies are not blocked: they can be created ahead of the setting being turned off
+    assert {p["action"] for p in plans if p["entity"] != "release_definition"} <= {"create", "wait"}

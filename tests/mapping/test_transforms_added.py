@@ -75,3 +75,9 @@ def test_type_fit(spec, left, right, fits):
 def test_compatible_types_for_auto_map():
     assert compatible("string", "html") and compatible("integer", "double")
     assert not compatible("datetime", "string") and compatible(None, "string")
+
+
+def test_a_transform_whose_kind_is_not_a_name_is_refused_with_a_reason() -> None:
+    # Found by the admin API fuzzing: `kind` holding an object must be a 4xx reason, not a server error.
+    with pytest.raises(ValueError, match="a transform is one of"):
+        parse_transform({"kind": {}, "left": "minutes", "right": "hours"})
