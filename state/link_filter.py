@@ -96,10 +96,10 @@ class LinkFilter:
             return None
         return _unpack(found[0])
 
-    def mark(self, pk: str, side: str, item_ids: Iterable[str], *, complete: bool = False) -> None:
+    def mark(self, pk: str, side: str, item_ids: Iterable[str], *, complete: bool = False) -> Bits:
         """Add `item_ids` to the side's row (created, incomplete, if missing); with `complete`, also declare
         the row complete (the caller has added every link of the scenario). Skips the write when nothing
-        would change."""
+        would change. Returns the bits as saved."""
         ids = list(item_ids)
         for attempt in range(_ATTEMPTS):
             found = read(self.client, pk, _rk(side))
@@ -110,12 +110,12 @@ class LinkFilter:
                 changed = bits.add(item_id) or changed
             now_complete = bool(entity.get("complete")) or complete
             if etag is not None and not changed and now_complete == bool(entity.get("complete")):
-                return
+                return bits
             row = {"PartitionKey": pk, "RowKey": _rk(side), "kind": "filter", "complete": now_complete}
             row.update(_pack(bits))
             try:
                 write(self.client, row, etag)
-                return
+                return bits
             except (ResourceExistsError, ResourceModifiedError):
                 # Another marker got there first: merge into its row. Jitter breaks lockstep.
                 time.sleep(random.uniform(0, 0.003 * (attempt + 1)))

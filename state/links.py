@@ -153,8 +153,7 @@ class LinkStore:
                 ids.append(row[f"{side}_id"])
             elif row.get("kind") == "index" and unquote(row["RowKey"]).startswith(index_prefix):
                 ids.append(unquote(row["RowKey"])[len(index_prefix) :])
-        self.filter.mark(pk, side, ids, complete=True)
-        return self.filter.load(pk, side)
+        return self.filter.mark(pk, side, ids, complete=True)
 
     def _mark(self, links: Sequence[Link], *, only: tuple[Side, str] | None = None) -> None:
         """Mark the ids that will find these links in the filters, before any row that finds them exists."""
