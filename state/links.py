@@ -170,13 +170,13 @@ class LinkStore:
         idx = read(self.client, escape_key(scenario), _idx_rk("corr", correlation_id))  # type: ignore[arg-type]
         return self.get(scenario, idx[0]["link_id"]) if idx else None
 
-    def _create_ops(self, link: Link) -> list[Any]:
+    def _create_ops(self, link: Link, index_op: str = "upsert") -> list[Any]:
         pk = escape_key(link.scenario)
         ops: list[Any] = [("create", self._to_entity(link))]
         for side in ("left", "right"):
             item_id = link.id_of(side)  # type: ignore[arg-type]
             if item_id and f"{side}|{item_id}" != link.link_id:
-                ops.append(("upsert", self._index(pk, side, item_id, link.link_id)))  # type: ignore[arg-type]
+                ops.append((index_op, self._index(pk, side, item_id, link.link_id)))  # type: ignore[arg-type]
         if _indexes_correlation(link):
             # Lets a hook about the item being created find this link before the target id is saved.
             ops.append(("upsert", self._index(pk, "corr", link.correlation_id, link.link_id)))  # type: ignore[arg-type]
@@ -202,7 +202,9 @@ class LinkStore:
         self._mark(links)
         chunks: list[tuple[str, list[tuple[int, int]], list[Any]]] = []  # partition, (link, rows), ops
         for n, link in enumerate(links):
-            ops = self._create_ops(link)
+            # The new target's index row as an insert (an upsert costs Azurite a second lookup): one that
+            # exists already fails the transaction, and `create` then upserts it, link by link.
+            ops = self._create_ops(link, index_op="create")
             pk = escape_key(link.scenario)
             if not chunks or chunks[-1][0] != pk or len(chunks[-1][2]) + len(ops) > _OPS_PER_TRANSACTION:
                 chunks.append((pk, [], []))

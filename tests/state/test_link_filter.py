@@ -146,3 +146,16 @@ def test_stamps_naming_their_origin_need_no_correlation_index(tables):
     assert _idx_rk("corr", "0f0f0f0f0f0f0f0f") in rows
     found = store.find_by_correlation(SCENARIO, "0f0f0f0f0f0f0f0f")
     assert found is not None and found.origin_id == "2"
+
+
+def test_a_stale_index_row_does_not_stop_a_batch_of_new_links(tables):
+    store = LinkStore(tables)
+    pk = escape_key(SCENARIO)
+    # An index row left for r2 (its link deleted by hand): the batch's insert of it fails, the links are
+    # then created one by one, and r2's index row now points to the new link.
+    store.client.create_entity(store._index(pk, "right", "r2", "left|old"))
+    saved = store.create_many([linked("left", str(i), f"r{i}") for i in range(4)])
+    assert all(saved)
+    found = store.find_many(SCENARIO, "right", ["r1", "r2"])
+    assert found["r2"] is not None and found["r2"].link_id == "left|2"
+    assert found["r1"] is not None and found["r1"].link_id == "left|1"
