@@ -353,7 +353,7 @@ def parse_transform(spec: Any) -> Transform | None:
         return spec
     if isinstance(spec, str):
         spec = {spec: {}}
-    if isinstance(spec, dict) and spec.get("kind") in TRANSFORMS:
+    if isinstance(spec, dict) and isinstance(spec.get("kind"), str) and spec["kind"] in TRANSFORMS:
         return TRANSFORMS[spec["kind"]].model_validate(spec)  # type: ignore[return-value]
     if not isinstance(spec, dict) or len(spec) != 1:
         raise ValueError(

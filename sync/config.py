@@ -219,6 +219,9 @@ class ScenarioConfig(BaseModel):
     type_map: dict[str, str] = Field(default_factory=dict)  # left type -> right type when names differ
     sync_parent: bool = True
     conflict: ConflictRule = "newest_wins"
+    # A field-map field (either side) whose equal values link an item already on the target instead of
+    # creating one (sync.match); a bulk job can name its own (`match_key`).
+    match_on: str | None = None
     # Deprecated: one hook secret for both connections. `connections.<name>.hook_secret` wins; this is
     # the fallback for configurations written before, and `setup verify` warns about it.
     hook_secret: str | None = None
