@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.contract import Connector, Item, ItemRef, KeyFinder, Write
+from connectors.contract import Connector, Item, ItemRef, KeyFinder, Write, match_value
 from mapping.fieldmap import FieldRule, SyncDirection
 from mapping.transforms import Context
 from state.links import Link, Side
@@ -79,6 +79,7 @@ class Prefetch:
     sources: dict[str, Item | None] = field(default_factory=dict)
     targets: dict[str, Item | None] = field(default_factory=dict)
     stamps: dict[str, Item | None] = field(default_factory=dict)
+    matches: dict[tuple[str, str], list[Item]] = field(default_factory=dict)  # (match key, value) -> items
 
 
 class Decider:
@@ -299,7 +300,9 @@ class Decider:
         if existing is None:
             existing = self._by_natural_key(target_conn, tgt_entity, fields)
         if existing is None and (key := match_key_of(scenario, message.match_key)):
-            matched = self._by_match_key(scenario, direction, key, source, target_conn, tgt_entity, routed)
+            matched = self._by_match_key(
+                scenario, direction, key, source, target_conn, tgt_entity, routed, pre.matches
+            )
             if isinstance(matched, str):
                 return plan("dead", reason=matched, link=link, source=source)
             existing = matched
@@ -354,6 +357,7 @@ class Decider:
         target_conn: Connector,
         tgt_entity: str,
         container: str | None,
+        prefetched: dict[tuple[str, str], list[Item]],
     ) -> Item | str | None:
         """The item already on the target with the source's match-key value (or why none is linked)."""
         try:
@@ -361,8 +365,9 @@ class Decider:
         except ConfigError as exc:
             return f"configuration: {exc}"
         value = source_value(rule, direction, source, _context(direction, source.container, container))
+        known = prefetched.get((key, match_value(value))) if value is not None else None
         return find_match(
-            self.services.links, scenario, direction, rule, value, target_conn, tgt_entity, container
+            self.services.links, scenario, direction, rule, value, target_conn, tgt_entity, container, known
         )
 
     @staticmethod

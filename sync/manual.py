@@ -78,14 +78,16 @@ def dry_run(
                 messages = listed_messages(
                     services, view, direction, _pending_changes(services, view, direction), "manual", ""
                 )
+            # Read together, as the item workers read a batch: links, items and match keys in few calls.
+            pre = applier.prefetch(services.config(), messages) if len(messages) > 1 else Prefetch()
             for message in messages:
-                plans.append(_planned(services, applier, message))
+                plans.append(_planned(services, message, pre))
     return plans
 
 
-def _planned(services: Services, applier: Applier, message: ItemMessage) -> dict[str, Any]:
+def _planned(services: Services, message: ItemMessage, pre: Prefetch) -> dict[str, Any]:
     """The plan of one message; a relink is followed by the update the run decides once it is linked."""
-    plan = applier.plan(message)
+    plan = Decider(services).decide(services.config(), message, pre)
     summary = plan.summary()
     if plan.action != "relink" or plan.link is None:
         return summary

@@ -57,15 +57,21 @@ def find_match(
     target_conn: Connector,
     tgt_entity: str,
     container: str | None,
+    known: list[Item] | None = None,
 ) -> Item | str | None:
     """The one target item (in `container`) whose key field holds `value`: the item, None when there is
-    none, or the reason it cannot be linked (several carry the value, or it is linked to another item)."""
+    none, or the reason it cannot be linked (several carry the value, or it is linked to another item).
+    `known`: the items a batch lookup found with the value in any container (`prefetch_matches`)."""
     if value is None:
         return None
     if not isinstance(target_conn, FieldFinder):
         return f"configuration: the target of scenario '{scenario.name}' cannot look items up by a match key"
     field = rule.target_field(direction)
-    found = target_conn.find_by_field(tgt_entity, field, [value], container).get(match_value(value), [])
+    if known is not None:
+        where = (container or "").lower()
+        found = [i for i in known if not container or (i.container or "").lower() == where]
+    else:
+        found = target_conn.find_by_field(tgt_entity, field, [value], container).get(match_value(value), [])
     if not found:
         return None
     if len(found) > 1:
@@ -85,8 +91,46 @@ def find_match(
     return target
 
 
+def prefetch_matches(
+    config: TandemConfig,
+    scenario: ScenarioConfig,
+    requests: list[tuple[str | None, Item | None, bool]],
+    direction: SyncDirection,
+    target_conn: Connector,
+    tgt_entity: str,
+) -> dict[tuple[str, str], list[Item]]:
+    """The target items carrying the key values of a batch's creates, in one lookup per key (and 50 values):
+    (key, match_value) -> items in any container. `requests`: (the message's match key, its source item,
+    whether it is to be created)."""
+    if not isinstance(target_conn, FieldFinder):
+        return {}
+    src_side: Side = "left" if direction == "left_to_right" else "right"
+    wanted: dict[str, tuple[FieldRule, list[Any]]] = {}
+    for requested, source, creates in requests:
+        key = match_key_of(scenario, requested)
+        if not key or source is None or not creates:
+            continue
+        try:
+            rule = match_rule(config, scenario, key)
+        except ConfigError:
+            continue  # the decision reports it, item by item
+        container = scenario.target_container(direction, source.container)
+        sides = (source.container, container) if src_side == "left" else (container, source.container)
+        value = source_value(
+            rule, direction, source, Context(left_container=sides[0], right_container=sides[1])
+        )
+        if value is not None:
+            wanted.setdefault(key, (rule, []))[1].append(value)
+    out: dict[tuple[str, str], list[Item]] = {}
+    for key, (rule, values) in wanted.items():
+        found = target_conn.find_by_field(tgt_entity, rule.target_field(direction), values, None)
+        for value in values:
+            out[(key, match_value(value))] = found.get(match_value(value), [])
+    return out
+
+
 def _id_order(item_id: str) -> tuple[int, str]:
     return (int(item_id), "") if item_id.isdigit() else (0, item_id)
 
 
-__all__ = ["find_match", "match_key_of", "match_rule", "source_value"]
+__all__ = ["find_match", "match_key_of", "match_rule", "prefetch_matches", "source_value"]
