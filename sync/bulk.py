@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.contract import VersionLister, Watermark
+from connectors.contract import FieldFinder, VersionLister, Watermark
 from mapping.fieldmap import SyncDirection
 from state.queue import QueueMessage
 from state.tables import modify, pack_json, read, unpack_json
@@ -154,6 +154,14 @@ def start_bulk(
             raise ConfigError(f"direction {direction} is not enabled for scenario '{scenario_name}'")
     if request.match_key:
         match_rule(config, view, request.match_key)
+        for direction in directions:
+            _, target_side = sides(direction)
+            target = services.connector(getattr(view, target_side))
+            if not isinstance(target, FieldFinder):
+                raise ConfigError(
+                    f"match key '{request.match_key}': {getattr(view, target_side)} ({direction}'s target) "
+                    "cannot look items up by a field value"
+                )
     now = services.clock()
     job = BulkJob(
         job_id=job_id or uuid.uuid4().hex,

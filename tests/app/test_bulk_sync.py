@@ -266,3 +266,17 @@ def test_read_and_write_map_onto_the_direction_of_the_ado_side(harness: Harness)
         assert ado_direction(services, config.scenario(), "read") == read  # type: ignore[arg-type]
         write = "left_to_right" if read == "right_to_left" else "right_to_left"
         assert ado_direction(services, config.scenario(), "write") == write  # type: ignore[arg-type]
+
+
+def test_a_match_key_towards_a_system_that_cannot_look_items_up_is_refused(harness: Harness, monkeypatch):
+    from tests.support.memory_connector import MemoryConnector
+
+    class Blind(MemoryConnector):
+        find_by_field = None  # a system that cannot look items up by a field value
+
+    systems = {"mem-left": harness.left, "mem-right": harness.right}
+    monkeypatch.setattr(harness.services, "connector", lambda name: Blind(systems[name]))
+    body = {"directions": ["right_to_left"], "match_key": "title"}
+    status, reply = call("POST", "scenarios/demo/bulk", body)
+    assert status == 400 and reply["field"] == "match_key" and "cannot look items up" in reply["error"]
+    assert harness.drain() == 0  # nothing started

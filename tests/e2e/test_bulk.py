@@ -21,15 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
-from tandem.configfile import DEMO_CONFIG, dump_document
-from tandem.demo import StackClient, wait_for
-from tandem.processes import Child, ado_emulator, python_env, tandem_serve
+from tandem.demo import wait_for
+from tandem.processes import Child, tandem_serve
+from tests.local.test_serve_restart import client, config_file, emulator_processes, stack_env
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # 1,000 items, two stacks, a restart
 
 SCENARIO = "ado-server-services"
 NEVER = "0 0 0 1 1 *"  # no timer polls: only the bulk job moves items
@@ -48,80 +46,33 @@ def ref(i: int) -> str:
 
 @pytest.fixture
 def systems(tmp_path: Path) -> Iterator[dict[str, dict[str, Any]]]:
-    children = {flavor: ado_emulator(flavor, PATS[flavor], log=tmp_path / f"{flavor}.log") for flavor in PATS}
-    try:
-        info = {flavor: child.start() for flavor, child in children.items()}
-        http = httpx.Client(timeout=120)
-        field = [{"referenceName": REF, "name": "External reference", "type": "string"}]
-        server_items = [
-            {
-                "project": "Fabrikam",
-                "type": "Task",
-                "fields": {"System.Title": f"Bulk item {i:04d}", REF: ref(i), PRIORITY: i % 4 + 1},
-            }
-            for i in range(ITEMS)
-        ]
-        services_items = [
-            {
-                "project": "Fabrikam-Cloud",
-                "type": "Task",
-                "fields": {
-                    "System.Title": f"Bulk item {i:04d}" if i < EXISTING - RETITLED else f"Old title {i}",
-                    REF: ref(i),
-                    PRIORITY: i % 4 + 1,
-                },
-            }
-            for i in range(EXISTING)
-        ]
-        for flavor, project, items in (
-            ("server", "Fabrikam", server_items),
-            ("services", "Fabrikam-Cloud", services_items),
-        ):
-            seed = {"fields": field, "projects": [{"name": project}], "workItems": items}
-            http.post(f"{info[flavor]['controlUrl']}/seed", json=seed).raise_for_status()
-        http.close()
-        yield info
-    finally:
-        for child in children.values():
-            child.stop()
-
-
-def stack_env(systems: dict[str, dict[str, Any]], folder: Path) -> dict[str, str]:
-    """A `tandem serve --no-emulators` (and `tandem`) environment reaching the two emulator processes."""
-    return python_env(
+    field = [{"referenceName": REF, "name": "External reference", "type": "string"}]
+    server_items = [
         {
-            "ADO_SERVER_URL": systems["server"]["baseUrl"],
-            "ADO_SERVICES_URL": systems["services"]["baseUrl"],
-            "TANDEM_SECRET_ADO_SERVER_PAT": PATS["server"],
-            "TANDEM_SECRET_ADO_SERVICES_PAT": PATS["services"],
-            "TANDEM_HOME": str(folder / "home"),
+            "project": "Fabrikam",
+            "type": "Task",
+            "fields": {"System.Title": f"Bulk item {i:04d}", REF: ref(i), PRIORITY: i % 4 + 1},
         }
-    )
-
-
-def client(serve_info: dict[str, Any], systems: dict[str, dict[str, Any]]) -> StackClient:
-    info = {
-        **serve_info,
-        "ado_server": systems["server"]["baseUrl"],
-        "ado_services": systems["services"]["baseUrl"],
-        "credentials": {
-            **serve_info["credentials"],
-            "ado_server": {"pat": PATS["server"]},
-            "ado_services": {"pat": PATS["services"]},
-        },
+        for i in range(ITEMS)
+    ]
+    services_items = [
+        {
+            "project": "Fabrikam-Cloud",
+            "type": "Task",
+            "fields": {
+                "System.Title": f"Bulk item {i:04d}" if i < EXISTING - RETITLED else f"Old title {i}",
+                REF: ref(i),
+                PRIORITY: i % 4 + 1,
+            },
+        }
+        for i in range(EXISTING)
+    ]
+    seeds = {
+        "server": {"fields": field, "projects": [{"name": "Fabrikam"}], "workItems": server_items},
+        "services": {"fields": field, "projects": [{"name": "Fabrikam-Cloud"}], "workItems": services_items},
     }
-    return StackClient(info, httpx.Client(timeout=120))
-
-
-def config_file(folder: Path) -> Path:
-    document = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    document["field_maps"]["ado-server-to-services"].append({"left": REF, "right": REF})
-    for direction in document["scenarios"][0]["directions"].values():
-        direction["schedule"] = NEVER
-        direction["hooks"] = False  # the job's own writes do not echo back through hooks
-    path = folder / "config.yaml"
-    path.write_text(dump_document(document), encoding="utf-8")
-    return path
+    with emulator_processes(tmp_path, PATS, seeds) as info:
+        yield info
 
 
 def revisions(ado: Any, token: str = "0") -> tuple[list[dict[str, Any]], str]:
@@ -144,15 +95,17 @@ def revisions(ado: Any, token: str = "0") -> tuple[list[dict[str, Any]], str]:
 def test_bulk_of_1000_items_links_100_matches_reports_progress_survives_a_restart_and_does_what_it_planned(
     tmp_path: Path, systems: dict[str, dict[str, Any]]
 ) -> None:
-    env = stack_env(systems, tmp_path)
-    config, data, log = config_file(tmp_path), tmp_path / "data", tmp_path / "serve.log"
+    env = stack_env(systems, tmp_path, PATS)
+    # No hooks: the job's own writes do not echo back.
+    config = config_file(tmp_path, ({"left": REF, "right": REF},), hooks=False)
+    data, log = tmp_path / "data", tmp_path / "serve.log"
 
     def serve() -> Child:
         return tandem_serve(config, data, env=env, cwd=tmp_path, log=log)
 
     first = serve()
     try:
-        stack = client(first.start(), systems)
+        stack = client(first.start(), systems, PATS)
         # -- the dry run, through the command line: every item's plan, nothing written ------------------
         before_server, _ = revisions(stack.server)
         before_services, services_token = revisions(stack.services)
@@ -203,7 +156,7 @@ def test_bulk_of_1000_items_links_100_matches_reports_progress_survives_a_restar
 
     second = serve()
     try:
-        stack = client(second.start(), systems)
+        stack = client(second.start(), systems, PATS)
 
         def finished() -> dict[str, Any] | None:
             job = dict(stack.admin("GET", "admin/bulk/bulk1000"))

@@ -18,17 +18,13 @@ Polls are scheduled once a year: what moves on its own comes through a service h
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from state.queue import QueueMessage
 from tandem.configfile import dump_document
 from tandem.demo import wait_for
-from tandem.serve import write_stack_file
-from tandem.stack import LocalStack
 from tests.e2e.test_ado_sync import (
     E2E,
     HOOK_WAIT,
@@ -36,6 +32,7 @@ from tests.e2e.test_ado_sync import (
     REMAINING,
     e2e_config,
     leave_quiet,  # noqa: F401 - the autouse fixture: each test starts from a quiet stack
+    started_stack,
     title,
 )
 
@@ -87,25 +84,13 @@ def levels_config() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     home = tmp_path_factory.mktemp("levels")
-    (home / "empty.yaml").write_text("{}\n", encoding="utf-8")
     config_file = home / "levels.yaml"
     config_file.write_text(dump_document(levels_config()), encoding="utf-8")
-    stack = LocalStack(home / "empty.yaml")
-    sent: list[QueueMessage] = []
-    info = stack.start()
-    try:
-        stack_file = home / ".tandem" / "stack.json"
-        write_stack_file(stack_file, {**info, "pid": os.getpid(), "variables": stack.emulator_variables()})
-        env = E2E(stack, info, home, sent)
-        projects = ["Alpine", *SHARED.values()]
-        env.server.control("POST", "seed", {"projects": [{"name": p} for p in projects]})
-        env.services.control("POST", "seed", {"projects": [{"name": f"{p}-Cloud"} for p in projects]})
+    projects = ["Alpine", *SHARED.values()]
+    with started_stack(home, projects, [f"{p}-Cloud" for p in projects]) as env:
         applied = env.cli("config", "apply", str(config_file))
         assert applied.returncode == 0, applied.stderr
         yield env
-        env.client.close()
-    finally:
-        stack.stop()
 
 
 def fields_of(ado: Any, item_id: int) -> dict[str, Any]:
