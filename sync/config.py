@@ -400,6 +400,9 @@ class TandemConfig(BaseModel):
                 known = ", ".join(sorted(self.field_maps)) or "none defined"
                 problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
             problems.extend(_pair_problems(sc, where, self.field_maps))
+            rules = self.field_maps.get(sc.field_map, []) if isinstance(sc.field_map, str) else sc.field_map
+            if sc.match_on and rules and not any(sc.match_on in (r.left, r.right) for r in rules):
+                problems.append(f"{where}.match_on: '{sc.match_on}' is no field of the scenario's field map")
             if not sc.directions:
                 problems.append(f"{where}.directions: at least one of left_to_right, right_to_left is needed")
         problems += self._secrets_for_one_host()

@@ -150,9 +150,15 @@ def test_a_target_already_linked_to_another_item_is_not_matched_again(harness: H
 
 
 def test_a_scenario_match_on_links_on_an_ordinary_poll(harness: Harness):
+    import pytest
+
+    from sync.config import parse_config
     from tests.support.harness import config_document
 
     document = config_document()
+    document["scenarios"][0]["match_on"] = "Nope"
+    with pytest.raises(ValueError, match=r"scenarios\.0\.match_on: 'Nope' is no field"):
+        parse_config(document)
     document["scenarios"][0]["match_on"] = "title"
     harness.apply(document)
     target = harness.right.add(container="Q1", Title="Kept").id
