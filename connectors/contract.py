@@ -212,6 +212,26 @@ class KeyFinder(Protocol):
 
 
 @runtime_checkable
+class FieldFinder(Protocol):
+    """Implemented by connectors that can look items up by the value of any field (a bulk sync's match key:
+    items that already match on it are linked, not created again)."""
+
+    def find_by_field(
+        self, entity: str, field: str, values: Sequence[Any], container: str | None = None
+    ) -> dict[str, list[Item]]:
+        """Every item (in `container`, if given) whose `field` equals one of `values`, compared as the system
+        compares them (ADO: without regard to case), keyed by `match_value` of the wanted value; values
+        matching nothing are absent. More than one item under a value is an ambiguity the caller reports."""
+        ...
+
+
+def match_value(value: Any) -> str:
+    """The form two field values are compared in when matching items on a key field: text, trimmed, case
+    folded (ADO and PWA compare strings without regard to case)."""
+    return str(value).strip().casefold()
+
+
+@runtime_checkable
 class HookParser(Protocol):
     """Implemented by connectors whose system pushes events (ADO service hooks)."""
 

@@ -38,6 +38,7 @@ from sync.decide import (
     sides_of,
 )
 from sync.enqueue import enqueue_items
+from sync.match import prefetch_matches
 from sync.messages import ItemMessage
 from sync.outcome import DeadLetter, Done, Outcome, Retry
 from sync.plan import ItemPlan
@@ -170,6 +171,15 @@ class Applier:
             if stamps:
                 found_stamps = target_conn.find_by_correlations(scenario.entity_of(tgt_side), stamps)
                 pre.stamps = {s: found_stamps.get(s) for s in stamps}
+        if any(m.match_key for m in messages) or scenario.match_on:
+            # Items already on the target with the creates' match-key values: one lookup per key.
+            asks = [
+                (m.match_key, pre.sources.get(m.source_id), needs_create(pre.links[m.source_id], tgt_side))
+                for m in messages
+            ]
+            pre.matches = prefetch_matches(
+                config, scenario, asks, first.direction, target_conn, scenario.entity_of(tgt_side)
+            )
         return pre
 
     def plan(self, message: ItemMessage) -> ItemPlan:

@@ -238,6 +238,9 @@ class ScenarioConfig(BaseModel):
     type_map: dict[str, str] = Field(default_factory=dict)  # left type -> right type when names differ
     sync_parent: bool = True
     conflict: ConflictRule = "newest_wins"
+    # A field-map field (either side) whose equal values link an item already on the target instead of
+    # creating one (sync.match); a bulk job can name its own (`match_key`).
+    match_on: str | None = None
     # Deprecated: one hook secret for both connections. `connections.<name>.hook_secret` wins; this is
     # the fallback for configurations written before, and `setup verify` warns about it.
     hook_secret: str | None = None
@@ -428,6 +431,9 @@ class TandemConfig(BaseModel):
                 problems.append(f"{where}.field_map: unknown field map '{sc.field_map}' (known: {known})")
             problems.extend(_pair_problems(sc, where, self.field_maps))
             problems.extend(_connector_option_problems(sc, where, self.connections))
+            rules = self.field_maps.get(sc.field_map, []) if isinstance(sc.field_map, str) else sc.field_map
+            if sc.match_on and rules and not any(sc.match_on in (r.left, r.right) for r in rules):
+                problems.append(f"{where}.match_on: '{sc.match_on}' is no field of the scenario's field map")
             if not sc.directions:
                 problems.append(f"{where}.directions: at least one of left_to_right, right_to_left is needed")
         problems += self._secrets_for_one_host()

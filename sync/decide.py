@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.contract import Connector, Item, ItemRef, KeyFinder, Write
+from connectors.contract import Connector, Item, ItemRef, KeyFinder, Write, match_value
 from mapping.fieldmap import FieldRule, SyncDirection
 from mapping.transforms import Context
 from state.links import Link, Side
 from sync.config import ConfigError, ScenarioConfig, TandemConfig
+from sync.match import find_match, match_key_of, match_rule, source_value
 from sync.merge import Base, decide, winner_of
 from sync.messages import ItemMessage
 from sync.plan import FieldChange, ItemPlan, Merge
@@ -78,6 +79,7 @@ class Prefetch:
     sources: dict[str, Item | None] = field(default_factory=dict)
     targets: dict[str, Item | None] = field(default_factory=dict)
     stamps: dict[str, Item | None] = field(default_factory=dict)
+    matches: dict[tuple[str, str], list[Item]] = field(default_factory=dict)  # (match key, value) -> items
 
 
 class Decider:
@@ -297,6 +299,13 @@ class Decider:
             existing = target_conn.find_by_correlation(tgt_entity, link.correlation_id)
         if existing is None:
             existing = self._by_natural_key(target_conn, tgt_entity, fields)
+        if existing is None and (key := match_key_of(scenario, message.match_key)):
+            matched = self._by_match_key(
+                scenario, direction, key, source, target_conn, tgt_entity, routed, pre.matches
+            )
+            if isinstance(matched, str):
+                return plan("dead", reason=matched, link=link, source=source)
+            existing = matched
         if existing is not None:
             found = link.model_copy(deep=True)
             found.set_side(tgt_side, existing.id, None, existing.container)
@@ -337,6 +346,28 @@ class Decider:
             changes=changes,
             follow_ups=follow_ups,
             warnings=warnings,
+        )
+
+    def _by_match_key(
+        self,
+        scenario: ScenarioConfig,
+        direction: SyncDirection,
+        key: str,
+        source: Item,
+        target_conn: Connector,
+        tgt_entity: str,
+        container: str | None,
+        prefetched: dict[tuple[str, str], list[Item]],
+    ) -> Item | str | None:
+        """The item already on the target with the source's match-key value (or why none is linked)."""
+        try:
+            rule = match_rule(self.services.config(), scenario, key)
+        except ConfigError as exc:
+            return f"configuration: {exc}"
+        value = source_value(rule, direction, source, _context(direction, source.container, container))
+        known = prefetched.get((key, match_value(value))) if value is not None else None
+        return find_match(
+            self.services.links, scenario, direction, rule, value, target_conn, tgt_entity, container, known
         )
 
     @staticmethod

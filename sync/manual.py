@@ -13,8 +13,9 @@ from mapping.fieldmap import SyncDirection
 from state.version_index import VersionIndex, shard_of
 from sync.applier import Applier
 from sync.config import ConfigError, ScenarioConfig
+from sync.decide import Decider, Prefetch
 from sync.enqueue import enqueue_items
-from sync.messages import ItemMessage
+from sync.messages import ItemMessage, Origin
 from sync.poller import OVERLAP, listed_messages, lists_versions, scope_for, sides
 from sync.services import Services
 from sync.setup import PreflightCheck, preflight_checks
@@ -34,14 +35,20 @@ def selected_messages(
     *,
     force: bool,
     run_id: str = "",
+    version: str | None = None,
+    origin: Origin = "manual",
+    match_key: str | None = None,
 ) -> list[ItemMessage]:
-    """Messages for items named by a person (source ids of `direction`'s source side)."""
-    stamp = services.clock().isoformat()  # a fresh message id per request: never dropped as a repeat
-    changes = [Change(id=str(i), version=f"selected@{stamp}") for i in dict.fromkeys(items)]
-    messages = listed_messages(services, view, direction, changes, "manual", run_id)
-    if force:
-        messages = [m.model_copy(update={"variant": "force"}) for m in messages]
-    return messages
+    """Messages for items named by a person (source ids of `direction`'s source side). `version` stands for
+    the request in the message ids: by default a fresh one per request (never dropped as a repeat); a bulk
+    job gives its own, so a batch sent twice is applied once."""
+    version = version or f"selected@{services.clock().isoformat()}"
+    changes = [Change(id=str(i), version=version) for i in dict.fromkeys(items)]
+    messages = listed_messages(services, view, direction, changes, origin, run_id)
+    update: dict[str, Any] = {"variant": "force"} if force else {}
+    if match_key:
+        update["match_key"] = match_key
+    return [m.model_copy(update=update) for m in messages] if update else messages
 
 
 def dry_run(
@@ -53,10 +60,12 @@ def dry_run(
     force: bool = False,
     entity: str | None = None,
     checks: Sequence[PreflightCheck] | None = None,
+    match_key: str | None = None,
 ) -> list[dict[str, Any]]:
     """What a run would do, item by item: the per-field before/after, link changes and follow-ups. Reads
     both systems and the tables; writes, enqueues and links nothing, and leaves the watermarks where they are.
-    An item the pre-flight (`checks`, computed when not given) blocks is shown as not attempted, with why.
+    An item the pre-flight (`checks`, computed when not given) blocks is shown as not attempted, with why;
+    an item that would be linked to one already on the target shows what the run then writes to it.
     """
     scenario = services.config().scenario(scenario_name)
     if checks is None:
@@ -69,14 +78,18 @@ def dry_run(
         views = [scenario.pair_view(entity)] if items else _views(scenario, entity)
         for view in views:
             if items:
-                messages = selected_messages(services, view, direction, items, force=force)
+                messages = selected_messages(
+                    services, view, direction, items, force=force, match_key=match_key
+                )
             else:
                 messages = listed_messages(
                     services, view, direction, _pending_changes(services, view, direction), "manual", ""
                 )
             source_entity = view.entity_of(source_side)  # type: ignore[arg-type]
+            # Read together, as the item workers read a batch: links, items and match keys in few calls.
+            pre = applier.prefetch(services.config(), messages) if len(messages) > 1 else Prefetch()
             for message in messages:
-                summary = applier.plan(message).summary()
+                summary = _planned(services, message, pre)
                 blocked = next(
                     (b for c in blocking if (b := c.blocks(source_entity, message.source_id)) is not None),
                     None,
@@ -89,6 +102,21 @@ def dry_run(
                     )
                 plans.append(summary)
     return plans
+
+
+def _planned(services: Services, message: ItemMessage, pre: Prefetch) -> dict[str, Any]:
+    """The plan of one message; a relink is followed by the update the run decides once it is linked."""
+    plan = Decider(services).decide(services.config(), message, pre)
+    summary = plan.summary()
+    if plan.action != "relink" or plan.link is None:
+        return summary
+    then = Decider(services).decide(
+        services.config(), message, Prefetch(links={message.source_id: plan.link})
+    )
+    if then.action == "update":
+        summary["changes"] = then.summary()["changes"]
+        summary["target_id"] = summary["target_id"] or then.summary()["target_id"]
+    return summary
 
 
 def _pending_changes(services: Services, view: ScenarioConfig, direction: SyncDirection) -> list[Change]:

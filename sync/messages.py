@@ -58,6 +58,7 @@ class ItemMessage(BaseModel):
     deleted: bool = False
     trigger: Origin | None = None  # what started the run (follow-ups keep it); None: the origin
     variant: Variant = ""
+    match_key: str | None = None  # a bulk job's match key (sync.match); None: the scenario's `match_on`
 
     @property
     def message_id(self) -> str:

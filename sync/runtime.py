@@ -42,6 +42,11 @@ def tick(services: Services, tick_seconds: float = 60.0) -> list[PollMessage]:
 
 
 def handle_poll(services: Services, message: QueueMessage) -> None:
+    if message.body.get("kind") == "bulk":  # a bulk job's step shares the poll queue and its workers
+        from sync.bulk import handle_bulk
+
+        handle_bulk(services, message)
+        return
     try:
         poll_message = PollMessage.model_validate(message.body)
     except ValidationError as exc:

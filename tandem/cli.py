@@ -292,9 +292,10 @@ def _run_and_wait(target: Target, args: argparse.Namespace, options: dict[str, A
 
 
 def cmd_bulk(args: argparse.Namespace) -> int:
-    """All or selected items of a scenario in batches, forced, with a progress bar; --dry-run prints the
-    per-field diff it would apply."""
-    import threading
+    """All or selected items of a scenario in batches, forced, with a progress bar; --match-key links items
+    that already match; --dry-run prints the per-field diff it would apply. The job runs on the app's queue:
+    this command starts it and follows its progress until it is done."""
+    import time
     import uuid
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -307,17 +308,10 @@ def cmd_bulk(args: argparse.Namespace) -> int:
         request["items"] = list(args.items)
     if args.entity:
         request["entity"] = args.entity
-    job_id = uuid.uuid4().hex
-    result: dict[str, Any] = {}
-
-    def start() -> None:
-        try:
-            result["reply"] = target.bulk(args.scenario, request, job_id)
-        except CliError as exc:
-            result["error"] = exc
-
-    worker = threading.Thread(target=start, name="tandem-bulk", daemon=True)
-    worker.start()
+    if args.match_key:
+        request["match_key"] = args.match_key
+    job_id = args.job or uuid.uuid4().hex
+    job = target.bulk(args.scenario, request, job_id)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -325,25 +319,22 @@ def cmd_bulk(args: argparse.Namespace) -> int:
         TextColumn("{task.fields[rate]} items/s"),
         TimeRemainingColumn(),
     )
-    verb = "planning" if args.dry_run else "enqueueing"
+    verb = "planning" if args.dry_run else "syncing"
     with Progress(*columns, console=_stderr_console(), disable=args.json) as progress:
         task = progress.add_task(f"{args.scenario}: {verb}", total=None, rate="0")
-        while worker.is_alive():
-            job = target.bulk_job(job_id)
-            if job is not None:
+        while True:
+            if job["status"] != "queued":
                 progress.update(task, total=job["total"], completed=job["done"], rate=job["rate"])
-            worker.join(0.25)
-        job = (result.get("reply") or {}).get("job")
-        if job is not None:
-            progress.update(task, total=job["total"], completed=job["done"], rate=job["rate"])
-    if "error" in result:
-        raise result["error"]
-    reply = result["reply"]
-    job = reply["job"]
+            if job["status"] in ("done", "failed"):
+                break
+            time.sleep(0.5)
+            job = target.bulk_job(job_id) or job
+    if job["status"] == "failed":
+        raise CliError(f"bulk job {job_id} failed: {job.get('error') or 'see the app log'}", 1)
     if args.dry_run:
         from sync.plan import render_plans, render_preflight
 
-        plans, checks = reply.get("plans") or [], reply.get("preflight") or []
+        plans, checks = target.bulk_plans(job_id), job.get("preflight") or []
         if checks:  # before the plans; on stderr when stdout is the plans' JSON
             print(
                 render_preflight(checks) + ("" if args.json else "\n"),
@@ -351,15 +342,15 @@ def cmd_bulk(args: argparse.Namespace) -> int:
             )
         print(json.dumps(plans, indent=2) if args.json else render_plans(plans))
     elif args.json:
-        print(json.dumps(reply, indent=2))
+        print(json.dumps(job, indent=2))
     else:
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(job.get("counts", {}).items()) if n)
         print(
-            f"{args.scenario}: {job['done']} of {job['total']} item(s) enqueued "
-            f"in {job['batches']} batch(es) "
-            f"({', '.join(job['directions'])}, {job['rate']} items/s); follow them with "
-            f"`tandem status {args.scenario}`"
+            f"{args.scenario}: {job['done']} of {job['total']} item(s) done in {job['batches']} batch(es) "
+            f"({', '.join(job['directions'])}, {job['rate']} items/s){': ' + counts if counts else ''}; "
+            f"details with `tandem status {args.scenario}`"
         )
-    return 0 if job["status"] == "done" else 1
+    return 0
 
 
 def _stderr_console() -> Any:
@@ -572,8 +563,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--items", nargs="+", metavar="ID", help="only these source ids (with --direction)")
     p.add_argument("--entity", help="the entity pair (default: the scenario's first)")
     p.add_argument("--batch-size", type=int, default=100, help="items per batch (1-1000, default 100)")
+    p.add_argument(
+        "--match-key",
+        metavar="FIELD",
+        help="a field of the field map: items whose values equal a target item's are linked, not created",
+    )
+    p.add_argument("--job", metavar="ID", help="the job id (letters and digits; default: a new one)")
     p.add_argument("--dry-run", action="store_true", help="print the per-field diff; change nothing")
-    p.add_argument("--json", action="store_true", help="print the reply (or the plans) as JSON")
+    p.add_argument("--json", action="store_true", help="print the job (or the plans) as JSON")
     p.set_defaults(handler=cmd_bulk)
 
     p = sub.add_parser(

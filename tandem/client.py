@@ -52,6 +52,7 @@ class Target(Protocol):
     def setup(self, scenario: str, action: str) -> dict[str, Any]: ...
     def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]: ...
     def bulk_job(self, job_id: str) -> dict[str, Any] | None: ...
+    def bulk_plans(self, job_id: str) -> list[dict[str, Any]]: ...
 
 
 def read_stack_file(path: Path) -> dict[str, Any] | None:
@@ -170,7 +171,7 @@ class AdminApi:
 
     def bulk(self, scenario: str, request: dict[str, Any], job_id: str) -> dict[str, Any]:
         path = f"scenarios/{scenario}/bulk"
-        return dict(self._call("POST", path, body=request, params={"job_id": job_id}, timeout=3600))
+        return dict(self._call("POST", path, body=request, params={"job_id": job_id}))
 
     def bulk_job(self, job_id: str) -> dict[str, Any] | None:
         try:
@@ -179,6 +180,9 @@ class AdminApi:
             if exc.code == 2:
                 return None  # not started yet
             raise
+
+    def bulk_plans(self, job_id: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"admin/bulk/{job_id}/plans", timeout=300))
 
     def dead_letters(self, queue: str | None, scenario: str | None = None) -> list[dict[str, Any]]:
         params = {k: v for k, v in (("queue", queue), ("scenario", scenario)) if v}
@@ -276,6 +280,11 @@ class DirectState:
             return self._admin("GET", f"admin/bulk/{job_id}")
         except CliError:
             return None
+
+    def bulk_plans(self, job_id: str) -> list[dict[str, Any]]:
+        from sync.bulk import BulkJobs
+
+        return BulkJobs(self.services()).plans(job_id)
 
     def wait_idle(self, timeout: float) -> bool:
         return False  # Service Bus is drained by the deployed app's workers, not by this command

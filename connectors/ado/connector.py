@@ -34,6 +34,7 @@ from connectors.contract import (
     Watermark,
     Write,
     WriteResult,
+    match_value,
 )
 from connectors.errors import (
     AuthError,
@@ -577,6 +578,27 @@ class AdoConnector:
                 )
             out[stamp] = min(matches, key=lambda m: int(m.id) if m.id.isdigit() else 0)
         return out
+
+    # --- match keys (connectors.contract.FieldFinder) -------------------------------------------------
+
+    def find_by_field(
+        self, entity: str, field: str, values: Sequence[Any], container: str | None = None
+    ) -> dict[str, list[Item]]:
+        """The work items (in project `container`, if given) whose `field` equals one of `values`: one WIQL
+        query per 50 values, then the items read and the values confirmed on them."""
+        self._entity(entity)
+        wanted = {match_value(v): str(v) for v in values if v is not None and str(v).strip()}
+        found: dict[str, list[Item]] = {}
+        keys = list(wanted)
+        for start in range(0, len(keys), 50):
+            chunk = [wanted[k] for k in keys[start : start + 50]]
+            ids = self.client.wiql(wiql.field_query(field, chunk, container), time_precision=False).ids
+            for start_ids in range(0, len(ids), 200):
+                for item in self.read(entity, [str(i) for i in ids[start_ids : start_ids + 200]]):
+                    value = item.fields.get(field)
+                    if value is not None and match_value(value) in wanted:
+                        found.setdefault(match_value(value), []).append(item)
+        return found
 
     # --- setup (connectors.contract.FieldSetup) ---------------------------------------------------
 

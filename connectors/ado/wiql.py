@@ -76,6 +76,18 @@ def correlation_query(
     return f"SELECT [System.Id] FROM WorkItems WHERE {condition} ORDER BY [System.Id] ASC"  # noqa: S608
 
 
+def field_query(field: str, values: Sequence[str], project: str | None = None) -> str:
+    """Ids of items whose `field` equals any of `values` (WIQL compares strings without regard to case),
+    within `project` when given."""
+    if not field or any(c in field for c in "[]"):
+        raise ValueError(f"'{field}' is not a field reference name")
+    where = [f"[{field}] IN ({', '.join(literal(v) for v in values)})"]
+    if project:
+        where.insert(0, f"[System.TeamProject] = {literal(project)}")
+    # Every value is a quoted literal and the field name was checked above.
+    return f"SELECT [System.Id] FROM WorkItems WHERE {' AND '.join(where)} ORDER BY [System.Id] ASC"  # noqa: S608
+
+
 def split(window: Window, now: datetime, min_seconds: float) -> tuple[Window, Window] | None:
     """Two halves of `window` at a millisecond boundary, or None when it is already too narrow to split."""
     start = window.start or EPOCH

@@ -447,3 +447,22 @@ def test_server_hook_payloads(onprem: AdoEmulator, receiver: Receiver) -> None:
         (body,) = receiver.wait_for(1)
         (event,) = connector.parse_hook(body)
         assert (event.id, event.version, event.container) == (str(item_id), "2", "Fabrikam")
+
+
+def test_find_by_field_matches_without_regard_to_case_within_a_project(
+    ado: AdoEmulator, connector: AdoConnector
+) -> None:
+    ado.seed_project("Other")
+    one = ado.seed_work_item("Fabrikam", "Task", {"System.Title": "Pay by invoice"})
+    twins = [ado.seed_work_item("Fabrikam", "Task", {"System.Title": "It's twice"}) for _ in range(2)]
+    elsewhere = ado.seed_work_item("Other", "Task", {"System.Title": "pay BY invoice"})
+    wanted = ["pay by INVOICE", "It's twice", "Nowhere"]
+
+    found = connector.find_by_field("workitem", "System.Title", wanted, "Fabrikam")
+    assert set(found) == {"pay by invoice", "it's twice"}  # the value matching nothing is absent
+    assert [i.id for i in found["pay by invoice"]] == [str(one)]
+    assert sorted(i.id for i in found["it's twice"]) == sorted(str(t) for t in twins)
+    everywhere = connector.find_by_field("workitem", "System.Title", wanted[:1])
+    assert sorted(i.id for i in everywhere["pay by invoice"]) == sorted([str(one), str(elsewhere)])
+    with pytest.raises(ValueError, match="field reference name"):
+        connector.find_by_field("workitem", "System.Title] = 'x' OR [System.Id", ["x"])

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from state.queue import QueueMessage
 from tandem.configfile import dump_document
 from tandem.demo import wait_for
-from tandem.serve import write_stack_file
-from tandem.stack import LocalStack
 from tests.e2e.test_ado_sync import (
     E2E,
     HOOK_WAIT,
@@ -30,6 +26,7 @@ from tests.e2e.test_ado_sync import (
     leave_quiet,  # noqa: F401 - the autouse fixture: each test starts from a quiet stack
     poll_and_settle,
     run_ids,
+    started_stack,
     title,
 )
 
@@ -59,26 +56,12 @@ def plans_config() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     home = tmp_path_factory.mktemp("plans")
-    (home / "empty.yaml").write_text("{}\n", encoding="utf-8")
     config_file = home / "plans.yaml"
     config_file.write_text(dump_document(plans_config()), encoding="utf-8")
-    stack = LocalStack(home / "empty.yaml")
-    sent: list[QueueMessage] = []
-    info = stack.start()
-    try:
-        stack_file = home / ".tandem" / "stack.json"
-        write_stack_file(stack_file, {**info, "pid": os.getpid(), "variables": stack.emulator_variables()})
-        env = E2E(stack, info, home, sent)
-        env.server.control("POST", "seed", {"projects": [{"name": "Tailspin"}, {"name": "Northwind"}]})
-        env.services.control(
-            "POST", "seed", {"projects": [{"name": "Tailspin-Cloud"}, {"name": "Northwind-Cloud"}]}
-        )
+    with started_stack(home, ["Tailspin", "Northwind"], ["Tailspin-Cloud", "Northwind-Cloud"]) as env:
         applied = env.cli("config", "apply", str(config_file))
         assert applied.returncode == 0, applied.stderr
         yield env
-        env.client.close()
-    finally:
-        stack.stop()
 
 
 def run_with_hooks_paused(e2e: E2E, scenario: str) -> None:

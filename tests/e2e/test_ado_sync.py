@@ -15,6 +15,7 @@ messages the way Service Bus does after a lost lock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -193,6 +194,25 @@ def poll_and_settle(e2e: E2E, scenario: str = "e2e") -> list[dict[str, Any]]:
     runs, _ = wait_for("both polls finished", finished, SETTLE_WAIT)
     e2e.settle()
     return runs
+
+
+@contextlib.contextmanager
+def started_stack(home: Path, server_projects: list[str], services_projects: list[str]) -> Iterator[E2E]:
+    """A local stack (what `tandem serve` runs) with no scenario yet, its stack file where the `tandem`
+    commands find it, and these projects on the two emulators; stopped on leaving."""
+    (home / "empty.yaml").write_text("{}\n", encoding="utf-8")
+    stack = LocalStack(home / "empty.yaml")
+    info = stack.start()
+    try:
+        stack_file = home / ".tandem" / "stack.json"
+        write_stack_file(stack_file, {**info, "pid": os.getpid(), "variables": stack.emulator_variables()})
+        env = E2E(stack, info, home, [])
+        env.server.control("POST", "seed", {"projects": [{"name": p} for p in server_projects]})
+        env.services.control("POST", "seed", {"projects": [{"name": p} for p in services_projects]})
+        yield env
+        env.client.close()
+    finally:
+        stack.stop()
 
 
 @pytest.fixture(scope="module")

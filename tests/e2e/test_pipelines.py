@@ -5,7 +5,6 @@ are driven over their REST API, the app over its admin API and the command line.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,12 +13,9 @@ import yaml
 
 from connectors.ado import AdoConnector, AdoOptions
 from connectors.ado_pipelines.connector import PipelinesConnector
-from state.queue import QueueMessage
 from tandem.configfile import dump_document, read_document, substitute
 from tandem.demo import wait_for
-from tandem.serve import write_stack_file
-from tandem.stack import LocalStack
-from tests.e2e.test_ado_sync import E2E, NEVER, REPO, run_ids
+from tests.e2e.test_ado_sync import E2E, NEVER, REPO, run_ids, started_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 PROJECT = "Fabrikam"
@@ -53,16 +49,7 @@ def config(e2e: E2E) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     home = tmp_path_factory.mktemp("pipelines")
-    (home / "empty.yaml").write_text("{}\n", encoding="utf-8")
-    stack = LocalStack(home / "empty.yaml")
-    sent: list[QueueMessage] = []
-    info = stack.start()
-    try:
-        stack_file = home / ".tandem" / "stack.json"
-        write_stack_file(stack_file, {**info, "pid": os.getpid(), "variables": stack.emulator_variables()})
-        env = E2E(stack, info, home, sent)
-        env.server.control("POST", "seed", {"projects": [{"name": PROJECT}]})
-        env.services.control("POST", "seed", {"projects": [{"name": PROJECT}]})
+    with started_stack(home, [PROJECT], [PROJECT]) as env:
         env.sample = env.server.control("POST", "pipelines/sample", {"project": PROJECT})  # type: ignore[attr-defined]
         rest(env, "services").client.create_pool("Linux agents")
         config_file = home / "pipelines.yaml"
@@ -71,9 +58,6 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         assert applied.returncode == 0, applied.stderr
         env.config_file = config_file  # type: ignore[attr-defined]
         yield env
-        env.client.close()
-    finally:
-        stack.stop()
 
 
 def run(e2e: E2E, done: Any, what: str) -> Any:

@@ -37,6 +37,7 @@ def test_item_messages_carry_ids_and_versions_only():
         "deleted",
         "trigger",
         "variant",
+        "match_key",  # a field name (a bulk job's match key), never its value
     }
     # a field value cannot be smuggled in
     try:

@@ -7,6 +7,7 @@ as real systems would; the stack reaches them with `--no-emulators` and URLs/PAT
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,42 +27,60 @@ NEVER = "0 0 0 1 1 *"  # no timer polls: the test enqueues each poll itself
 PATS = {"server": "restart-server-pat-0123456789", "services": "restart-services-pat-0123456789"}
 
 
-@pytest.fixture
-def systems(tmp_path: Path) -> Iterator[dict[str, dict[str, Any]]]:
-    children = {flavor: ado_emulator(flavor, PATS[flavor], log=tmp_path / f"{flavor}.log") for flavor in PATS}
+@contextlib.contextmanager
+def emulator_processes(
+    folder: Path, pats: dict[str, str], seeds: dict[str, dict[str, Any]]
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """Both ADO emulators as their own processes, each seeded with its body (one control call each)."""
+    children = {flavor: ado_emulator(flavor, pats[flavor], log=folder / f"{flavor}.log") for flavor in pats}
     try:
         info = {flavor: child.start() for flavor, child in children.items()}
-        http = httpx.Client(timeout=15)
-        http.post(f"{info['server']['controlUrl']}/seed", json={"projects": [{"name": "Fabrikam"}]})
-        http.post(f"{info['services']['controlUrl']}/seed", json={"projects": [{"name": "Fabrikam-Cloud"}]})
-        http.close()
+        with httpx.Client(timeout=120) as http:
+            for flavor, seed in seeds.items():
+                http.post(f"{info[flavor]['controlUrl']}/seed", json=seed).raise_for_status()
         yield info
     finally:
         for child in children.values():
             child.stop()
 
 
-def config_file(folder: Path) -> Path:
+@pytest.fixture
+def systems(tmp_path: Path) -> Iterator[dict[str, dict[str, Any]]]:
+    seeds = {
+        "server": {"projects": [{"name": "Fabrikam"}]},
+        "services": {"projects": [{"name": "Fabrikam-Cloud"}]},
+    }
+    with emulator_processes(tmp_path, PATS, seeds) as info:
+        yield info
+
+
+def config_file(folder: Path, extra_rules: tuple[dict[str, str], ...] = (), hooks: bool = True) -> Path:
+    """The demo configuration with no timer polls (and, with `hooks` False, no service hooks either)."""
     document = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    document["field_maps"]["ado-server-to-services"] += list(extra_rules)
     for direction in document["scenarios"][0]["directions"].values():
         direction["schedule"] = NEVER
+        direction["hooks"] = hooks
     path = folder / "config.yaml"
     path.write_text(dump_document(document), encoding="utf-8")
     return path
 
 
-def client(serve_info: dict[str, Any], systems: dict[str, dict[str, Any]]) -> StackClient:
+def client(
+    serve_info: dict[str, Any], systems: dict[str, dict[str, Any]], pats: dict[str, str] = PATS
+) -> StackClient:
+    """The stack of `tandem serve --no-emulators` and the two emulator processes it reaches."""
     info = {
         **serve_info,
         "ado_server": systems["server"]["baseUrl"],
         "ado_services": systems["services"]["baseUrl"],
         "credentials": {
             **serve_info["credentials"],
-            "ado_server": {"pat": PATS["server"]},
-            "ado_services": {"pat": PATS["services"]},
+            "ado_server": {"pat": pats["server"]},
+            "ado_services": {"pat": pats["services"]},
         },
     }
-    return StackClient(info)
+    return StackClient(info, httpx.Client(timeout=120))
 
 
 def seed_items(stack: StackClient, first: int, count: int) -> None:
@@ -84,14 +103,16 @@ def services_titles(stack: StackClient) -> list[str]:
     return sorted(str(stack.services.get(i)["fields"]["System.Title"]) for i in ids)
 
 
-def stack_env(systems: dict[str, dict[str, Any]], tmp_path: Path) -> dict[str, str]:
-    """A `tandem serve --no-emulators` environment reaching the two emulator processes."""
+def stack_env(
+    systems: dict[str, dict[str, Any]], tmp_path: Path, pats: dict[str, str] = PATS
+) -> dict[str, str]:
+    """A `tandem serve --no-emulators` (and `tandem`) environment reaching the two emulator processes."""
     return python_env(
         {
             "ADO_SERVER_URL": systems["server"]["baseUrl"],
             "ADO_SERVICES_URL": systems["services"]["baseUrl"],
-            "TANDEM_SECRET_ADO_SERVER_PAT": PATS["server"],
-            "TANDEM_SECRET_ADO_SERVICES_PAT": PATS["services"],
+            "TANDEM_SECRET_ADO_SERVER_PAT": pats["server"],
+            "TANDEM_SECRET_ADO_SERVICES_PAT": pats["services"],
             "TANDEM_HOME": str(tmp_path / "home"),
         }
     )

@@ -321,6 +321,23 @@ class MemoryConnector:
                     return self._item(rec)
         return None
 
+    def find_by_field(
+        self, entity: str, field: str, values: Sequence[Any], container: str | None = None
+    ) -> dict[str, list[Item]]:
+        from connectors.contract import match_value
+
+        wanted = {match_value(v) for v in values if v is not None}
+        found: dict[str, list[Item]] = {}
+        with self.system.lock:
+            for rec in self.system.records.values():
+                value = rec.fields.get(field)
+                if rec.entity != entity or value is None or match_value(value) not in wanted:
+                    continue
+                if container is not None and (rec.container or "").lower() != container.lower():
+                    continue
+                found.setdefault(match_value(value), []).append(self._item(rec))
+        return found
+
     def ensure_hook_subscriptions(
         self, hook_url: str, username: str, password: str, project_ids: Sequence[str]
     ) -> Any:
