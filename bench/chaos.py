@@ -4,7 +4,7 @@ Two ADO emulators run as their own processes (`python -m emulators.ado`), so the
 `tandem serve --no-emulators --data-dir DIR` runs the app (Azurite with persistence, the journalled local
 queue, the app's own timer, hook and queue functions) against them. The script drives everything as people
 and operators would: emulator control API (`/_emulator`: seed, faults, latency, hook delivery chaos, user
-edits), ADO REST (WIQL and batch reads to compare), the app's admin API and the stack's `/_local` routes.
+edits), ADO REST (WIQL and batch reads to compare), the app's admin API and the stack's `/_local/idle` route.
 
 What goes wrong, all at once:
 - every work-item REST call (`wit.*`) on both sides: 10 % answered 429 with `Retry-After`, 5 % 500/503,
@@ -522,7 +522,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "differing": dict(list(comparison.differing.items())[:50]),
             "lost_edits": comparison.lost_edits[:50],
             "dead_letters": [
-                {k: d.get(k) for k in ("reason", "description", "scenario", "direction", "source_id")}
+                {
+                    k: d.get(k)
+                    for k in ("reason", "description", "scenario", "direction", "entity", "source_id")
+                }
                 for d in dead[:50]
             ],
         },

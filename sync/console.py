@@ -159,9 +159,9 @@ def handle(req: Any) -> Any:
 
     path = (req.route_params or {}).get("path") or ""
     if path == "" and not req.url.split("?")[0].endswith("/"):
-        # /api/console -> /api/console/: the pages' relative links need the trailing slash.
-        location = req.url.split("?")[0] + "/"
-        return func.HttpResponse(status_code=308, headers={"Location": location, **SECURITY_HEADERS})
+        # /api/console -> /api/console/: the pages' relative links need the trailing slash. A relative
+        # Location keeps the scheme and host the browser used (TLS ends in front of the app in Azure).
+        return func.HttpResponse(status_code=308, headers={"Location": "console/", **SECURITY_HEADERS})
     if path == SESSION_PATH and req.method == "GET":
         reply = session_reply(dict(req.headers), _console_key)
     else:

@@ -85,10 +85,11 @@ def authenticate(services: Services, system: str, scenario_name: str, authorizat
 def _deleted_integration(
     services: Services, system: str, scenario_name: str, authorization: str | None
 ) -> HookReply | None:
-    """410 for a hook about an integration that is no longer configured, but only to a caller holding the
-    connection's own hook credentials (`connections.<name>.hook_secret`): it learns nothing it could not
-    post anyway, and anyone else gets the same 401 as for a wrong password, so the answers still reveal
-    no scenario name. None: not that case."""
+    """410 for a hook about an integration that was deleted (the configuration history says it paired this
+    connection), and only to a caller holding that connection's own hook credentials
+    (`connections.<name>.hook_secret`), i.e. the system whose subscription still points here. A name that
+    never existed, or any caller without those credentials, gets the same 401 as a wrong password: the
+    answers reveal no scenario name. None: not that case."""
     try:
         config = services.config()
         if any(s.name == scenario_name for s in config.scenarios):
@@ -102,7 +103,7 @@ def _deleted_integration(
     given = _basic_credentials(authorization) or ("", "")
     user_ok = hmac.compare_digest(given[0].encode(), expected[0].encode())
     pass_ok = hmac.compare_digest(given[1].encode(), expected[1].encode())
-    if not (user_ok and pass_ok):
+    if not (user_ok and pass_ok) or not _deleted_from(services, scenario_name, system):
         return None
     log.info("hook for %s from %s: the integration is no longer configured (410)", scenario_name, system)
     return HookReply(
@@ -111,6 +112,16 @@ def _deleted_integration(
             "error": f"integration '{scenario_name}' is no longer configured on this hub: nothing was "
             "synchronized; delete this service hook subscription"
         },
+    )
+
+
+def _deleted_from(services: Services, scenario_name: str, system: str, versions: int = 50) -> bool:
+    """Whether one of the last `versions` configuration changes removed `scenario_name` pairing `system`."""
+    paths = {f"scenarios.{scenario_name}.left", f"scenarios.{scenario_name}.right"}
+    return any(
+        change.op == "removed" and change.path in paths and change.old == system
+        for version in services.config_store.history(versions)
+        for change in version.changes
     )
 
 

@@ -67,7 +67,7 @@ def test_head_answers_without_a_body() -> None:
 def test_the_bare_console_path_redirects_to_the_folder() -> None:
     response = get("", url="http://localhost/api/console")
     assert response.status_code == 308
-    assert response.headers["Location"] == "http://localhost/api/console/"
+    assert response.headers["Location"] == "console/"  # relative to /api/console: /api/console/
 
 
 @pytest.mark.parametrize(

@@ -107,11 +107,12 @@ def test_a_hook_for_a_deleted_integration_is_a_410_only_with_the_connections_own
     gone = hook("mem-left", "demo", body, basic("tandem", left_password))
     assert gone.status_code == 410
     assert "no longer configured" in json.loads(gone.get_body())["error"]
-    # Without the connection's credentials it is the 401 of every refusal: which integrations exist (or
-    # existed) is not revealed, and the same holds for a name that never existed.
+    # Without the connection's credentials, or for a name that never paired this connection, it is the 401
+    # of every refusal: which integrations exist (or existed) is not revealed.
     refusals = [
         hook("mem-left", "demo", body, basic("tandem", "not-the-password")),
         hook("mem-left", "never-existed", body, basic("tandem", "not-the-password")),
+        hook("mem-left", "never-existed", body, basic("tandem", left_password)),  # with the right password
         hook("mem-right", "demo", body, basic("tandem", left_password)),  # no hook secret of its own
         hook("mem-left", "demo", body, None),
     ]
