@@ -172,7 +172,9 @@ def test_demo_exits_1_and_says_what_differs_when_the_sides_do_not_converge(tmp_p
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     assert "conflict: newest_wins" in text
     config.write_text(text.replace("conflict: newest_wins", "conflict: flag"), encoding="utf-8")
-    demo = Demo(tmp_path, "--config", str(config), "--timeout", "3")
+    # Each wait of the demo is bounded by --timeout: long enough for the steps that do converge on a loaded
+    # machine, and the one that cannot converge costs only this much.
+    demo = Demo(tmp_path, "--config", str(config), "--timeout", "20")
     code, out, err = demo.finish(RUN_WAIT)
     assert code == 1, f"{out}\n{err[-3000:]}"
     assert "concurrent edits are merged" in err
