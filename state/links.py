@@ -1,9 +1,7 @@
 """Links between a left and a right item, with the snapshot of mapped values written at the last sync.
 
 One partition per scenario. A link row is keyed by its origin (`link|{origin}|{id}`); index rows
-(`idx|{side}|{id}`) find it from either side. Every change is an ETag-conditional write. A link filter per
-side (`state.link_filter`) tells a batch which of its ids have no link at all, so that they cost no reads;
-every id is marked there before a row that finds it is written.
+(`idx|{side}|{id}`) find it from either side. Every change is an ETag-conditional write.
 """
 
 from __future__ import annotations
@@ -11,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from pydantic import BaseModel, Field
 
 from state.item_journal import ItemEvent, appended
-from state.link_filter import Bits, LinkFilter
 from state.tables import Tables, clear_json, escape_key, pack_json, read, submit, unpack_json
 
 Side = Literal["left", "right"]
@@ -87,18 +83,9 @@ def _idx_rk(side: Side | Literal["corr"], item_id: str) -> str:
     return escape_key(f"idx|{side}|{item_id}")
 
 
-def _indexes_correlation(link: Link) -> bool:
-    """Whether the link's stamp needs a correlation index row. The engine's stamps name the link's origin
-    (`{scenario hash}.{l|r}.{origin id}`), so an item carrying one finds its link through the origin's link
-    row; only the stamps of earlier releases (hashes) are found through `idx|corr|{stamp}` rows."""
-    stamp = link.correlation_id
-    return bool(stamp) and not stamp.endswith(f".{link.origin[0]}.{link.origin_id}")
-
-
 class LinkStore:
     def __init__(self, tables: Tables) -> None:
         self.client: TableClient = tables.table("links")
-        self.filter = LinkFilter(self.client)
 
     def _to_entity(self, link: Link) -> dict[str, Any]:
         data = link.model_dump(mode="json", exclude={"snapshot", "events"})
@@ -140,67 +127,24 @@ class LinkStore:
             return None
         return self.get(scenario, idx[0]["link_id"])
 
-    def find_many(self, scenario: str, side: Side, item_ids: Sequence[str]) -> dict[str, Link | None]:
-        """`find` for a batch of ids: one read of the side's link filter, then point reads only for the ids
-        it may hold (an id never linked costs nothing more)."""
-        bits = self._filter_bits(scenario, side)
-        out: dict[str, Link | None] = {}
-        for item_id in item_ids:
-            if item_id not in out:
-                maybe = bits is None or bits.may_hold(item_id)
-                out[item_id] = self.find(scenario, side, item_id) if maybe else None
-        return out
-
-    def _filter_bits(self, scenario: str, side: Side) -> Bits | None:
-        """The side's complete filter; built once from the scenario's link rows where it is missing or
-        incomplete (links saved by earlier releases, or a filter lost with its table)."""
-        pk = escape_key(scenario)
-        bits = self.filter.load(pk, side)
-        if bits is not None:
-            return bits
-        # Every id `find` could answer for: the side's ids of the link rows and of the index rows.
-        rows = self.client.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": pk}, select=["RowKey", "kind", f"{side}_id"]
-        )
-        index_prefix = f"idx|{side}|"
-        ids = []
-        for row in rows:
-            if row.get("kind") == "link" and row.get(f"{side}_id"):
-                ids.append(row[f"{side}_id"])
-            elif row.get("kind") == "index" and unquote(row["RowKey"]).startswith(index_prefix):
-                ids.append(unquote(row["RowKey"])[len(index_prefix) :])
-        return self.filter.mark(pk, side, ids, complete=True)
-
-    def _mark(self, links: Sequence[Link], *, only: tuple[Side, str] | None = None) -> None:
-        """Mark the ids that will find these links in the filters, before any row that finds them exists."""
-        by_side: dict[tuple[str, Side], list[str]] = {}
-        for link in links:
-            pairs = [only] if only is not None else [(s, link.id_of(s)) for s in ("left", "right")]
-            for side, item_id in pairs:  # type: ignore[assignment]
-                if item_id:
-                    by_side.setdefault((escape_key(link.scenario), side), []).append(item_id)  # type: ignore[arg-type]
-        for (pk, side), ids in by_side.items():
-            self.filter.mark(pk, side, ids)
-
     def find_by_correlation(self, scenario: str, correlation_id: str) -> Link | None:
         idx = read(self.client, escape_key(scenario), _idx_rk("corr", correlation_id))  # type: ignore[arg-type]
         return self.get(scenario, idx[0]["link_id"]) if idx else None
 
-    def _create_ops(self, link: Link, index_op: str = "upsert") -> list[Any]:
+    def _create_ops(self, link: Link) -> list[Any]:
         pk = escape_key(link.scenario)
         ops: list[Any] = [("create", self._to_entity(link))]
         for side in ("left", "right"):
             item_id = link.id_of(side)  # type: ignore[arg-type]
             if item_id and f"{side}|{item_id}" != link.link_id:
-                ops.append((index_op, self._index(pk, side, item_id, link.link_id)))  # type: ignore[arg-type]
-        if _indexes_correlation(link):
+                ops.append(("upsert", self._index(pk, side, item_id, link.link_id)))  # type: ignore[arg-type]
+        if link.correlation_id:
             # Lets a hook about the item being created find this link before the target id is saved.
             ops.append(("upsert", self._index(pk, "corr", link.correlation_id, link.link_id)))  # type: ignore[arg-type]
         return ops
 
     def create(self, link: Link) -> Link:
         """Insert a new link with its origin index; LinkConflict if it already exists."""
-        self._mark([link])
         try:
             results = submit(self.client, self._create_ops(link))
         except (TableTransactionError, ResourceExistsError) as exc:
@@ -215,12 +159,9 @@ class LinkStore:
         result is the saved link, or None where it existed (the caller decides again, as on LinkConflict).
         """
         out: list[Link | None] = [None] * len(links)
-        self._mark(links)
         chunks: list[tuple[str, list[tuple[int, int]], list[Any]]] = []  # partition, (link, rows), ops
         for n, link in enumerate(links):
-            # The new target's index row as an insert (an upsert costs Azurite a second lookup): one that
-            # exists already fails the transaction, and `create` then upserts it, link by link.
-            ops = self._create_ops(link, index_op="create")
+            ops = self._create_ops(link)
             pk = escape_key(link.scenario)
             if not chunks or chunks[-1][0] != pk or len(chunks[-1][2]) + len(ops) > _OPS_PER_TRANSACTION:
                 chunks.append((pk, [], []))
@@ -256,7 +197,6 @@ class LinkStore:
             )
         ]
         if new_index is not None:
-            self._mark([link], only=new_index)
             ops.append(("upsert", self._index(pk, new_index[0], new_index[1], link.link_id)))
         try:
             results = submit(self.client, ops)

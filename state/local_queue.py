@@ -110,9 +110,6 @@ class _Queue:
     locked: dict[str, int] = field(default_factory=dict)  # session -> messages of it in flight
     scheduled: list[tuple[datetime, int, _Entry]] = field(default_factory=list)
     in_flight: dict[str, _InFlight] = field(default_factory=dict)
-    # No lock in flight expires before this (a lower bound: renewals only extend locks): housekeeping
-    # scans `in_flight` only once it has passed, not on every settle of a batch of hundreds.
-    lock_floor: datetime | None = None
     dead: list[tuple[int, DeadLetteredMessage]] = field(default_factory=list)  # (journal key, letter)
     seen: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
 
@@ -436,12 +433,7 @@ class LocalQueue:
             entry.seq = self._next_seq()  # ordered by when it became due, as Service Bus enqueues it then
             self._journal.became_due(entry.key, entry.seq)
             self._make_available(q, entry)
-        if not q.in_flight or (q.lock_floor is not None and q.lock_floor > now):
-            return
         expired = [token for token, held in q.in_flight.items() if held.locked_until <= now]
-        q.lock_floor = min(
-            (h.locked_until for h in q.in_flight.values() if h.locked_until > now), default=None
-        )
         for token in expired:
             held = q.in_flight.pop(token)
             log.info(
@@ -452,7 +444,7 @@ class LocalQueue:
             self._requeue(q, held.entry, now)
 
     def _until_next_event(self, q: _Queue, now: datetime) -> float:
-        events: Iterable[datetime] = [q.lock_floor] if q.lock_floor is not None and q.in_flight else []
+        events: Iterable[datetime] = [*(h.locked_until for h in q.in_flight.values())]
         if q.scheduled:
             events = [*events, q.scheduled[0][0]]
         soonest = min(events, default=None)
@@ -478,8 +470,6 @@ class LocalQueue:
         token = uuid.uuid4().hex
         locked_until = now + lock_duration
         q.in_flight[token] = _InFlight(entry, locked_until)
-        if q.lock_floor is None or locked_until < q.lock_floor:
-            q.lock_floor = locked_until
         return Delivery(
             message=entry.message.model_copy(deep=True),
             lock_token=token,

@@ -367,9 +367,6 @@ class _Compiler:
 
     def compile(self, node: Node) -> Predicate:
         if isinstance(node, BoolOp):
-            any_tag = self._any_tag(node)
-            if any_tag is not None:
-                return any_tag
             parts = [self.compile(part) for part in node.parts]
             if node.kind == "and":
                 return lambda f: all(p(f) for p in parts)
@@ -378,27 +375,6 @@ class _Compiler:
         if node.negate:
             return lambda f: not predicate(f)
         return predicate
-
-    def _any_tag(self, node: BoolOp) -> Predicate | None:
-        """`[System.Tags] CONTAINS 'a' OR [System.Tags] CONTAINS 'b' OR …` (a batch of correlation stamps)
-        as one set test per item, instead of splitting the item's tags once per alternative."""
-        if node.kind != "or":
-            return None
-        needles: set[str] = set()
-        for part in node.parts:
-            if not (
-                isinstance(part, Condition)
-                and part.definition.ref == "System.Tags"
-                and part.op == "contains"
-                and not part.negate
-                and len(part.values) == 1
-                and isinstance(part.values[0], Literal)
-            ):
-                return None
-            needles.add(str(self.resolve(part, part.values[0]) or "").casefold())
-        return lambda f: (
-            not needles.isdisjoint(t.strip().casefold() for t in str(f.get("System.Tags") or "").split(";"))
-        )
 
     # value resolution ------------------------------------------------------------------------------
 

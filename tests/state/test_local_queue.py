@@ -173,23 +173,6 @@ def test_lock_expiry_redelivers_and_old_lock_cannot_settle(broker: LocalQueue, c
     assert take(broker).message.message_id == "a2"
 
 
-def test_a_later_lock_still_expires_after_the_soonest_one_was_settled(
-    broker: LocalQueue, clock: ManualClock
-) -> None:
-    broker.send([msg("a"), msg("b")])
-    first = take(broker)
-    clock.advance(30)
-    second = take(broker)  # its lock ends 30 s after the first one's
-    broker.complete(first)
-    clock.advance(40)  # past the first lock's end, not the second's
-    assert broker.receive(Q) is None and broker.counts(Q).in_flight == 1
-    clock.advance(25)
-    again = take(broker)
-    assert (again.message.message_id, again.message.delivery_count) == ("b", 2)
-    with pytest.raises(LockLostError):
-        broker.complete(second)
-
-
 def test_lock_expiry_counts_towards_max_delivery(broker: LocalQueue, clock: ManualClock) -> None:
     broker.send([msg("a")])
     for _ in range(3):
