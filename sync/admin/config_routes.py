@@ -215,6 +215,15 @@ def put_config(
     return ConfigApplied(version=number, scenarios=[s.name for s in parse_config(document).scenarios])
 
 
+def _delete(
+    kind: Kind, name: str, services: Services, response: Response, if_match: str | None, user: str | None
+) -> Saved:
+    """Delete one named entry of the configuration (a new version; nothing on either system)."""
+    number = _admin(services).delete(kind, name, author=_author(user, None), expected=_expected(if_match))
+    _etag(response, number)
+    return Saved(version=number)
+
+
 # -- instances --------------------------------------------------------------------------------------
 @router.get("/instances", response_model=list[Instance])
 def list_instances(services: ServicesDep, response: Response) -> list[Instance]:
@@ -263,11 +272,7 @@ def put_instance(
 def delete_instance(
     name: Name, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
 ) -> Saved:
-    number = _admin(services).delete(
-        "connections", name, author=_author(user, None), expected=_expected(if_match)
-    )
-    _etag(response, number)
-    return Saved(version=number)
+    return _delete("connections", name, services, response, if_match, user)
 
 
 # -- integrations -----------------------------------------------------------------------------------
@@ -314,11 +319,7 @@ def delete_integration(
     name: Name, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
 ) -> Saved:
     """Stops the integration's synchronization; deletes no data on either system."""
-    number = _admin(services).delete(
-        "scenarios", name, author=_author(user, None), expected=_expected(if_match)
-    )
-    _etag(response, number)
-    return Saved(version=number)
+    return _delete("scenarios", name, services, response, if_match, user)
 
 
 # -- field maps -------------------------------------------------------------------------------------
@@ -373,11 +374,7 @@ def _rule_document(rule: FieldRule) -> dict[str, Any]:
 def delete_field_map(
     name: Name, services: ServicesDep, response: Response, if_match: IfMatch = None, user: Author = None
 ) -> Saved:
-    number = _admin(services).delete(
-        "field_maps", name, author=_author(user, None), expected=_expected(if_match)
-    )
-    _etag(response, number)
-    return Saved(version=number)
+    return _delete("field_maps", name, services, response, if_match, user)
 
 
 @router.post("/field-maps/{name}/copy", response_model=Saved)
